@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Build the lab's node image from the Debian mirror (no registry is reachable):
+# debootstrap a minimal bookworm, add lab/node/, docker import. The tag is a hash
+# of the recipe, so the image is rebuilt only when the recipe changes.
+# Prints the image reference on stdout.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+recipe_hash=$( (cat "$here/build-image.sh"; cd "$here/node" && find . -type f | LC_ALL=C sort | while read -r f; do echo "$f"; stat -c %a "$f"; cat "$f"; done) | sha256sum | cut -c1-12)
+image="lbdeploy-lab-node:$recipe_hash"
+if docker image inspect "$image" >/dev/null 2>&1; then
+    echo "$image"
+    exit 0
+fi
+
+mirror=${LBDEPLOY_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+packages=openssh-server,systemd,systemd-sysv,dbus,iproute2,ifupdown,procps,python3,sudo,iputils-ping,curl,ca-certificates,nftables
+root=$(mktemp -d /var/tmp/lbdeploy-rootfs.XXXXXX)
+trap 'rm -rf "$root"' EXIT
+echo "lab: building $image with debootstrap (about a minute, once)" >&2
+start=$(date +%s)
+debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" >"$root.log" 2>&1 \
+    || { tail -20 "$root.log" >&2; exit 1; }
+rm -f "$root.log"
+cp -a "$here/node/." "$root/"
+chroot "$root" /bin/sh -euc '
+    useradd --create-home --shell /bin/bash deploy
+    useradd --create-home --shell /bin/bash ops
+    echo "ops:lab-ops-pass" | chpasswd
+    rm -f /etc/ssh/ssh_host_*
+    systemctl enable lab-procsys.service ssh.service >/dev/null 2>&1
+    systemctl mask getty@tty1.service console-getty.service systemd-firstboot.service >/dev/null 2>&1
+    : > /etc/machine-id
+    apt-get clean
+    rm -rf /var/lib/apt/lists/*
+'
+tar -C "$root" -c . | docker import \
+    --change 'CMD ["/sbin/init"]' \
+    - "$image" >/dev/null
+echo "lab: built $image in $(( $(date +%s) - start )) s" >&2
+echo "$image"

@@ -1,0 +1,181 @@
+"""Start, reset and stop the Docker lab, and hand out what a client needs to reach it.
+
+The lab's host keys are read out of band (docker exec), never trusted on first use,
+so the tool's host-key checking stays on in every test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.test.yml"
+STATE_DIR = ROOT / ".lab"
+PROJECT = "lbdeploy-lab"
+USERS = ("root", "deploy", "ops")
+OPS_PASSWORD = "lab-ops-pass"  # the lab's password-sudo user; lab only
+
+
+@dataclass(frozen=True)
+class LabNode:
+    """A load-balancer node as the tool sees it: SSH on loopback, eth1 on the public net."""
+
+    name: str
+    ssh_port: int
+    public_address: str
+
+
+NODES = (
+    LabNode("hera", 2201, "172.29.150.11"),
+    LabNode("afrodita", 2202, "172.29.150.12"),
+)
+BACKENDS = {"web1": "172.29.150.21", "web2": "172.29.150.22"}
+VIP = "172.29.150.150"
+
+
+@dataclass(frozen=True)
+class Lab:
+    """Paths of a running lab's client-side material."""
+
+    state_dir: Path
+    image: str
+
+    @property
+    def identity_file(self) -> Path:
+        return self.state_dir / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.state_dir / "known_hosts"
+
+
+def _run(args: list[str], env: dict[str, str] | None = None, timeout: float = 600) -> str:
+    proc = subprocess.run(
+        args, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(args)} exited {proc.returncode}:\n{proc.stderr.strip()[-2000:]}"
+        )
+    return proc.stdout
+
+
+def ensure_engine() -> None:
+    """Install and start Docker when missing (see lab/ensure-docker.sh)."""
+    _run(["bash", str(ROOT / "lab" / "ensure-docker.sh")])
+
+
+def build_image() -> str:
+    """Build the node image unless a build of the same recipe exists; return its tag."""
+    return _run(["bash", str(ROOT / "lab" / "build-image.sh")], timeout=900).strip()
+
+
+def _compose(image: str, *args: str, timeout: float = 300) -> str:
+    env = {**os.environ, "LBDEPLOY_LAB_IMAGE": image}
+    return _run(
+        ["docker-compose", "-p", PROJECT, "-f", str(COMPOSE_FILE), *args], env=env, timeout=timeout
+    )
+
+
+def _ensure_client_key(state_dir: Path) -> None:
+    key = state_dir / "id_ed25519"
+    if not key.exists():
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lbdeploy-lab", "-f", str(key)])
+    keys_dir = state_dir / "authorized_keys"
+    keys_dir.mkdir(exist_ok=True)
+    keys_dir.chmod(0o755)
+    public = (state_dir / "id_ed25519.pub").read_text()
+    for user in USERS:
+        path = keys_dir / user
+        path.write_text(public)
+        path.chmod(0o644)
+
+
+def _wait_booted(node: str, deadline: float) -> str:
+    """Wait for systemd and sshd in the node; return its ed25519 host key line."""
+    container = f"{PROJECT}_{node}_1"
+    last = ""
+    while time.monotonic() < deadline:
+        proc = subprocess.run(
+            ["docker", "exec", container, "sh", "-c",
+             "systemctl is-active --quiet ssh && cat /etc/ssh/ssh_host_ed25519_key.pub"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+        if proc.returncode == 0 and proc.stdout.strip():
+            return proc.stdout.strip()
+        last = proc.stderr.strip() or proc.stdout.strip()
+        time.sleep(0.3)
+    raise RuntimeError(f"lab node {node} did not start sshd in time: {last}")
+
+
+def _write_known_hosts(lab: Lab, nodes: tuple[LabNode, ...], keys: dict[str, str]) -> None:
+    """Record each node's host key under the address the tool dials: [127.0.0.1]:PORT."""
+    lines = {}
+    if lab.known_hosts.exists():
+        for line in lab.known_hosts.read_text().splitlines():
+            if line.strip():
+                lines[line.split()[0]] = line
+    for node in nodes:
+        keytype, keydata = keys[node.name].split()[:2]
+        lines[f"[127.0.0.1]:{node.ssh_port}"] = f"[127.0.0.1]:{node.ssh_port} {keytype} {keydata}"
+    lab.known_hosts.write_text("".join(f"{line}\n" for line in lines.values()))
+
+
+def _wait_ssh_port(port: int, deadline: float) -> None:
+    import socket
+
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+                if sock.recv(4).startswith(b"SSH-"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"nothing answers SSH on 127.0.0.1:{port}")
+
+
+def _await_nodes(lab: Lab, nodes: tuple[LabNode, ...], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    keys = {node.name: _wait_booted(node.name, deadline) for node in nodes}
+    for node in nodes:
+        _wait_ssh_port(node.ssh_port, deadline)
+    _write_known_hosts(lab, nodes, keys)
+
+
+def up(state_dir: Path = STATE_DIR) -> Lab:
+    """Start the whole lab from scratch (engine, image, containers) and wait until SSH answers."""
+    ensure_engine()
+    lab = Lab(state_dir=state_dir, image=build_image())
+    _ensure_client_key(state_dir)
+    if lab.known_hosts.exists():
+        lab.known_hosts.unlink()
+    _compose(lab.image, "down", "--volumes", "--remove-orphans")
+    _compose(lab.image, "up", "-d", "--force-recreate")
+    _await_nodes(lab, NODES)
+    return lab
+
+
+def reset_nodes(lab: Lab, names: tuple[str, ...] | None = None) -> None:
+    """Replace nodes with pristine containers (new host keys, nothing installed)."""
+    nodes = tuple(n for n in NODES if names is None or n.name in names)
+    _compose(lab.image, "up", "-d", "--force-recreate", "--no-deps", *(n.name for n in nodes))
+    _await_nodes(lab, nodes)
+
+
+def down(lab: Lab) -> None:
+    """Remove every lab container and network."""
+    _compose(lab.image, "down", "--volumes", "--remove-orphans", "--timeout", "5")
+
+
+def node_exec(node: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run a shell command inside a lab node as root, bypassing SSH (for test assertions)."""
+    return subprocess.run(
+        ["docker", "exec", f"{PROJECT}_{node}_1", "sh", "-c", command],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )

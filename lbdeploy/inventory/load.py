@@ -1,0 +1,211 @@
+"""YAML → plain data that remembers where each key and value stood, then → Inventory.
+
+Positions let every error, whether from YAML, pydantic or a cross-field check, name
+`file:line:col: field: message`, as Ansible's YAML constructor does.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from lbdeploy.errors import InventoryError, Problem
+from lbdeploy.inventory.checks import check_inventory
+from lbdeploy.inventory.model import Inventory
+
+Loc = tuple[str | int, ...]
+Mark = tuple[int, int]  # 1-based line, column
+
+
+@dataclass
+class Located:
+    """Parsed YAML plus the position of every value and every mapping key, by path."""
+
+    data: Any
+    values: dict[Loc, Mark] = field(default_factory=dict)
+    keys: dict[Loc, Mark] = field(default_factory=dict)
+    duplicates: list[Loc] = field(default_factory=list)
+
+    def mark(self, loc: Loc, prefer_key: bool = False) -> Mark:
+        """The position of `loc`, or of its nearest ancestor that has one."""
+        for end in range(len(loc), -1, -1):
+            sub = loc[:end]
+            tables = (self.keys, self.values) if prefer_key else (self.values, self.keys)
+            for table in tables:
+                if sub in table:
+                    return table[sub]
+        return (1, 1)
+
+
+def _mark(node: yaml.Node) -> Mark:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def parse_yaml(text: str) -> Located:
+    """Parse one YAML document, keeping positions; duplicate keys are recorded, not merged."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        located = Located(data=None)
+        if root is not None:
+            located.data = _walk(loader, root, (), located)
+        return located
+    finally:
+        loader.dispose()
+
+
+def _walk(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, out: Located) -> Any:
+    out.values[loc] = _mark(node)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int) or isinstance(key, bool):
+                key = str(key)
+            child = (*loc, key)
+            if key in result:
+                out.duplicates.append(child)
+            out.keys[child] = _mark(key_node)
+            result[key] = _walk(loader, value_node, child, out)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_walk(loader, item, (*loc, i), out) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+def format_loc(loc: Loc) -> str:
+    """('services', 0, 'servers', 1, 'port') → 'services[0].servers[1].port'."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip Annotated[...] and `X | None` down to the type that holds fields or items."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        else:
+            return tp
+
+
+def _fields_at(loc: Loc) -> list[str]:
+    """Field names of the model that `loc` (a path to a mapping) points into."""
+    current: Any = Inventory
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(str(part))
+            if info is None:
+                return []
+            current = info.annotation
+        elif typing.get_origin(current) in (list, dict):
+            current = typing.get_args(current)[-1]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _message(error: Mapping[str, Any]) -> tuple[str, bool]:
+    """A pydantic error in plain words; the flag says whether it concerns the key itself."""
+    kind = error["type"]
+    loc = tuple(error["loc"])
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        hint = difflib.get_close_matches(key, _fields_at(loc[:-1]), n=1)
+        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+        return f"unknown key '{key}'{suggestion}", True
+    if kind == "missing":
+        return "required, but missing", False
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if kind == "literal_error":
+        message = f"must be one of {error['ctx']['expected']}"
+    elif kind == "string_pattern_mismatch":
+        message = f"{error['input']!r} does not match {error['ctx']['pattern']}"
+    return message, False
+
+
+def _unwrap_single_vrrp(raw: dict[str, Any]) -> bool:
+    """Accept `vrrp:` as one mapping or a list; the model always sees a list."""
+    if isinstance(raw.get("vrrp"), dict):
+        raw["vrrp"] = [raw["vrrp"]]
+        return True
+    return False
+
+
+def load_inventory(path: str | Path, env: Mapping[str, str]) -> Inventory:
+    """Read and validate an inventory; raise InventoryError listing every problem found."""
+    path = Path(path)
+    name = str(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InventoryError([Problem(name, 1, 1, "", f"cannot read: {exc.strerror}")]) from None
+    return parse_inventory(text, name, env)
+
+
+def parse_inventory(text: str, name: str, env: Mapping[str, str]) -> Inventory:
+    """Validate inventory text; `name` is what error messages call the file."""
+    try:
+        located = parse_yaml(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise InventoryError([Problem(name, line, col, "", f"not valid YAML: {exc.problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise InventoryError([Problem(name, 1, 1, "", f"not valid YAML: {exc}")]) from None
+
+    def problem(loc: Loc, message: str, at_key: bool = False) -> Problem:
+        line, col = located.mark(loc_in_file(loc), prefer_key=at_key)
+        return Problem(name, line, col, format_loc(loc_in_file(loc)), message)
+
+    single_vrrp = False
+
+    def loc_in_file(loc: Loc) -> Loc:
+        if single_vrrp and loc[:2] == ("vrrp", 0):
+            return ("vrrp", *loc[2:])
+        return loc
+
+    if not isinstance(located.data, dict):
+        raise InventoryError([Problem(name, 1, 1, "", "the inventory must be a YAML mapping")])
+    dups = [
+        problem(d, f"'{d[-1]}' is given twice; names and keys must be unique", at_key=True)
+        for d in located.duplicates
+    ]
+    if dups:
+        raise InventoryError(dups)
+    single_vrrp = _unwrap_single_vrrp(located.data)
+    try:
+        inventory = Inventory.model_validate(located.data, context={"env": dict(env)})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            loc = tuple(p for p in error["loc"] if p != "[key]")
+            message, at_key = _message(error)
+            problems.append(problem(loc, message, at_key=at_key or "[key]" in error["loc"]))
+        raise InventoryError(problems) from None
+    found = [problem(loc, message) for loc, message in check_inventory(inventory)]
+    if found:
+        raise InventoryError(found)
+    return inventory
