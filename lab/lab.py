@@ -102,9 +102,18 @@ def _wait_booted(node: str, deadline: float) -> str:
     last = ""
     while time.monotonic() < deadline:
         proc = subprocess.run(
-            ["docker", "exec", container, "sh", "-c",
-             "systemctl is-active --quiet ssh && cat /etc/ssh/ssh_host_ed25519_key.pub"],
-            capture_output=True, text=True, timeout=30, check=False,
+            [
+                "docker",
+                "exec",
+                container,
+                "sh",
+                "-c",
+                "systemctl is-active --quiet ssh && cat /etc/ssh/ssh_host_ed25519_key.pub",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
         if proc.returncode == 0 and proc.stdout.strip():
             return proc.stdout.strip()
@@ -177,5 +186,8 @@ def node_exec(node: str, command: str, timeout: float = 60) -> subprocess.Comple
     """Run a shell command inside a lab node as root, bypassing SSH (for test assertions)."""
     return subprocess.run(
         ["docker", "exec", f"{PROJECT}_{node}_1", "sh", "-c", command],
-        capture_output=True, text=True, timeout=timeout, check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )

@@ -26,24 +26,36 @@ def _check_nodes(inv: Inventory) -> Iterator[Found]:
     for name, node in inv.nodes.items():
         address = node.public_address
         if address is None:
-            yield (("nodes", name, "host"),
-                   f"host {node.host!r} is a name, so the node's address on "
-                   f"{inv.interface.name} must be given as 'address'")
+            yield (
+                ("nodes", name, "host"),
+                f"host {node.host!r} is a name, so the node's address on "
+                f"{inv.interface.name} must be given as 'address'",
+            )
             continue
         field = "address" if node.address is not None else "host"
         if address in seen_addr:
-            yield (("nodes", name, field), f"{address} is also the address of node {seen_addr[address]}")
-        seen_addr.setdefault(address, name)
+            yield (
+                ("nodes", name, field),
+                f"{address} is also the address of node {seen_addr[address]}",
+            )
         target = (node.host, node.port or inv.ssh.port)
-        if target in seen_ssh:
-            yield (("nodes", name, "host"),
-                   f"{node.host} port {target[1]} is also how node {seen_ssh[target]} is reached")
+        if target in seen_ssh and address not in seen_addr:
+            yield (
+                ("nodes", name, "host"),
+                f"{node.host} port {target[1]} is also how node {seen_ssh[target]} is reached",
+            )
         seen_ssh.setdefault(target, name)
+        seen_addr.setdefault(address, name)
         if network is not None and address not in network:
-            yield (("nodes", name, field),
-                   f"{address} is outside the public subnet {network} "
-                   f"(from the first node and netmask {inv.interface.netmask})")
-        elif network is not None and address in (network.network_address, network.broadcast_address):
+            yield (
+                ("nodes", name, field),
+                f"{address} is outside the public subnet {network} "
+                f"(from the first node and netmask {inv.interface.netmask})",
+            )
+        elif network is not None and address in (
+            network.network_address,
+            network.broadcast_address,
+        ):
             yield (("nodes", name, field), f"{address} is not a host address in {network}")
     gateway = inv.interface.gateway
     if network is not None and gateway is not None and gateway not in network:
@@ -57,22 +69,32 @@ def _check_vrrp(inv: Inventory) -> Iterator[Found]:
     seen_vip: dict[IPv4Address, int] = {}
     for i, inst in enumerate(inv.vrrp):
         loc = ("vrrp", i)
-        if inst.virtual_router_id in seen_vrid:
-            yield ((*loc, "virtual_router_id"),
-                   f"{inst.virtual_router_id} is already used by vrrp[{seen_vrid[inst.virtual_router_id]}];"
-                   " each VIP needs its own virtual_router_id")
+        vrid = inst.virtual_router_id
+        if vrid in seen_vrid:
+            yield (
+                (*loc, "virtual_router_id"),
+                f"{vrid} is already used by vrrp[{seen_vrid[vrid]}];"
+                " each VIP needs its own virtual_router_id",
+            )
         seen_vrid.setdefault(inst.virtual_router_id, i)
         if inst.vip in seen_vip:
             yield ((*loc, "vip"), f"{inst.vip} is already the VIP of vrrp[{seen_vip[inst.vip]}]")
         seen_vip.setdefault(inst.vip, i)
         if inst.vip in node_addresses:
-            yield ((*loc, "vip"),
-                   f"{inst.vip} is the address of node {node_addresses[inst.vip]}; "
-                   "the VIP must be an unused address")
+            yield (
+                (*loc, "vip"),
+                f"{inst.vip} is the address of node {node_addresses[inst.vip]}; "
+                "the VIP must be an unused address",
+            )
         elif network is not None and inst.vip not in network:
-            yield ((*loc, "vip"),
-                   f"{inst.vip} is outside the subnet {network} of interface {inv.interface.name}")
-        elif network is not None and inst.vip in (network.network_address, network.broadcast_address):
+            yield (
+                (*loc, "vip"),
+                f"{inst.vip} is outside the subnet {network} of interface {inv.interface.name}",
+            )
+        elif network is not None and inst.vip in (
+            network.network_address,
+            network.broadcast_address,
+        ):
             yield ((*loc, "vip"), f"{inst.vip} is not a host address in {network}")
         if inst.master is not None and inst.master not in inv.nodes:
             hint = difflib.get_close_matches(inst.master, list(inv.nodes), n=1)
@@ -89,20 +111,28 @@ def _check_services(inv: Inventory) -> Iterator[Found]:
         if svc.name == "stats":
             yield ((*loc, "name"), "'stats' is reserved for HAProxy's stats listener")
         elif svc.name in seen_name:
-            yield ((*loc, "name"),
-                   f"{svc.name!r} is already the name of services[{seen_name[svc.name]}]")
+            yield (
+                (*loc, "name"),
+                f"{svc.name!r} is already the name of services[{seen_name[svc.name]}]",
+            )
         seen_name.setdefault(svc.name, i)
         if svc.vip is not None and svc.vip not in vips:
             yield ((*loc, "vip"), f"{svc.vip} is not one of the VIPs ({', '.join(map(str, vips))})")
         bind = (svc.vip or vips[0], svc.port)
         if bind in seen_bind:
-            yield ((*loc, "port"), f"{bind[0]}:{bind[1]} is already taken by service {seen_bind[bind]}")
+            yield (
+                (*loc, "port"),
+                f"{bind[0]}:{bind[1]} is already taken by service {seen_bind[bind]}",
+            )
         seen_bind.setdefault(bind, svc.name)
         if svc.health_check is not None and svc.mode != "http":
             yield ((*loc, "health_check"), "an HTTP health check needs mode: http")
         seen_server: dict[str, int] = {}
         for j, server in enumerate(svc.servers):
             if server.name in seen_server:
-                yield ((*loc, "servers", j, "name"),
-                       f"{server.name!r} is already servers[{seen_server[server.name]}] of this service")
+                yield (
+                    (*loc, "servers", j, "name"),
+                    f"{server.name!r} is already servers[{seen_server[server.name]}]"
+                    " of this service",
+                )
             seen_server.setdefault(server.name, j)

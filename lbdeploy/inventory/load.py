@@ -172,7 +172,9 @@ def parse_inventory(text: str, name: str, env: Mapping[str, str]) -> Inventory:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise InventoryError([Problem(name, line, col, "", f"not valid YAML: {exc.problem}")]) from None
+        raise InventoryError(
+            [Problem(name, line, col, "", f"not valid YAML: {exc.problem}")]
+        ) from None
     except yaml.YAMLError as exc:
         raise InventoryError([Problem(name, 1, 1, "", f"not valid YAML: {exc}")]) from None
 

@@ -72,7 +72,9 @@ def _name(value: str) -> str:
     return value
 
 
-_HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
 
 
 def _host(value: str) -> str:
@@ -119,8 +121,7 @@ _PATH = re.compile(r"/[A-Za-z0-9._~/?=&%+-]*")
 def _url_path(value: str) -> str:
     if not _PATH.fullmatch(value):
         raise ValueError(
-            f"{value!r} is not a plain URL path: start with '/', "
-            "no spaces, quotes or '#'"
+            f"{value!r} is not a plain URL path: start with '/', no spaces, quotes or '#'"
         )
     return value
 
@@ -136,8 +137,20 @@ def _timeout(value: Any) -> str:
 
 
 _SECTION_KEYWORDS = {
-    "global", "defaults", "frontend", "backend", "listen", "userlist", "peers",
-    "resolvers", "program", "cache", "mailers", "ring", "http-errors", "fcgi-app",
+    "global",
+    "defaults",
+    "frontend",
+    "backend",
+    "listen",
+    "userlist",
+    "peers",
+    "resolvers",
+    "program",
+    "cache",
+    "mailers",
+    "ring",
+    "http-errors",
+    "fcgi-app",
 }
 
 
@@ -146,7 +159,7 @@ def _haproxy_line(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
     for ch in value:
-        if ord(ch) < 32 and ch != "\t" or ord(ch) == 127:
+        if (ord(ch) < 32 and ch != "\t") or ord(ch) == 127:
             raise ValueError("contains a newline or control character; give one option per item")
     first = value.split()[0].lower()
     if first in _SECTION_KEYWORDS:
@@ -190,7 +203,9 @@ Netmask = Annotated[
     PlainSerializer(str),
     WithJsonSchema({"type": "string", "format": "ipv4"}),
 ]
-Port = Annotated[int, _between(1, 65535), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})]
+Port = Annotated[
+    int, _between(1, 65535), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})
+]
 ConfigWord = Annotated[str, AfterValidator(_config_word)]
 UrlPath = Annotated[str, AfterValidator(_url_path)]
 Timeout = Annotated[str, BeforeValidator(_timeout)]
@@ -314,9 +329,9 @@ class Service(_Strict):
     port: Port
     vip: IPv4 | None = Field(None, description="which VIP to listen on; defaults to the first")
     mode: Literal["http", "tcp"] = "http"
-    balance: Literal[
-        "roundrobin", "static-rr", "leastconn", "first", "source", "uri", "random"
-    ] = "roundrobin"
+    balance: Literal["roundrobin", "static-rr", "leastconn", "first", "source", "uri", "random"] = (
+        "roundrobin"
+    )
     health_check: UrlPath | None = Field(None, description="HTTP path checked on each server")
     options: list[HaproxyLine] = Field(
         default_factory=list, description="raw HAProxy lines for this service's section"
@@ -340,8 +355,16 @@ class HaproxySettings(_Strict):
     )
 
 
+def _vrrp_one_or_many(schema: dict[str, Any]) -> None:
+    """The loader accepts `vrrp:` as one mapping or a list; say so to editors."""
+    many = schema["properties"]["vrrp"]
+    schema["properties"]["vrrp"] = {"anyOf": [many["items"], many], "title": "Vrrp"}
+
+
 class Inventory(_Strict):
     """The whole HA pair (or group) as the user describes it."""
+
+    model_config = ConfigDict(json_schema_extra=_vrrp_one_or_many)
 
     ssh: SshDefaults = SshDefaults()
     nodes: Annotated[dict[Name, Node], Field(min_length=1)]

@@ -1,0 +1,58 @@
+"""The CLI maps outcomes to exit codes and never prints a secret."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from lbdeploy.cli import app
+
+DATA = Path(__file__).parent / "data"
+CLASSIC = DATA / "render" / "classic" / "inventory.yaml"
+ENV = {"LB_VRRP_PASS": "vrrp-pw", "LB_STATS_PASS": "stats-pw"}
+
+
+def test_validate_summarises_roles_with_secrets_masked() -> None:
+    result = CliRunner().invoke(app, ["validate", str(CLASSIC)], env=ENV, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "MASTER prio 101" in result.output and "BACKUP prio 100" in result.output
+    assert "auth admin:***" in result.output
+    assert "vrrp-pw" not in result.output and "stats-pw" not in result.output
+
+
+def test_bad_inventory_exits_2_with_place_and_no_traceback() -> None:
+    bad = DATA / "inventory_errors" / "vip_outside_subnet.yaml"
+    result = CliRunner().invoke(app, ["validate", str(bad)], env=ENV)
+    assert result.exit_code == 2
+    assert f"{bad}:9:8: vrrp.vip: 192.168.2.150 is outside the subnet" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_inventory_defaults_to_inventory_yaml(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["validate"], env=ENV)
+    assert result.exit_code == 2
+    assert "inventory.yaml:1:1: cannot read" in result.output
+    (tmp_path / "inventory.yaml").write_text(CLASSIC.read_text())
+    assert CliRunner().invoke(app, ["validate"], env=ENV).exit_code == 0
+
+
+def test_render_writes_each_node_tree_with_tight_modes(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["render", str(CLASSIC), "--out", str(tmp_path)], env=ENV)
+    assert result.exit_code == 0, result.output
+    conf = tmp_path / "hera" / "etc" / "keepalived" / "keepalived.conf"
+    assert "router_id hera" in conf.read_text()
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o640
+    assert (tmp_path / "afrodita" / "etc" / "haproxy" / "haproxy.cfg").exists()
+    assert "vrrp-pw" not in result.output
+
+
+def test_schema_is_json_schema_of_the_inventory() -> None:
+    result = CliRunner().invoke(app, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    assert set(schema["required"]) == {"nodes", "interface", "vrrp"}
+    assert "VrrpInstance" in schema["$defs"]

@@ -1,0 +1,84 @@
+"""Rendering against golden files, reviewed by hand once; a regression is one diff.
+
+Set LBDEPLOY_UPDATE_GOLDEN=1 to rewrite the expected files after a deliberate change.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lbdeploy.desired import derive_states
+from lbdeploy.inventory import load_inventory
+from lbdeploy.render import (
+    HAPROXY_CFG,
+    KEEPALIVED_CONF,
+    keepalived_test_copy,
+    mask_secrets,
+    render_node,
+)
+
+RENDER = Path(__file__).parent / "data" / "render"
+CASES = sorted(p for p in RENDER.iterdir() if p.is_dir())
+ENV = {"LB_VRRP_PASS": "vrrp-pw", "LB_STATS_PASS": "stats-pw"}
+
+
+def rendered(case: Path) -> dict[Path, str]:
+    """Every file of every node in the case, keyed by expected/<node>/<path>."""
+    inv = load_inventory(case / "inventory.yaml", ENV)
+    out = {}
+    for state in derive_states(inv, case):
+        for spec in render_node(state).values():
+            out[Path(state.name) / spec.path.lstrip("/")] = spec.content
+    return out
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_rendered_files_match_golden(case: Path) -> None:
+    files = rendered(case)
+    expected_dir = case / "expected"
+    if os.environ.get("LBDEPLOY_UPDATE_GOLDEN"):
+        for rel, content in files.items():
+            (expected_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            (expected_dir / rel).write_text(content)
+    on_disk = {p.relative_to(expected_dir) for p in expected_dir.rglob("*") if p.is_file()}
+    assert on_disk == set(files), "the set of rendered files changed"
+    for rel, content in files.items():
+        assert content == (expected_dir / rel).read_text(), f"{rel} differs from golden"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_every_file_ends_with_newline_and_has_no_template_residue(case: Path) -> None:
+    for rel, content in rendered(case).items():
+        assert content.endswith("\n"), rel
+        assert not content.endswith("\n\n"), rel
+        for residue in ("{{", "}}", "{%", "%}", "None", "***"):
+            assert residue not in content, f"{rel} holds {residue!r}"
+
+
+def test_config_files_are_not_world_readable() -> None:
+    inv = load_inventory(RENDER / "classic" / "inventory.yaml", ENV)
+    specs = render_node(derive_states(inv, RENDER)[0])
+    assert specs[KEEPALIVED_CONF].mode == 0o640
+    assert specs[HAPROXY_CFG].mode & 0o007 == 0
+    assert specs[KEEPALIVED_CONF].secret and specs[HAPROXY_CFG].secret
+
+
+def test_keepalived_test_copy_changes_only_script_user() -> None:
+    inv = load_inventory(RENDER / "classic" / "inventory.yaml", ENV)
+    conf = render_node(derive_states(inv, RENDER)[0])[KEEPALIVED_CONF].content
+    copy = keepalived_test_copy(conf)
+    changed = [(a, b) for a, b in zip(conf.splitlines(), copy.splitlines(), strict=True) if a != b]
+    assert changed == [("    script_user keepalived_script", "    script_user root")]
+
+
+def test_masked_file_shows_no_password() -> None:
+    inv = load_inventory(RENDER / "classic" / "inventory.yaml", ENV)
+    state = derive_states(inv, RENDER)[0]
+    for spec in render_node(state).values():
+        masked = mask_secrets(spec.content, state)
+        assert "vrrp-pw" not in masked and "stats-pw" not in masked
+    cfg = mask_secrets(render_node(state)[HAPROXY_CFG].content, state)
+    assert "stats auth admin:***" in cfg
