@@ -19,10 +19,12 @@ from rich.console import Console
 from rich.table import Table
 
 from lbdeploy.desired import NodeState, derive_states
-from lbdeploy.errors import LbdeployError
+from lbdeploy.errors import LbdeployError, UsageError
 from lbdeploy.exitcodes import ExitCode
 from lbdeploy.inventory import Inventory, load_inventory
 from lbdeploy.render import render_node
+from lbdeploy.report import Report, StepResult, print_recap, print_step
+from lbdeploy.shell import Secret
 
 app = typer.Typer(
     add_completion=False,
@@ -166,3 +168,140 @@ def schema() -> None:
     """Print the inventory's JSON Schema (for editors)."""
     json.dump(Inventory.model_json_schema(), sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+NodeOpt = Annotated[list[str] | None, typer.Option("--node", help="only this node (repeatable)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the report as JSON")]
+StatsOpt = Annotated[bool, typer.Option("--stats", help="show SSH connections and round trips")]
+BecomeOpt = Annotated[
+    bool, typer.Option("--ask-become-pass", "-K", help="ask once for the sudo password")
+]
+
+
+def _select(states: list[NodeState], nodes: list[str] | None) -> list[NodeState]:
+    if not nodes:
+        return states
+    known = {s.name for s in states}
+    unknown = [n for n in nodes if n not in known]
+    if unknown:
+        raise UsageError(f"no node named {', '.join(unknown)} (nodes: {', '.join(sorted(known))})")
+    return [s for s in states if s.name in nodes]
+
+
+def _become_password(ask: bool) -> Secret | None:
+    if not ask:
+        return None
+    return Secret(typer.prompt("sudo password", hide_input=True))
+
+
+def _finish(report: Report, as_json: bool, stats: bool, diffs: bool = False) -> None:
+    if as_json:
+        json.dump(report.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        out = Console(highlight=False)
+        if diffs:
+            for node in report.nodes.values():
+                for text in node.diffs.values():
+                    out.print(text, markup=False, end="")
+        print_recap(out, report, stats)
+    if not report.ok:
+        codes = [ExitCode.FAILED]
+        raise typer.Exit(int(max(codes)))
+
+
+def _emitter(as_json: bool):  # type: ignore[no-untyped-def]
+    out = Console(highlight=False)
+
+    def emit(node: str, step: StepResult) -> None:
+        if not as_json:
+            print_step(out, node, step)
+
+    return emit
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    node: NodeOpt = None,
+    check: Annotated[bool, typer.Option("--check", help="change nothing, say what would")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="with --check: show file diffs")] = False,
+    as_json: JsonOpt = False,
+    stats: StatsOpt = False,
+    ask_become_pass: BecomeOpt = False,
+) -> None:
+    """Converge every node: files, packages, services; then wait until the pair serves."""
+    from lbdeploy.execute import converge
+
+    def run() -> Report:
+        _, states = _load(inventory)
+        chosen = _select(states, node)
+        password = _become_password(ask_become_pass)
+        return converge(
+            chosen,
+            _emitter(as_json),
+            password,
+            check=check,
+            diff=diff,
+            whole_pair=len(chosen) == len(states),
+        )
+
+    report = _guard(ctx, run)
+    _finish(report, as_json, stats, diffs=check and diff)
+
+
+@app.command()
+def restart(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    node: NodeOpt = None,
+    all_nodes: Annotated[bool, typer.Option("--all", help="every node, one at a time")] = False,
+    reload: Annotated[bool, typer.Option("--reload", help="reload instead of restart")] = False,
+    service: Annotated[str, typer.Option("--service", help="haproxy, keepalived or both")] = "both",
+    as_json: JsonOpt = False,
+    stats: StatsOpt = False,
+    ask_become_pass: BecomeOpt = False,
+) -> None:
+    """Restart (or --reload) haproxy and keepalived on the given nodes, never all unasked."""
+    from lbdeploy.execute import restart_services
+
+    def run() -> Report:
+        _, states = _load(inventory)
+        if not node and not all_nodes:
+            raise UsageError("name the node(s) with --node NAME, or restart every node with --all")
+        chosen = states if all_nodes else _select(states, node)
+        services = {
+            "both": ("haproxy", "keepalived"),
+            "haproxy": ("haproxy",),
+            "keepalived": ("keepalived",),
+        }.get(service)
+        if services is None:
+            raise UsageError(f"--service must be haproxy, keepalived or both, not {service!r}")
+        password = _become_password(ask_become_pass)
+        return restart_services(chosen, services, reload, _emitter(as_json), password)
+
+    report = _guard(ctx, run)
+    _finish(report, as_json, stats)
+
+
+@app.command()
+def unlock(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    node: NodeOpt = None,
+    ask_become_pass: BecomeOpt = False,
+) -> None:
+    """Remove the lock a killed run left on a node (says whose it was)."""
+    from lbdeploy.execute import unlock as remove_locks
+
+    def run() -> Report:
+        _, states = _load(inventory)
+        if not node:
+            raise UsageError("name the node(s) to unlock with --node NAME")
+        return remove_locks(
+            _select(states, node), _emitter(False), _become_password(ask_become_pass)
+        )
+
+    report = _guard(ctx, run)
+    _finish(report, False, False)

@@ -44,3 +44,81 @@ class UsageError(LbdeployError):
     """The command line asks for something impossible (e.g. an unknown node)."""
 
     exit_code = ExitCode.BAD_INPUT
+
+
+class NodeError(LbdeployError):
+    """Something went wrong on (or on the way to) one node; the message starts with its name."""
+
+    def __init__(self, node: str, message: str) -> None:
+        self.node = node
+        super().__init__(f"{node}: {message}")
+
+
+class Unreachable(NodeError):
+    exit_code = ExitCode.UNREACHABLE
+
+    def __init__(self, node: str, target: object, reason: str) -> None:
+        where = f"{target.user}@{target.host}:{target.port}"  # type: ignore[attr-defined]
+        super().__init__(node, f"cannot reach {where}: {reason}")
+
+
+class HostKeyError(NodeError):
+    """Unknown or changed host key: we stop before any change and say how to trust it."""
+
+    exit_code = ExitCode.UNREACHABLE
+
+    def __init__(
+        self, node: str, target: object, known_hosts: object, changed: bool, offered: object = None
+    ) -> None:
+        host, port = target.host, target.port  # type: ignore[attr-defined]
+        name = host if port == 22 else f"[{host}]:{port}"
+        if changed:
+            message = (
+                f"the host key of {name} CHANGED (not the one in {known_hosts}); this may be an "
+                f"attack or a reinstalled machine. If you trust the new key, remove the old one "
+                f"with `ssh-keygen -R '{name}' -f {known_hosts}` and add the new one"
+            )
+        else:
+            message = (
+                f"the host key of {name} is not in {known_hosts}; verify it on the node "
+                f"(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and add it, e.g. "
+                f"`ssh-keyscan -p {port} {host} >> {known_hosts}` after checking the fingerprint"
+            )
+        super().__init__(node, message)
+
+
+class ConnectionLost(NodeError):
+    exit_code = ExitCode.UNREACHABLE
+
+    def __init__(self, node: str, reason: str) -> None:
+        super().__init__(node, f"the SSH connection dropped: {reason}; re-run to converge")
+
+
+class NeedsPassword(NodeError):
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, node: str, user: str, wrong: bool = False) -> None:
+        what = "the sudo password was refused" if wrong else "sudo asks for a password"
+        super().__init__(node, f"{what} for user {user}; run with --ask-become-pass")
+
+
+class RemoteError(NodeError):
+    """A step's command failed on the node: what ran, how it ended, what it said."""
+
+    def __init__(self, node: str, step: str, command: str, exit_code: int, stderr: str) -> None:
+        self.step = step
+        self.command = command
+        self.remote_exit = exit_code
+        tail = "\n".join(stderr.strip().splitlines()[-12:])
+        super().__init__(
+            node, f"step {step} failed (exit {exit_code}) running: {command}\n{tail}".rstrip()
+        )
+
+
+class LockHeld(NodeError):
+    def __init__(self, node: str, holder: str) -> None:
+        super().__init__(
+            node,
+            f"another lbdeploy run holds the node's lock ({holder}); wait for it, or if that "
+            f"run is dead: lbdeploy unlock --node {node}",
+        )

@@ -91,3 +91,11 @@ def mask_secrets(content: str, state: NodeState) -> str:
     for secret in sorted(secrets, key=len, reverse=True):
         content = content.replace(secret, "***")
     return content
+
+
+_CONFIG_SECRETS = re.compile(r"^(\s*auth_pass\s+|\s*stats\s+auth\s+[^:\s]+:)\S+", re.MULTILINE)
+
+
+def mask_config_secrets(content: str) -> str:
+    """Any keepalived.conf or haproxy.cfg, even one lbdeploy did not write, passwords as ***."""
+    return _CONFIG_SECRETS.sub(r"\1***", content)

@@ -1,0 +1,1 @@
+"""One module per concern; a step compares desired state with facts, offline."""

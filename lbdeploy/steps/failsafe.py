@@ -1,0 +1,31 @@
+"""Old Ubuntu (upstart) sleeps up to two minutes at boot waiting for the network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lbdeploy.facts import FAILSAFE, Facts
+from lbdeploy.shell import sh
+from lbdeploy.steps.base import Change
+
+
+@dataclass(frozen=True)
+class Failsafe:
+    name: str = "failsafe"
+
+    def plan(self, facts: Facts) -> Change | None:
+        if not facts.failsafe_sleeps:  # absent (None) or already commented out (0)
+            return None
+        return Change(
+            step=self.name,
+            why=f"comment out {facts.failsafe_sleeps} boot sleep(s) in {FAILSAFE}",
+            commands=(
+                sh(
+                    "sed",
+                    "-i.lbdeploy-bak",
+                    "-E",
+                    r"s/^([[:space:]]*)(sleep([[:space:]]|$))/\1# \2/",
+                    FAILSAFE,
+                ),
+            ),
+        )
