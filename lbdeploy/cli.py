@@ -16,6 +16,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lbdeploy.desired import NodeState, derive_states
@@ -54,7 +55,7 @@ def _guard(ctx: typer.Context, action: Callable[[], T]) -> T:
     try:
         return action()
     except LbdeployError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -8,7 +8,6 @@ that are no VIP's preferred master first, and a failure stops the roll.
 
 from __future__ import annotations
 
-import difflib
 import getpass
 import os
 import socket
@@ -34,7 +33,7 @@ from lbdeploy.facts import (
     split_sections,
 )
 from lbdeploy.plan import Plan, make_plan
-from lbdeploy.render import FileSpec, mask_config_secrets, render_node
+from lbdeploy.render import FileSpec, masked_diff, render_node
 from lbdeploy.report import NodeReport, Report, StepResult
 from lbdeploy.scripts import MARK, VALIDATION_FAILED, change_script, services_script
 from lbdeploy.shell import Secret
@@ -356,17 +355,9 @@ def _fetch_diffs(run: NodeRun) -> None:
     result = run.session.run_script(script, timeout=60)
     live = split_sections(result.stdout)
     for path in paths:
-        old = [line + "\n" for line in live.get(path, [])]
-        new = run.files[path].content.splitlines(keepends=True)
-        old_text = mask_config_secrets("".join(old)).splitlines(keepends=True)
-        new_text = mask_config_secrets("".join(new)).splitlines(keepends=True)
-        run.report.diffs[path] = "".join(
-            difflib.unified_diff(
-                old_text,
-                new_text,
-                f"{run.state.name}:{path} (live)",
-                f"{run.state.name}:{path} (lbdeploy)",
-            )
+        old = "".join(line + "\n" for line in live.get(path, []))
+        run.report.diffs[path] = masked_diff(
+            f"{run.state.name}:{path}", old, run.files[path].content
         )
 
 

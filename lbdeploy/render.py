@@ -6,6 +6,7 @@ inventory model, so nothing here escapes or second-guesses.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -99,3 +100,15 @@ _CONFIG_SECRETS = re.compile(r"^(\s*auth_pass\s+|\s*stats\s+auth\s+[^:\s]+:)\S+"
 def mask_config_secrets(content: str) -> str:
     """Any keepalived.conf or haproxy.cfg, even one lbdeploy did not write, passwords as ***."""
     return _CONFIG_SECRETS.sub(r"\1***", content)
+
+
+def masked_diff(label: str, old: str, new: str) -> str:
+    """A unified diff with passwords masked on both sides; says so when only they differ."""
+    old_lines = mask_config_secrets(old).splitlines(keepends=True)
+    new_lines = mask_config_secrets(new).splitlines(keepends=True)
+    text = "".join(
+        difflib.unified_diff(old_lines, new_lines, f"{label} (live)", f"{label} (lbdeploy)")
+    )
+    if not text and old != new:
+        return f"--- {label}: only a password differs (not shown)\n"
+    return text

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lbdeploy.ssh import Counters
@@ -84,7 +85,7 @@ _STYLE = {
 
 def print_step(console: Console, node: str, result: StepResult) -> None:
     style = _STYLE[result.status]
-    detail = f"  {result.detail}" if result.detail else ""
+    detail = f"  {escape(result.detail)}" if result.detail else ""
     console.print(f"{node:<12} {result.step:<10} [{style}]{result.status}[/]{detail}")
 
 
@@ -105,7 +106,7 @@ def print_recap(console: Console, report: Report, stats: bool) -> None:
     console.print(table)
     for name, node in report.nodes.items():
         if node.error:
-            console.print(f"[bold red]{name}:[/] {node.error}", markup=True, highlight=False)
+            console.print(f"[bold red]{name}:[/] {escape(node.error)}", highlight=False)
     for note in report.notes:
-        console.print(note, highlight=False)
+        console.print(note, markup=False, highlight=False)
     console.print(f"took {report.seconds:.1f} s", highlight=False)

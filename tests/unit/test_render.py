@@ -17,6 +17,7 @@ from lbdeploy.render import (
     KEEPALIVED_CONF,
     keepalived_test_copy,
     mask_secrets,
+    masked_diff,
     render_node,
 )
 
@@ -82,3 +83,15 @@ def test_masked_file_shows_no_password() -> None:
         assert "vrrp-pw" not in masked and "stats-pw" not in masked
     cfg = mask_secrets(render_node(state)[HAPROXY_CFG].content, state)
     assert "stats auth admin:***" in cfg
+
+
+def test_masked_diff_hides_passwords_and_says_when_only_they_differ() -> None:
+    old = "vrrp_instance VI_1 {\n    auth_pass old-pw\n    advert_int 1\n}\n"
+    new = "vrrp_instance VI_1 {\n    auth_pass new-pw\n    advert_int 2\n}\n"
+    text = masked_diff("hera:/etc/keepalived/keepalived.conf", old, new)
+    assert "-    advert_int 1\n+    advert_int 2\n" in text
+    assert "old-pw" not in text and "new-pw" not in text
+    only_pw = masked_diff("hera:x", old, old.replace("old-pw", "new-pw"))
+    assert only_pw == "--- hera:x: only a password differs (not shown)\n"
+    stats = masked_diff("n:h", "    stats auth admin:a\n", "    stats auth admin:b\n    x\n")
+    assert "admin:a" not in stats and "admin:b" not in stats and "+    x" in stats

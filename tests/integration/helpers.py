@@ -1,0 +1,85 @@
+"""Drive the real CLI against the lab and look at the nodes from outside (docker exec)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lab import lab as labmod
+
+ROOT = Path(__file__).resolve().parents[2]
+VIP = labmod.VIP
+
+
+def lab_inventory_text(lab: labmod.Lab) -> str:
+    """inventories/lab.yaml with absolute paths, so a copy works from any directory."""
+    text = (ROOT / "inventories" / "lab.yaml").read_text()
+    return text.replace("../.lab/", f"{lab.state_dir}/")
+
+
+def write_inventory(tmp_path: Path, lab: labmod.Lab, edit: tuple[str, str] | None = None) -> Path:
+    text = lab_inventory_text(lab)
+    if edit is not None:
+        assert edit[0] in text, edit[0]
+        text = text.replace(edit[0], edit[1])
+    path = tmp_path / "inventory.yaml"
+    path.write_text(text)
+    return path
+
+
+def lbdeploy(
+    *args: str, stdin: str | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lbdeploy", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=stdin,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(Path.home())},
+    )
+
+
+def up_json(inventory: Path, *extra: str) -> tuple[int, dict]:
+    result = lbdeploy("up", str(inventory), "--json", *extra)
+    try:
+        return result.returncode, json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"no JSON report:\n{result.stdout}\n{result.stderr}") from None
+
+
+def sh(node: str, command: str) -> str:
+    result = labmod.node_exec(node, command)
+    assert result.returncode == 0, f"{node}: {command}: {result.stderr}"
+    return result.stdout
+
+
+def pids(node: str) -> dict[str, int]:
+    out = sh(node, "systemctl show -p MainPID --value haproxy keepalived").split()
+    return {"haproxy": int(out[0]), "keepalived": int(out[1])}
+
+
+def sha(node: str, path: str) -> str:
+    return sh(node, f"sha256sum {path}").split()[0]
+
+
+def vip_holders() -> list[str]:
+    return [
+        n.name for n in labmod.NODES if f"inet {VIP}/" in sh(n.name, "ip -4 -o addr show dev eth1")
+    ]
+
+
+def wait_for_holders(expected: list[str], timeout: float) -> float:
+    """Seconds until exactly `expected` hold the VIP; fails after `timeout` (bounded poll)."""
+    start = time.monotonic()
+    while True:
+        holders = vip_holders()
+        if holders == expected:
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"VIP held by {holders}, expected {expected} within {timeout} s")
+        time.sleep(0.1)

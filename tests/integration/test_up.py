@@ -1,0 +1,231 @@
+"""`lbdeploy up` on fresh lab nodes: converges, re-runs change nothing, edits reload only
+what they must, bad configs never replace good ones, failover really moves the VIP.
+
+The tests of this module share one converged pair and run in file order.
+"""
+
+from __future__ import annotations
+
+import base64
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from lab import lab as labmod
+from tests.integration.helpers import (
+    VIP,
+    lbdeploy,
+    pids,
+    sh,
+    sha,
+    up_json,
+    vip_holders,
+    wait_for_holders,
+    write_inventory,
+)
+
+HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
+KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
+
+
+def get(url: str, auth: tuple[str, str] | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url)
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=3) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+
+
+@pytest.fixture(scope="module")
+def inventory(lab: labmod.Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_inventory(tmp_path_factory.mktemp("up"), lab)
+
+
+@pytest.fixture(scope="module")
+def first_run(lab: labmod.Lab, inventory: Path) -> dict:
+    """Fresh nodes (nothing installed, new host keys), converged once."""
+    labmod.reset_nodes(lab)
+    code, report = up_json(inventory)
+    assert code == 0, report
+    return report
+
+
+def test_up_converges_fresh_nodes_and_the_vip_serves_both_backends(first_run: dict) -> None:
+    assert first_run["ok"]
+    for node in ("hera", "afrodita"):
+        steps = {s["step"]: s["status"] for s in first_run["nodes"][node]["steps"]}
+        assert steps["packages"] == "changed" and steps["configs"] == "changed"
+        assert steps["services"] == "changed"
+    assert first_run["converged_after"] is not None and first_run["converged_after"] < 120
+    assert vip_holders() == ["hera"]
+    seen = Counter(get(f"http://{VIP}/")[1].strip() for _ in range(10))
+    assert set(seen) == {"web1", "web2"}, seen
+
+
+def test_stats_page_needs_its_credentials(first_run: dict) -> None:
+    url = f"http://{labmod.NODES[0].public_address}:8404/stats"
+    assert get(url, ("admin", "lab-stats"))[0] == 200
+    assert get(url)[0] == 401
+    assert get(url, ("admin", "wrong"))[0] == 401
+
+
+def test_configs_are_tight_and_secrets_are_not_printed(first_run: dict) -> None:
+    for node in ("hera", "afrodita"):
+        assert sh(node, f"stat -c '%a %U %G' {KEEPALIVED_CONF}").strip() == "640 root root"
+        assert sh(node, f"stat -c '%a %U %G' {HAPROXY_CFG}").strip() == "640 root haproxy"
+    text = str(first_run)
+    assert "lab-vrrp" not in text and "lab-stats" not in text
+
+
+def test_rerun_without_edits_changes_nothing(first_run: dict, inventory: Path) -> None:
+    before = {n.name: pids(n.name) for n in labmod.NODES}
+    code, report = up_json(inventory, "--stats")
+    assert code == 0
+    for node in ("hera", "afrodita"):
+        assert report["nodes"][node]["changed"] == 0
+        stats = report["nodes"][node]["stats"]
+        assert stats["connections"] == 1 and stats["round_trips"] <= 2
+    assert {n.name: pids(n.name) for n in labmod.NODES} == before
+
+
+def test_backend_edit_reloads_haproxy_only(
+    first_run: dict, lab: labmod.Lab, tmp_path: Path
+) -> None:
+    before = {n.name: pids(n.name) for n in labmod.NODES}
+    keepalived_before = {n.name: sha(n.name, KEEPALIVED_CONF) for n in labmod.NODES}
+    edited = write_inventory(tmp_path, lab, ("port: 8080}\n", "port: 8080, weight: 20}\n"))
+    code, report = up_json(edited)
+    assert code == 0, report
+    for node in ("hera", "afrodita"):
+        steps = [(s["step"], s["status"]) for s in report["nodes"][node]["steps"]]
+        assert steps == [("configs", "changed"), ("services", "changed")]
+        detail = [s["detail"] for s in report["nodes"][node]["steps"]]
+        assert detail[0] == f"update {HAPROXY_CFG}"
+        assert detail[1].startswith("reload haproxy")
+        assert "weight 20" in sh(node, f"cat {HAPROXY_CFG}")
+        assert sha(node, KEEPALIVED_CONF) == keepalived_before[node]
+        after = pids(node)
+        # A reload keeps haproxy's master process; keepalived is not touched.
+        assert after == before[node]
+    assert "-rw-r-----" in sh("hera", f"ls -l {HAPROXY_CFG}.lbdeploy-bak")
+
+
+def test_invalid_haproxy_config_keeps_running_one(
+    first_run: dict, lab: labmod.Lab, tmp_path: Path
+) -> None:
+    live = {n.name: sha(n.name, HAPROXY_CFG) for n in labmod.NODES}
+    before = {n.name: pids(n.name) for n in labmod.NODES}
+    bad = write_inventory(
+        tmp_path,
+        lab,
+        ("    health_check: /\n", "    health_check: /\n    options: [bogus-keyword 1]\n"),
+    )
+    result = lbdeploy("up", str(bad))
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "failed validation" in output
+    assert "unknown keyword 'bogus-keyword'" in output  # haproxy's own words
+    for node in ("hera", "afrodita"):
+        assert sha(node, HAPROXY_CFG) == live[node]
+        assert pids(node) == before[node]
+        assert sh(node, "ls -a /etc/haproxy").count("lbdeploy-new") == 0
+    assert get(f"http://{VIP}/")[0] == 200
+
+
+def test_drift_is_reported_and_put_right(first_run: dict, inventory: Path) -> None:
+    sh("hera", f"sed -i 's/timeout client 50s/timeout client 5s/' {HAPROXY_CFG}")
+    code, report = up_json(inventory)
+    assert code == 0
+    assert report["nodes"]["hera"]["drift"] == [HAPROXY_CFG]
+    assert "timeout client 50s" in sh("hera", f"cat {HAPROXY_CFG}")
+    code, report = up_json(inventory)
+    assert report["nodes"]["hera"]["drift"] == [] and report["nodes"]["hera"]["changed"] == 0
+
+
+def test_check_diff_shows_masked_diff_and_changes_nothing(first_run: dict, lab, tmp_path) -> None:
+    edited = write_inventory(
+        tmp_path, lab, ("auth_pass: lab-vrrp", "auth_pass: new-pass\n  advert_int: 2")
+    )
+    live = sha("hera", KEEPALIVED_CONF)
+    result = lbdeploy("up", str(edited), "--check", "--diff")
+    assert result.returncode == 0, result.stderr
+    assert "would change" in result.stdout
+    assert "keepalived.conf (lbdeploy)" in result.stdout
+    assert "-    advert_int 1\n+    advert_int 2" in result.stdout
+    assert "new-pass" not in result.stdout and "lab-vrrp" not in result.stdout
+    assert sha("hera", KEEPALIVED_CONF) == live
+
+
+def test_unknown_host_key_stops_before_any_change(first_run: dict, lab, tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text(lab.known_hosts.read_text().splitlines()[0] + "\n")  # only hera's key
+    edited = write_inventory(tmp_path, lab, ("port: 8080}\n", "port: 8080, weight: 30}\n"))
+    edited.write_text(edited.read_text().replace(str(lab.known_hosts), str(known)))
+    live = sha("hera", HAPROXY_CFG)
+    result = lbdeploy("up", str(edited))
+    assert result.returncode == 1
+    assert "host key of [127.0.0.1]:2202 is not in" in result.stdout
+    assert "nothing was changed" in result.stdout
+    assert sha("hera", HAPROXY_CFG) == live
+    assert "lbdeploy.lock" not in sh("hera", "ls /run")
+
+
+def test_unreachable_node_stops_before_any_change(first_run: dict, lab, tmp_path: Path) -> None:
+    edited = write_inventory(tmp_path, lab, ("port: 2202,", "port: 2299,"))
+    result = lbdeploy("up", str(edited))
+    assert result.returncode == 1
+    assert "afrodita" in result.stdout and "cannot reach deploy@127.0.0.1:2299" in result.stdout
+
+
+def test_second_run_is_refused_while_a_lock_is_held(first_run: dict, inventory: Path) -> None:
+    sh(
+        "afrodita",
+        "mkdir /run/lbdeploy.lock && echo 'alice@ops pid 42' > /run/lbdeploy.lock/holder",
+    )
+    result = lbdeploy("up", str(inventory))
+    assert result.returncode == 1
+    assert "holds the node's lock (alice@ops pid 42)" in result.stdout
+    unlocked = lbdeploy("unlock", str(inventory), "--node", "afrodita")
+    assert unlocked.returncode == 0 and "removed the lock of alice@ops pid 42" in unlocked.stdout
+    assert up_json(inventory)[0] == 0
+
+
+def test_restart_touches_only_the_named_node(first_run: dict, inventory: Path) -> None:
+    before = {n.name: pids(n.name) for n in labmod.NODES}
+    refused = lbdeploy("restart", str(inventory))
+    assert refused.returncode == 2 and "--all" in refused.stderr
+    result = lbdeploy("restart", str(inventory), "--node", "afrodita")
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = {n.name: pids(n.name) for n in labmod.NODES}
+    assert after["hera"] == before["hera"]
+    assert after["afrodita"]["haproxy"] != before["afrodita"]["haproxy"]
+    assert after["afrodita"]["keepalived"] != before["afrodita"]["keepalived"]
+    wait_for_holders(["hera"], timeout=10)
+
+
+def test_password_sudo_user_is_asked_once(first_run: dict, lab, tmp_path: Path) -> None:
+    edited = write_inventory(tmp_path, lab, ("  user: deploy", "  user: ops"))
+    refused = lbdeploy("up", str(edited))
+    assert refused.returncode == 1 and "--ask-become-pass" in refused.stdout
+    result = lbdeploy("up", str(edited), "-K", stdin=labmod.OPS_PASSWORD + "\n")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert labmod.OPS_PASSWORD not in result.stdout + result.stderr
+
+
+def test_vip_moves_when_haproxy_dies_and_comes_back(first_run: dict) -> None:
+    wait_for_holders(["hera"], timeout=10)
+    sh("hera", "systemctl stop haproxy")
+    try:
+        moved = wait_for_holders(["afrodita"], timeout=5)
+        assert get(f"http://{VIP}/")[0] == 200
+    finally:
+        sh("hera", "systemctl start haproxy")
+    back = wait_for_holders(["hera"], timeout=15)
+    print(f"failover {moved:.2f} s, failback {back:.2f} s")
