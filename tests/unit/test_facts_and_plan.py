@@ -1,0 +1,104 @@
+"""Facts parse from recorded node output; plans follow from facts, offline.
+
+Raw outputs under data/facts/ were recorded from lab nodes (fresh and converged), with
+each managed file's hash written `{sha:PATH}`: filled with the hash of what lbdeploy
+renders now, so a template change does not stale the recording. Each
+plan case under data/plan/ names one, edits it (`replace`), and gives the plan expected
+for the lab inventory; a regression is one new JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+from ipaddress import IPv4Address, IPv4Interface
+from pathlib import Path
+
+import pytest
+
+from lbdeploy.desired import derive_states
+from lbdeploy.facts import facts_script, parse_facts, split_sections
+from lbdeploy.inventory import load_inventory
+from lbdeploy.plan import make_plan
+from lbdeploy.render import render_node
+from lbdeploy.steps.base import sha256_text
+
+DATA = Path(__file__).parent / "data"
+PLAN_CASES = sorted((DATA / "plan").glob("*.json"))
+
+
+def lab_states() -> dict:
+    inv = load_inventory(DATA / "render" / "lab" / "inventory.yaml", {})
+    return {s.name: s for s in derive_states(inv, DATA)}
+
+
+def recorded(name: str, replace: list[list[str]] | None = None) -> str:
+    """A recorded facts output, edited, its `{sha:PATH}` marks filled for the templates."""
+    text = (DATA / "facts" / name).read_text()
+    for old, new in replace or []:
+        assert old in text, old
+        text = text.replace(old, new)
+    node = name.removesuffix(".txt").split("-", 1)[1]
+    for path, spec in render_node(lab_states()[node]).items():
+        text = text.replace(f"{{sha:{path}}}", sha256_text(spec.content))
+    return text
+
+
+def test_converged_facts_parse() -> None:
+    facts = parse_facts(recorded("converged-hera.txt"))
+    assert facts.lock == "acquired"
+    assert facts.os["ID"] == "debian" and facts.os["VERSION_ID"] == "12"
+    assert facts.packages["haproxy"].startswith("2.6.")
+    assert facts.files["/etc/haproxy/haproxy.cfg"].mode == 0o640
+    assert facts.files["/etc/haproxy/haproxy.cfg"].group == "haproxy"
+    assert (
+        facts.applied["/etc/haproxy/haproxy.cfg"] == facts.files["/etc/haproxy/haproxy.cfg"].sha256
+    )
+    assert facts.sysctl == {"net.ipv4.ip_nonlocal_bind": "1"}
+    assert facts.addresses["eth1"] == (
+        IPv4Interface("172.29.150.11/24"),
+        IPv4Interface("172.29.150.150/24"),
+    )
+    assert facts.ssh_server_address == IPv4Address("172.29.149.11")
+    assert facts.ssh_interface == "eth0"
+    assert facts.services["haproxy"].active == "active" and facts.services["haproxy"].main_pid > 0
+    assert facts.failsafe_sleeps is None and facts.sources_interfaces_d and facts.script_user
+    assert facts.probes == {"172.29.150.150:80": True}
+
+
+def test_fresh_facts_parse() -> None:
+    facts = parse_facts(recorded("fresh-hera.txt"))
+    assert facts.files == {} and facts.applied == {}
+    assert set(facts.packages) == {"procps"} and facts.apt_lists == 0
+    assert not facts.script_user
+    assert facts.services["keepalived"].enabled == "absent"
+    assert facts.probes == {}
+
+
+def test_a_held_lock_names_its_holder() -> None:
+    text = recorded("fresh-hera.txt").replace("acquired", "bob@ws pid 7", 1)
+    assert parse_facts(text).lock == "bob@ws pid 7"
+
+
+def test_facts_script_sections_match_the_parser() -> None:
+    script = facts_script(["/etc/a b"], [(IPv4Address("10.0.0.1"), 80)], "me")
+    assert "'/etc/a b'" in script  # paths are quoted
+    recorded = split_sections((DATA / "facts" / "converged-hera.txt").read_text())
+    for name in recorded:
+        assert f"echo '@@lbdeploy {name}'" in script
+
+
+@pytest.mark.parametrize("case", PLAN_CASES, ids=[c.stem for c in PLAN_CASES])
+def test_plan_follows_from_facts(case: Path) -> None:
+    spec = json.loads(case.read_text())
+    raw = recorded(spec["facts"], spec.get("replace"))
+    state = lab_states()[spec["node"]]
+    plan = make_plan(state, render_node(state), parse_facts(raw))
+    expect = spec["expect"]
+    assert [[c.step, c.why] for c in plan.changes] == expect["changes"]
+    assert [[a.service, a.action, a.enable] for a in plan.services] == expect["services"]
+    assert list(plan.drift) == expect["drift"]
+    changes = {c.step: c for c in plan.changes}
+    for step, paths in expect.get("uploads", {}).items():
+        assert [u.spec.path for u in changes[step].uploads] == paths
+    for step, commands in expect.get("commands", {}).items():
+        assert [c.text() for c in changes[step].commands] == commands
