@@ -1,0 +1,63 @@
+"""Change scripts: valid sh, validate before moving, secrets only inside here-documents."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from lbdeploy.desired import derive_states
+from lbdeploy.facts import parse_facts
+from lbdeploy.inventory import load_inventory
+from lbdeploy.plan import make_plan
+from lbdeploy.render import render_node
+from lbdeploy.scripts import change_script, services_script, staged_path
+
+DATA = Path(__file__).parent / "data"
+
+
+def fresh_plan():  # type: ignore[no-untyped-def]
+    inv = load_inventory(DATA / "render" / "lab" / "inventory.yaml", {})
+    state = derive_states(inv, DATA)[0]
+    facts = parse_facts((DATA / "facts" / "fresh-hera.txt").read_text())
+    return make_plan(state, render_node(state), facts)
+
+
+def test_every_script_is_valid_sh() -> None:
+    plan = fresh_plan()
+    scripts = [change_script(c) for c in plan.changes] + [services_script(plan.services)]
+    for script in scripts:
+        result = subprocess.run(["sh", "-n"], input=script, text=True, capture_output=True)
+        assert result.returncode == 0, result.stderr + script
+
+
+def test_configs_are_all_validated_before_any_is_moved() -> None:
+    configs = next(c for c in fresh_plan().changes if c.step == "configs")
+    script = change_script(configs)
+    haproxy_check = script.index("haproxy -c -f /etc/haproxy/.haproxy.cfg.lbdeploy-new")
+    keepalived_check = script.index(
+        "keepalived -t -f /etc/keepalived/.keepalived.conf.lbdeploy-new.test"
+    )
+    first_move = script.index("mv -f")
+    assert haproxy_check < keepalived_check < first_move
+    backup = script.index("cp -p /etc/haproxy/haproxy.cfg /etc/haproxy/haproxy.cfg.lbdeploy-bak")
+    move = script.index("mv -f /etc/haproxy/.haproxy.cfg.lbdeploy-new /etc/haproxy/haproxy.cfg")
+    assert first_move < backup < move
+    assert staged_path("/etc/haproxy/haproxy.cfg") == "/etc/haproxy/.haproxy.cfg.lbdeploy-new"
+    assert "script_user root" in script  # the test copy only
+    assert "chmod 0640 /etc/keepalived/.keepalived.conf.lbdeploy-new" in script
+
+
+def test_secrets_appear_only_inside_here_documents() -> None:
+    configs = next(c for c in fresh_plan().changes if c.step == "configs")
+    script = change_script(configs)
+    inside = False
+    for line in script.splitlines():
+        if line.startswith("cat > ") and "<<'LBDEPLOY_EOF_" in line:
+            inside, delimiter = True, line.split("<<'")[1].rstrip("'")
+            continue
+        if inside and line == delimiter:
+            inside = False
+            continue
+        if not inside:
+            assert "lab-vrrp" not in line and "lab-stats" not in line, line
+    assert "auth_pass lab-vrrp" in script
