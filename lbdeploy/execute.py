@@ -33,7 +33,13 @@ from lbdeploy.facts import (
     split_sections,
 )
 from lbdeploy.plan import Plan, make_plan
-from lbdeploy.render import FileSpec, masked_diff, render_node
+from lbdeploy.render import (
+    FileSpec,
+    mask_config_secrets,
+    mask_secrets,
+    masked_diff,
+    render_node,
+)
 from lbdeploy.report import NodeReport, Report, StepResult
 from lbdeploy.scripts import MARK, VALIDATION_FAILED, change_script, services_script
 from lbdeploy.shell import Secret
@@ -129,7 +135,8 @@ def _run_change(run: NodeRun, change: Change, emit: Emit) -> None:
     result = run.session.run_script(change_script(change), timeout=900)
     took = time.monotonic() - start
     if result.exit_code != 0:
-        message = result.stderr
+        # A daemon's complaint may quote a config line: mask what could be a password.
+        message = mask_config_secrets(mask_secrets(result.stderr, run.state))
         if result.exit_code == VALIDATION_FAILED and MARK in message:
             target = message.split(MARK, 1)[1].strip()
             detail = f"{target} failed validation; the live file and running service are untouched"

@@ -48,6 +48,19 @@ def inventory(lab: labmod.Lab, tmp_path_factory: pytest.TempPathFactory) -> Path
     return write_inventory(tmp_path_factory.mktemp("up"), lab)
 
 
+def test_check_on_fresh_nodes_changes_nothing(lab: labmod.Lab, inventory: Path) -> None:
+    """Check mode works where the packages are not even installed yet."""
+    labmod.reset_nodes(lab)
+    result = lbdeploy("up", str(inventory), "--check", "--diff")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "install keepalived haproxy;" in result.stdout
+    assert "+        auth_pass ***" in result.stdout
+    assert "lab-vrrp" not in result.stdout and "lab-stats" not in result.stdout
+    for node in ("hera", "afrodita"):
+        assert sh(node, "ls /etc/haproxy /etc/keepalived 2>/dev/null; echo end") == "end\n"
+        assert "lbdeploy.lock" not in sh(node, "ls /run")
+
+
 @pytest.fixture(scope="module")
 def first_run(lab: labmod.Lab, inventory: Path) -> dict:
     """Fresh nodes (nothing installed, new host keys), converged once."""
@@ -195,6 +208,17 @@ def test_second_run_is_refused_while_a_lock_is_held(first_run: dict, inventory: 
     unlocked = lbdeploy("unlock", str(inventory), "--node", "afrodita")
     assert unlocked.returncode == 0 and "removed the lock of alice@ops pid 42" in unlocked.stdout
     assert up_json(inventory)[0] == 0
+
+
+def test_missing_interface_address_is_brought_up(first_run: dict, inventory: Path) -> None:
+    """ifup runs only when the address is missing, and the result is judged by the interface."""
+    sh("afrodita", "ip addr del 172.29.150.12/24 dev eth1")
+    code, report = up_json(inventory, "--node", "afrodita")
+    assert code == 0, report
+    steps = {s["step"]: s["detail"] for s in report["nodes"]["afrodita"]["steps"]}
+    assert steps == {"network": "bring up eth1 with 172.29.150.12"}
+    assert "inet 172.29.150.12/24" in sh("afrodita", "ip -4 -o addr show dev eth1")
+    assert "hera" not in report["nodes"]
 
 
 def test_restart_touches_only_the_named_node(first_run: dict, inventory: Path) -> None:
