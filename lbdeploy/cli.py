@@ -265,7 +265,7 @@ def restart(
     ask_become_pass: BecomeOpt = False,
 ) -> None:
     """Restart (or --reload) haproxy and keepalived on the given nodes, never all unasked."""
-    from lbdeploy.execute import restart_services
+    from lbdeploy.operate import restart_services
 
     def run() -> Report:
         _, states = _load(inventory)
@@ -294,7 +294,7 @@ def unlock(
     ask_become_pass: BecomeOpt = False,
 ) -> None:
     """Remove the lock a killed run left on a node (says whose it was)."""
-    from lbdeploy.execute import unlock as remove_locks
+    from lbdeploy.operate import unlock as remove_locks
 
     def run() -> Report:
         _, states = _load(inventory)
@@ -306,3 +306,158 @@ def unlock(
 
     report = _guard(ctx, run)
     _finish(report, False, False)
+
+
+def _status_table(statuses: list, states: list[NodeState]) -> Table:  # type: ignore[type-arg]
+    table = Table(title="lbdeploy status", title_justify="left")
+    for column in ("node", "keepalived", "holds", "haproxy", "servers", "standby", "drift"):
+        table.add_column(column)
+    for status in statuses:
+        if status.error:
+            table.add_row(status.node, f"[red]{escape(status.error)}[/]", "", "", "", "", "")
+            continue
+        vrrp = ", ".join(f"{k} {v}" for k, v in status.vrrp.items()) or status.keepalived
+        servers = ", ".join(f"{svc}/{srv} {st}" for svc, srv, st in status.servers) or "-"
+        table.add_row(
+            status.node,
+            vrrp,
+            ", ".join(status.holds) or "-",
+            f"{status.haproxy} {status.haproxy_version}".strip(),
+            servers,
+            "yes" if status.standby else "no",
+            ", ".join(status.drift) or "-",
+        )
+    return table
+
+
+def _status_json(statuses: list) -> list[dict[str, object]]:  # type: ignore[type-arg]
+    from dataclasses import asdict
+
+    return [asdict(s) for s in statuses]
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    as_json: JsonOpt = False,
+    ask_become_pass: BecomeOpt = False,
+) -> None:
+    """One table: VRRP state per node, who holds each VIP, haproxy and its servers, drift."""
+    from lbdeploy.operate import gather_status
+
+    def run() -> tuple[list, list[NodeState]]:  # type: ignore[type-arg]
+        _, states = _load(inventory)
+        return gather_status(states, _become_password(ask_become_pass)), states
+
+    statuses, states = _guard(ctx, run)
+    if as_json:
+        json.dump(_status_json(statuses), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        Console(highlight=False).print(_status_table(statuses, states))
+    if any(s.error for s in statuses):
+        raise typer.Exit(int(ExitCode.UNREACHABLE))
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    as_json: JsonOpt = False,
+    ask_become_pass: BecomeOpt = False,
+) -> None:
+    """Exit 0 only when every VIP has one holder, answers on every port, and haproxy runs."""
+    from lbdeploy.operate import verify as check_pair
+
+    def run():  # type: ignore[no-untyped-def]
+        _, states = _load(inventory)
+        return check_pair(states, _become_password(ask_become_pass)), states
+
+    verdict, states = _guard(ctx, run)
+    if as_json:
+        payload = {
+            "ok": not verdict.problems,
+            "problems": verdict.problems,
+            "answers": verdict.answers,
+            "nodes": _status_json(verdict.statuses),
+        }
+        json.dump(payload, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        out = Console(highlight=False)
+        out.print(_status_table(verdict.statuses, states))
+        for target, answer in verdict.answers.items():
+            out.print(f"{target}: {answer}", markup=False)
+        for problem in verdict.problems:
+            out.print(f"[bold red]problem:[/] {escape(problem)}")
+        out.print("verify: " + ("[bold red]FAILED[/]" if verdict.problems else "[green]ok[/]"))
+    if verdict.problems:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+@app.command("failover-test")
+def failover_test(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    vip: Annotated[str | None, typer.Option("--vip", help="which VIP (default: the first)")] = None,
+    crash: Annotated[
+        bool, typer.Option("--crash", help="freeze keepalived (host dies) instead of haproxy")
+    ] = False,
+    as_json: JsonOpt = False,
+    ask_become_pass: BecomeOpt = False,
+) -> None:
+    """Break the VIP's holder, time the failover and the way back, leave the pair as found."""
+    from lbdeploy.operate import failover_test as run_test
+
+    def run():  # type: ignore[no-untyped-def]
+        _, states = _load(inventory)
+        return run_test(states, vip, crash, _emitter(as_json), _become_password(ask_become_pass))
+
+    move = _guard(ctx, run)
+    if as_json:
+        from dataclasses import asdict
+
+        json.dump(asdict(move), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        out = Console(highlight=False)
+
+        def fmt(value: float | None) -> str:
+            return f"{value:.2f} s" if value is not None else "did not happen within 30 s"
+
+        out.print(
+            f"VIP {move.vip}: {move.away_from} -> {move.to or '?'} in {fmt(move.failover_seconds)}"
+        )
+        if move.failback_seconds is not None or not move.notes:
+            out.print(f"back to {move.away_from} in {fmt(move.failback_seconds)}")
+        for note in move.notes:
+            out.print(note, markup=False)
+    if move.failover_seconds is None or (
+        move.failback_seconds is None and not any("nopreempt" in n for n in move.notes)
+    ):
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+@app.command()
+def switchover(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    to: Annotated[str | None, typer.Option("--to", help="the node to move every VIP to")] = None,
+    back: Annotated[bool, typer.Option("--back", help="return VIPs to preferred masters")] = False,
+    as_json: JsonOpt = False,
+    ask_become_pass: BecomeOpt = False,
+) -> None:
+    """Move every VIP to one node on purpose (e.g. before maintenance), or --back."""
+    from lbdeploy.operate import switchover as move_vips
+
+    def run() -> Report:
+        _, states = _load(inventory)
+        if (to is None) == (not back):
+            raise UsageError("give either --to NODE or --back")
+        if to is not None:
+            _select(states, [to])
+        return move_vips(states, to, _emitter(as_json), _become_password(ask_become_pass))
+
+    report = _guard(ctx, run)
+    _finish(report, as_json, False)

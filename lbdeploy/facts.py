@@ -13,9 +13,11 @@ from ipaddress import IPv4Address, IPv4Interface
 LOCK_DIR = "/run/lbdeploy.lock"
 APPLIED = "/var/lib/lbdeploy/applied"
 FAILSAFE = "/etc/init/failsafe.conf"
-PACKAGES = ("keepalived", "haproxy", "procps")  # procps: pgrep for the track script
+# procps: pgrep for the track script; socat: HAProxy's stats socket for `status`.
+PACKAGES = ("keepalived", "haproxy", "procps", "socat")
 SERVICES = ("haproxy", "keepalived")
 SCRIPT_USER = "keepalived_script"
+STANDBY_FILE = "/etc/keepalived/lbdeploy-standby"  # 1: put on standby by `switchover`
 SECTION = "@@lbdeploy "
 
 
@@ -52,6 +54,7 @@ class Facts:
     failsafe_sleeps: int | None = None  # None: the file does not exist
     sources_interfaces_d: bool = False
     probes: dict[str, bool] = field(default_factory=dict)  # "vip:port" -> answers
+    standby: bool = False
 
     @property
     def ssh_interface(self) -> str | None:
@@ -66,7 +69,10 @@ class Facts:
 
 
 def facts_script(
-    paths: list[str], probes: list[tuple[IPv4Address, int]], lock_holder: str | None
+    paths: list[str],
+    probes: list[tuple[IPv4Address, int]],
+    lock_holder: str | None,
+    extra: tuple[str, ...] = (),
 ) -> str:
     """The read-only script (and lock attempt) whose output `parse_facts` reads.
 
@@ -122,9 +128,12 @@ def facts_script(
         " else echo absent; fi",
         f"echo '{SECTION}interfaces'",
         "grep -E '^[[:space:]]*source(-directory)?[[:space:]]' /etc/network/interfaces 2>/dev/null",
+        f"echo '{SECTION}standby'",
+        f"cat {STANDBY_FILE} 2>/dev/null",
         f"echo '{SECTION}probes'",
     ]
     lines += probe_lines(probes)
+    lines += extra
     lines.append("exit 0")
     return "\n".join(lines) + "\n"
 
@@ -269,4 +278,5 @@ def parse_facts(output: str) -> Facts:
         failsafe_sleeps=None if failsafe == ["absent"] else parse_int(failsafe),
         sources_interfaces_d=any("interfaces.d" in line for line in s.get("interfaces", [])),
         probes=parse_probes(s.get("probes", [])),
+        standby="".join(s.get("standby", [])).strip() not in ("", "0"),
     )

@@ -14,6 +14,7 @@ from importlib import resources
 import jinja2
 
 from lbdeploy.desired import NodeState
+from lbdeploy.facts import STANDBY_FILE
 
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
@@ -59,7 +60,9 @@ def render_node(state: NodeState, env: jinja2.Environment | None = None) -> dict
     env = env or make_environment()
 
     def render(template: str) -> str:
-        return env.get_template(template).render(node=state, script_user=SCRIPT_USER)
+        return env.get_template(template).render(
+            node=state, script_user=SCRIPT_USER, standby_file=STANDBY_FILE
+        )
 
     files = [
         FileSpec(interface_path(state.interface.name), render("interface.j2"), 0o644),

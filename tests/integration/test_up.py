@@ -53,7 +53,7 @@ def test_check_on_fresh_nodes_changes_nothing(lab: labmod.Lab, inventory: Path) 
     labmod.reset_nodes(lab)
     result = lbdeploy("up", str(inventory), "--check", "--diff")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "install keepalived haproxy;" in result.stdout
+    assert "install keepalived haproxy socat;" in result.stdout
     assert "+        auth_pass ***" in result.stdout
     assert "lab-vrrp" not in result.stdout and "lab-stats" not in result.stdout
     for node in ("hera", "afrodita"):

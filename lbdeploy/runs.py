@@ -1,0 +1,155 @@
+"""Open connections to many nodes at once: facts (and locks) in parallel, always released.
+
+Shared by `up` and the commands that operate a running pair.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from ipaddress import IPv4Address
+
+from lbdeploy.desired import NodeState
+from lbdeploy.errors import LockHeld, NodeError, RemoteError
+from lbdeploy.facts import (
+    LOCK_DIR,
+    Facts,
+    facts_script,
+    parse_addresses,
+    parse_facts,
+    parse_probes,
+    serving_script,
+    split_sections,
+)
+from lbdeploy.health import pair_problems
+from lbdeploy.plan import Plan
+from lbdeploy.render import FileSpec, render_node
+from lbdeploy.report import NodeReport, StepResult
+from lbdeploy.shell import Secret
+from lbdeploy.ssh import Session, connect
+
+CONVERGE_TIMEOUT = 20.0
+POLL_INTERVAL = 0.5
+
+Emit = Callable[[str, StepResult], None]
+
+
+@dataclass
+class NodeRun:
+    """One node's way through a run."""
+
+    state: NodeState
+    files: dict[str, FileSpec]
+    report: NodeReport
+    session: Session | None = None
+    facts: Facts | None = None
+    plan: Plan | None = None
+    locked: bool = False
+    raw: str = ""  # the facts script's whole output, for extra sections
+
+
+def lock_holder() -> str:
+    """Who holds a node's lock, so a refused run can name it."""
+    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} since {since}"
+
+
+def parallel(runs: list[NodeRun], work: Callable[[NodeRun], None]) -> None:
+    """Run `work` on every node at once; errors land in each node's report."""
+
+    def guarded(run: NodeRun) -> None:
+        try:
+            work(run)
+        except NodeError as exc:
+            run.report.error = str(exc).removeprefix(f"{run.state.name}: ")
+
+    with ThreadPoolExecutor(max_workers=max(1, len(runs))) as pool:
+        list(pool.map(guarded, runs))
+
+
+def probes_of(state: NodeState) -> list[tuple[IPv4Address, int]]:
+    return [(svc.vip or state.default_vip, svc.port) for svc in state.services]
+
+
+@contextmanager
+def open_runs(
+    states: list[NodeState],
+    become_password: Secret | None,
+    lock: bool,
+    extra: tuple[str, ...] = (),
+) -> Iterator[list[NodeRun]]:
+    """Connect to every node and gather its facts (and lock); always unlock and close."""
+    runs = [NodeRun(s, render_node(s), NodeReport(s.name)) for s in states]
+    holder = lock_holder() if lock else None
+
+    def gather(run: NodeRun) -> None:
+        run.session = connect(run.state.name, run.state.ssh, become_password)
+        run.report.counters = run.session.counters
+        script = facts_script(list(run.files), probes_of(run.state), holder, extra)
+        result = run.session.run_script(script, timeout=60)
+        if result.exit_code != 0:
+            raise RemoteError(
+                run.state.name, "facts", "gather facts", result.exit_code, result.stderr
+            )
+        run.raw = result.stdout
+        run.facts = parse_facts(result.stdout)
+        if lock:
+            if run.facts.lock != "acquired":
+                raise LockHeld(run.state.name, run.facts.lock)
+            run.locked = True
+
+    try:
+        parallel(runs, gather)
+        yield runs
+    finally:
+        parallel([r for r in runs if r.session is not None], _release)
+
+
+def _release(run: NodeRun) -> None:
+    assert run.session is not None
+    try:
+        if run.locked:
+            run.session.run_script(f"rm -rf {LOCK_DIR}\n", timeout=30)
+            run.locked = False
+    finally:
+        run.session.close()
+
+
+def poll_serving(runs: list[NodeRun]) -> tuple[dict[str, dict], dict[str, dict[str, bool]]]:
+    """One round trip per node, in parallel: its addresses and what answers on its VIPs."""
+    addresses: dict[str, dict] = {}
+    probes: dict[str, dict[str, bool]] = {}
+
+    def poll(run: NodeRun) -> None:
+        assert run.session is not None
+        result = run.session.run_script(serving_script(probes_of(run.state)), timeout=30)
+        sections = split_sections(result.stdout)
+        addresses[run.state.name] = parse_addresses(sections.get("addresses", []))
+        probes[run.state.name] = parse_probes(sections.get("probes", []))
+
+    parallel(runs, poll)
+    return addresses, probes
+
+
+def wait_until_serving(
+    runs: list[NodeRun],
+    timeout: float = CONVERGE_TIMEOUT,
+    standby: frozenset[str] = frozenset(),
+    expect_on: str | None = None,
+) -> list[str]:
+    """Poll (bounded) until every VIP is on its expected node and answers; return what is left."""
+    deadline = time.monotonic() + timeout
+    states = [r.state for r in runs]
+    while True:
+        addresses, probes = poll_serving(runs)
+        problems = pair_problems(states, addresses, probes, standby, expect_on)
+        if not problems or time.monotonic() >= deadline:
+            return problems
+        time.sleep(POLL_INTERVAL)
