@@ -7,9 +7,8 @@ bash lab/ensure-docker.sh
 bash lab/venv.sh
 .venv/bin/python -m lab up
 .venv/bin/lbdeploy validate inventories/lab.yaml
-if .venv/bin/lbdeploy up --help >/dev/null 2>&1; then
-    .venv/bin/lbdeploy up inventories/lab.yaml
-fi
+.venv/bin/lbdeploy up inventories/lab.yaml
+.venv/bin/lbdeploy verify inventories/lab.yaml
 cat <<'MSG'
 
 The lab is up. Try:
