@@ -311,7 +311,7 @@ def unlock(
 def _status_table(statuses: list, states: list[NodeState]) -> Table:  # type: ignore[type-arg]
     table = Table(title="lbdeploy status", title_justify="left")
     for column in ("node", "keepalived", "holds", "haproxy", "servers", "standby", "drift"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for status in statuses:
         if status.error:
             table.add_row(status.node, f"[red]{escape(status.error)}[/]", "", "", "", "", "")
