@@ -8,4 +8,5 @@ bash lab/ensure-docker.sh
 bash lab/venv.sh
 .venv/bin/ruff check lbdeploy lab tests bench
 .venv/bin/ruff format --check lbdeploy lab tests bench
+.venv/bin/mypy lbdeploy
 exec .venv/bin/python -m pytest "$@"

@@ -17,14 +17,26 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from lbdeploy import operate
 from lbdeploy.desired import NodeState, derive_states
 from lbdeploy.errors import LbdeployError, UsageError
+from lbdeploy.execute import converge
 from lbdeploy.exitcodes import ExitCode
+from lbdeploy.health import NodeStatus
 from lbdeploy.inventory import Inventory, load_inventory
 from lbdeploy.render import render_node
-from lbdeploy.report import Report, StepResult, print_recap, print_step
+from lbdeploy.report import (
+    Report,
+    StepResult,
+    print_recap,
+    print_step,
+    services_table,
+    status_json,
+    status_table,
+    summary_table,
+)
+from lbdeploy.runs import Emit
 from lbdeploy.shell import Secret
 
 app = typer.Typer(
@@ -77,50 +89,6 @@ def _load(path: Path) -> tuple[Inventory, list[NodeState]]:
     return inventory, derive_states(inventory, path.resolve().parent)
 
 
-def _summary(inventory: Inventory, states: list[NodeState]) -> Table:
-    table = Table(title="lbdeploy: what each node will get", title_justify="left")
-    table.add_column("node")
-    table.add_column("ssh")
-    table.add_column(f"{inventory.interface.name} address")
-    for inst in inventory.vrrp:
-        table.add_column(f"VIP {inst.vip} (vrid {inst.virtual_router_id})")
-    for state in states:
-        ssh = state.ssh
-        sudo = " (sudo)" if ssh.needs_sudo else ""
-        table.add_row(
-            state.name,
-            f"{ssh.user}@{ssh.host}:{ssh.port}{sudo}",
-            f"{state.address}/{state.network.prefixlen}",
-            *(
-                f"{r.state} prio {r.priority}" + (" nopreempt" if r.nopreempt else "")
-                for r in state.vrrp
-            ),
-        )
-    return table
-
-
-def _services(inventory: Inventory) -> Table:
-    table = Table(title="services", title_justify="left")
-    for column in ("name", "listens on", "mode", "balance", "servers"):
-        table.add_column(column)
-    default_vip = inventory.vrrp[0].vip
-    for svc in inventory.services:
-        servers = ", ".join(f"{s.name}={s.address}:{s.port}" for s in svc.servers)
-        table.add_row(
-            svc.name, f"{svc.vip or default_vip}:{svc.port}", svc.mode, svc.balance, servers
-        )
-    if inventory.stats:
-        st = inventory.stats
-        table.add_row(
-            "stats",
-            f"<node address>:{st.port}{st.uri}",
-            "http",
-            "-",
-            f"auth {st.user}:{st.password}",
-        )
-    return table
-
-
 @app.command()
 def validate(ctx: typer.Context, inventory: InventoryArg = Path("inventory.yaml")) -> None:
     """Check the inventory and show what each node will get (secrets masked)."""
@@ -128,8 +96,8 @@ def validate(ctx: typer.Context, inventory: InventoryArg = Path("inventory.yaml"
     def run() -> None:
         inv, states = _load(inventory)
         out = Console(highlight=False)
-        out.print(_summary(inv, states))
-        out.print(_services(inv))
+        out.print(summary_table(inv, states))
+        out.print(services_table(inv))
         out.print(f"{inventory}: valid, {len(states)} nodes, {len(inv.vrrp)} VIPs")
 
     _guard(ctx, run)
@@ -211,7 +179,7 @@ def _finish(report: Report, as_json: bool, stats: bool, diffs: bool = False) -> 
         raise typer.Exit(int(max(codes)))
 
 
-def _emitter(as_json: bool):  # type: ignore[no-untyped-def]
+def _emitter(as_json: bool) -> Emit:
     out = Console(highlight=False)
 
     def emit(node: str, step: StepResult) -> None:
@@ -233,7 +201,6 @@ def up(
     ask_become_pass: BecomeOpt = False,
 ) -> None:
     """Converge every node: files, packages, services; then wait until the pair serves."""
-    from lbdeploy.execute import converge
 
     def run() -> Report:
         _, states = _load(inventory)
@@ -265,7 +232,6 @@ def restart(
     ask_become_pass: BecomeOpt = False,
 ) -> None:
     """Restart (or --reload) haproxy and keepalived on the given nodes, never all unasked."""
-    from lbdeploy.operate import restart_services
 
     def run() -> Report:
         _, states = _load(inventory)
@@ -280,7 +246,7 @@ def restart(
         if services is None:
             raise UsageError(f"--service must be haproxy, keepalived or both, not {service!r}")
         password = _become_password(ask_become_pass)
-        return restart_services(chosen, services, reload, _emitter(as_json), password)
+        return operate.restart_services(chosen, services, reload, _emitter(as_json), password)
 
     report = _guard(ctx, run)
     _finish(report, as_json, stats)
@@ -294,46 +260,17 @@ def unlock(
     ask_become_pass: BecomeOpt = False,
 ) -> None:
     """Remove the lock a killed run left on a node (says whose it was)."""
-    from lbdeploy.operate import unlock as remove_locks
 
     def run() -> Report:
         _, states = _load(inventory)
         if not node:
             raise UsageError("name the node(s) to unlock with --node NAME")
-        return remove_locks(
+        return operate.unlock(
             _select(states, node), _emitter(False), _become_password(ask_become_pass)
         )
 
     report = _guard(ctx, run)
     _finish(report, False, False)
-
-
-def _status_table(statuses: list, states: list[NodeState]) -> Table:  # type: ignore[type-arg]
-    table = Table(title="lbdeploy status", title_justify="left")
-    for column in ("node", "keepalived", "holds", "haproxy", "servers", "standby", "drift"):
-        table.add_column(column, overflow="fold")
-    for status in statuses:
-        if status.error:
-            table.add_row(status.node, f"[red]{escape(status.error)}[/]", "", "", "", "", "")
-            continue
-        vrrp = ", ".join(f"{k} {v}" for k, v in status.vrrp.items()) or status.keepalived
-        servers = ", ".join(f"{svc}/{srv} {st}" for svc, srv, st in status.servers) or "-"
-        table.add_row(
-            status.node,
-            vrrp,
-            ", ".join(status.holds) or "-",
-            f"{status.haproxy} {status.haproxy_version}".strip(),
-            servers,
-            "yes" if status.standby else "no",
-            ", ".join(status.drift) or "-",
-        )
-    return table
-
-
-def _status_json(statuses: list) -> list[dict[str, object]]:  # type: ignore[type-arg]
-    from dataclasses import asdict
-
-    return [asdict(s) for s in statuses]
 
 
 @app.command()
@@ -344,18 +281,17 @@ def status(
     ask_become_pass: BecomeOpt = False,
 ) -> None:
     """One table: VRRP state per node, who holds each VIP, haproxy and its servers, drift."""
-    from lbdeploy.operate import gather_status
 
-    def run() -> tuple[list, list[NodeState]]:  # type: ignore[type-arg]
+    def run() -> list[NodeStatus]:
         _, states = _load(inventory)
-        return gather_status(states, _become_password(ask_become_pass)), states
+        return operate.gather_status(states, _become_password(ask_become_pass))
 
-    statuses, states = _guard(ctx, run)
+    statuses = _guard(ctx, run)
     if as_json:
-        json.dump(_status_json(statuses), sys.stdout, indent=2)
+        json.dump(status_json(statuses), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        Console(highlight=False).print(_status_table(statuses, states))
+        Console(highlight=False).print(status_table(statuses))
     if any(s.error for s in statuses):
         raise typer.Exit(int(ExitCode.UNREACHABLE))
 
@@ -368,25 +304,24 @@ def verify(
     ask_become_pass: BecomeOpt = False,
 ) -> None:
     """Exit 0 only when every VIP has one holder, answers on every port, and haproxy runs."""
-    from lbdeploy.operate import verify as check_pair
 
-    def run():  # type: ignore[no-untyped-def]
+    def run() -> operate.Verdict:
         _, states = _load(inventory)
-        return check_pair(states, _become_password(ask_become_pass)), states
+        return operate.verify(states, _become_password(ask_become_pass))
 
-    verdict, states = _guard(ctx, run)
+    verdict = _guard(ctx, run)
     if as_json:
         payload = {
             "ok": not verdict.problems,
             "problems": verdict.problems,
             "answers": verdict.answers,
-            "nodes": _status_json(verdict.statuses),
+            "nodes": status_json(verdict.statuses),
         }
         json.dump(payload, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         out = Console(highlight=False)
-        out.print(_status_table(verdict.statuses, states))
+        out.print(status_table(verdict.statuses))
         for target, answer in verdict.answers.items():
             out.print(f"{target}: {answer}", markup=False)
         for problem in verdict.problems:
@@ -408,11 +343,12 @@ def failover_test(
     ask_become_pass: BecomeOpt = False,
 ) -> None:
     """Break the VIP's holder, time the failover and the way back, leave the pair as found."""
-    from lbdeploy.operate import failover_test as run_test
 
-    def run():  # type: ignore[no-untyped-def]
+    def run() -> operate.Move:
         _, states = _load(inventory)
-        return run_test(states, vip, crash, _emitter(as_json), _become_password(ask_become_pass))
+        return operate.failover_test(
+            states, vip, crash, _emitter(as_json), _become_password(ask_become_pass)
+        )
 
     move = _guard(ctx, run)
     if as_json:
@@ -449,7 +385,6 @@ def switchover(
     ask_become_pass: BecomeOpt = False,
 ) -> None:
     """Move every VIP to one node on purpose (e.g. before maintenance), or --back."""
-    from lbdeploy.operate import switchover as move_vips
 
     def run() -> Report:
         _, states = _load(inventory)
@@ -457,7 +392,7 @@ def switchover(
             raise UsageError("give either --to NODE or --back")
         if to is not None:
             _select(states, [to])
-        return move_vips(states, to, _emitter(as_json), _become_password(ask_become_pass))
+        return operate.switchover(states, to, _emitter(as_json), _become_password(ask_become_pass))
 
     report = _guard(ctx, run)
     _finish(report, as_json, False)

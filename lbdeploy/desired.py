@@ -95,7 +95,9 @@ def derive_states(inv: Inventory, base_dir: Path) -> list[NodeState]:
             order = [master, *(n for n in names if n != master)]
             rank = order.index(name)
             # keepalived honours nopreempt only when every node starts as BACKUP.
-            state = "MASTER" if rank == 0 and not inst.nopreempt else "BACKUP"
+            state: Literal["MASTER", "BACKUP"] = (
+                "MASTER" if rank == 0 and not inst.nopreempt else "BACKUP"
+            )
             roles.append(
                 VrrpRole(
                     name=f"VI_{inst.virtual_router_id}",

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lbdeploy.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from lbdeploy.desired import SshTarget
 
 
 class LbdeployError(Exception):
@@ -57,8 +62,8 @@ class NodeError(LbdeployError):
 class Unreachable(NodeError):
     exit_code = ExitCode.UNREACHABLE
 
-    def __init__(self, node: str, target: object, reason: str) -> None:
-        where = f"{target.user}@{target.host}:{target.port}"  # type: ignore[attr-defined]
+    def __init__(self, node: str, target: SshTarget, reason: str) -> None:
+        where = f"{target.user}@{target.host}:{target.port}"
         super().__init__(node, f"cannot reach {where}: {reason}")
 
 
@@ -67,10 +72,8 @@ class HostKeyError(NodeError):
 
     exit_code = ExitCode.UNREACHABLE
 
-    def __init__(
-        self, node: str, target: object, known_hosts: object, changed: bool, offered: object = None
-    ) -> None:
-        host, port = target.host, target.port  # type: ignore[attr-defined]
+    def __init__(self, node: str, target: SshTarget, known_hosts: Path, changed: bool) -> None:
+        host, port = target.host, target.port
         name = host if port == 22 else f"[{host}]:{port}"
         if changed:
             message = (

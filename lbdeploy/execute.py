@@ -17,7 +17,7 @@ from lbdeploy.facts import SECTION, split_sections
 from lbdeploy.health import pair_problems
 from lbdeploy.plan import make_plan
 from lbdeploy.render import mask_config_secrets, mask_secrets, masked_diff
-from lbdeploy.report import Report, StepResult
+from lbdeploy.report import Report, Status, StepResult
 from lbdeploy.runs import (
     CONVERGE_TIMEOUT,
     Emit,
@@ -65,7 +65,7 @@ def _run_services(run: NodeRun, emit: Emit) -> None:
     script = services_script(actions) + f"systemctl is-active -q {names}\n"
     result = run.session.run_script(script, timeout=120)
     detail = ", ".join(f"{a.action} {a.service} ({a.why})" for a in actions)
-    status = "changed" if result.exit_code == 0 else "failed"
+    status: Status = "changed" if result.exit_code == 0 else "failed"
     step = StepResult("services", status, detail, time.monotonic() - start)
     run.report.steps.append(step)
     emit(run.state.name, step)

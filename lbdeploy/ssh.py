@@ -134,9 +134,9 @@ def connect(node: str, target: SshTarget, become_password: Secret | None = None)
     start = time.monotonic()
     try:
         conn.open()
-    except paramiko.BadHostKeyException as exc:
+    except paramiko.BadHostKeyException:
         conn.close()
-        raise HostKeyError(node, target, known_hosts, changed=True, offered=exc.key) from None
+        raise HostKeyError(node, target, known_hosts, changed=True) from None
     except paramiko.SSHException as exc:
         conn.close()
         if "not found in known_hosts" in str(exc):

@@ -181,12 +181,7 @@ def _to_secret(value: Any, info: ValidationInfo) -> Secret:
         value = env[name]
     if not isinstance(value, str):
         raise ValueError("a secret is a string or {env: VARIABLE_NAME}")
-    if not value:
-        raise ValueError("must not be empty")
-    found = _breaking_char(value)
-    if found:
-        raise ValueError(f"contains {found}, which would break the generated config")
-    return Secret(value)
+    return Secret(_config_word(value))
 
 
 Name = Annotated[str, AfterValidator(_name)]

@@ -34,7 +34,8 @@ class Change:
 
 
 class Step(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def plan(self, facts: Facts) -> Change | None: ...
 
