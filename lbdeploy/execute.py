@@ -99,6 +99,10 @@ def converge(
             assert run.facts is not None
             run.plan = make_plan(run.state, run.files, run.facts)
             run.report.drift = list(run.plan.drift)
+            for name in run.plan.ok:
+                step = StepResult(name, "ok")
+                run.report.steps.append(step)
+                emit(run.state.name, step)
         if check:
             _report_check(runs, emit, diff)
             report.seconds = time.monotonic() - start
@@ -170,10 +174,6 @@ def _apply(runs: list[NodeRun], emit: Emit) -> bool:
                     StepResult("configs", "skipped", f"stopped after {run.state.name} failed")
                 )
             return True
-        if not run.report.steps:
-            step = StepResult("all", "ok", "nothing to change")
-            run.report.steps.append(step)
-            emit(run.state.name, step)
     return any(r.plan and not r.plan.empty for r in runs)
 
 
@@ -190,10 +190,6 @@ def _report_check(runs: list[NodeRun], emit: Emit, diff: bool) -> None:
             step = StepResult(
                 "services", "would change", f"{action.action} {action.service} ({action.why})"
             )
-            run.report.steps.append(step)
-            emit(run.state.name, step)
-        if run.plan.empty:
-            step = StepResult("all", "ok", "nothing to change")
             run.report.steps.append(step)
             emit(run.state.name, step)
 

@@ -40,6 +40,7 @@ class Plan:
     changes: tuple[Change, ...]
     services: tuple[ServiceAction, ...]
     drift: tuple[str, ...]  # managed files edited by hand since lbdeploy wrote them
+    ok: tuple[str, ...] = ()  # steps already right, for the report
 
     @property
     def empty(self) -> bool:
@@ -71,7 +72,10 @@ def find_drift(files: dict[str, FileSpec], facts: Facts) -> tuple[str, ...]:
 
 
 def make_plan(state: NodeState, files: dict[str, FileSpec], facts: Facts) -> Plan:
-    changes = [c for step in make_steps(state, files) if (c := step.plan(facts)) is not None]
+    steps = make_steps(state, files)
+    planned = [(step.name, step.plan(facts)) for step in steps]
+    changes = [change for _, change in planned if change is not None]
+    ok = [name for name, change in planned if change is None]
     reloads = {svc for change in changes for svc in change.reloads}
     services = []
     for service in SERVICES:
@@ -84,4 +88,6 @@ def make_plan(state: NodeState, files: dict[str, FileSpec], facts: Facts) -> Pla
             services.append(ServiceAction(service, "start", not enabled, "it is not running"))
         elif not enabled:
             services.append(ServiceAction(service, "enable", True, "it is not enabled at boot"))
-    return Plan(state.name, tuple(changes), tuple(services), find_drift(files, facts))
+    if not services:
+        ok.append("services")
+    return Plan(state.name, tuple(changes), tuple(services), find_drift(files, facts), tuple(ok))

@@ -97,6 +97,8 @@ def test_plan_follows_from_facts(case: Path) -> None:
     assert [[c.step, c.why] for c in plan.changes] == expect["changes"]
     assert [[a.service, a.action, a.enable] for a in plan.services] == expect["services"]
     assert list(plan.drift) == expect["drift"]
+    if "ok" in expect:
+        assert list(plan.ok) == expect["ok"]
     changes = {c.step: c for c in plan.changes}
     for step, paths in expect.get("uploads", {}).items():
         assert [u.spec.path for u in changes[step].uploads] == paths

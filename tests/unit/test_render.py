@@ -95,3 +95,12 @@ def test_masked_diff_hides_passwords_and_says_when_only_they_differ() -> None:
     assert only_pw == "--- hera:x: only a password differs (not shown)\n"
     stats = masked_diff("n:h", "    stats auth admin:a\n", "    stats auth admin:b\n    x\n")
     assert "admin:a" not in stats and "admin:b" not in stats and "+    x" in stats
+
+
+def test_templates_ship_inside_the_package() -> None:
+    """lbdeploy/templates links to the top-level templates/, so wheels carry them."""
+    from importlib import resources
+
+    shipped = {p.name for p in resources.files("lbdeploy").joinpath("templates").iterdir()}
+    top = {p.name for p in (Path(__file__).parents[2] / "templates").glob("*.j2")}
+    assert top and top <= shipped
