@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from ipaddress import IPv4Address
+from shlex import quote
 
 from lbdeploy.desired import NodeState
 from lbdeploy.errors import LockHeld, NodeError, RemoteError
@@ -61,6 +62,30 @@ def lock_holder() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} since {since}"
 
 
+def stale_lock(holder: str, here: str, alive: Callable[[int], bool]) -> bool:
+    """A lock taken from this machine by a process that no longer exists (killed run).
+
+    `holder` is what lock_holder() wrote: 'user@host pid N since T'. Locks of other
+    machines are never judged stale: their processes cannot be seen from here.
+    """
+    try:
+        who, _, rest = holder.partition(" pid ")
+        pid = int(rest.split()[0])
+    except (ValueError, IndexError):
+        return False
+    return who.rpartition("@")[2] == here and not alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def parallel(runs: list[NodeRun], work: Callable[[NodeRun], None]) -> None:
     """Run `work` on every node at once; errors land in each node's report."""
 
@@ -102,7 +127,9 @@ def open_runs(
         run.facts = parse_facts(result.stdout)
         if lock:
             if run.facts.lock != "acquired":
-                raise LockHeld(run.state.name, run.facts.lock)
+                if not stale_lock(run.facts.lock, socket.gethostname(), pid_alive):
+                    raise LockHeld(run.state.name, run.facts.lock)
+                _take_over(run, run.facts.lock, holder or "")
             run.locked = True
 
     try:
@@ -110,6 +137,21 @@ def open_runs(
         yield runs
     finally:
         parallel([r for r in runs if r.session is not None], _release)
+
+
+def _take_over(run: NodeRun, old: str, holder: str) -> None:
+    """The lock's run died on this machine (e.g. its connection dropped): take it over."""
+    assert run.session is not None
+    script = (
+        f"rm -rf {LOCK_DIR} && mkdir {LOCK_DIR}"
+        f" && printf '%s\\n' {quote(holder)} > {LOCK_DIR}/holder\n"
+    )
+    result = run.session.run_script(script, timeout=30)
+    if result.exit_code != 0:
+        raise LockHeld(run.state.name, old)
+    run.report.steps.append(
+        StepResult("lock", "changed", f"took over the lock of a dead run ({old})")
+    )
 
 
 def _release(run: NodeRun) -> None:

@@ -13,11 +13,21 @@ from shlex import quote
 from lbdeploy.facts import APPLIED
 from lbdeploy.plan import ServiceAction
 from lbdeploy.render import keepalived_test_copy
+from lbdeploy.shell import Command
 from lbdeploy.steps.base import Change, Upload, sha256_text
 
 VALIDATION_FAILED = 65
 MARK = "lbdeploy-validation-failed:"
-PREAMBLE = "set -eu\nexport LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin\numask 077\n"
+PREAMBLE = "set -eu\nexport LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin\numask 022\n"
+
+
+def _checked(command: Command) -> str:
+    """One command line that stops the script when it fails.
+
+    `set -e` ignores a failure on the left of `&&` (`apt-get update && apt-get install`
+    would fail silently), so every line carries its own exit.
+    """
+    return f"{{ {command.text()}; }} || exit $?\n"
 
 
 def _heredoc(path: str, content: str) -> str:
@@ -40,7 +50,8 @@ def _validate(upload: Upload, staged: str, cleanup: str) -> str:
     elif upload.validator == "keepalived":
         # keepalived -t is killed (exit 143) with a non-root script_user: test a copy.
         test_copy = staged + ".test"
-        prep = _heredoc(test_copy, keepalived_test_copy(upload.spec.content))
+        prep = "umask 077\n" + _heredoc(test_copy, keepalived_test_copy(upload.spec.content))
+        prep += "umask 022\n"
         check = (
             f"keepalived -t -f {quote(test_copy)}; rc=$?; rm -f {quote(test_copy)}; [ $rc -eq 0 ]"
         )
@@ -57,7 +68,7 @@ def _validate(upload: Upload, staged: str, cleanup: str) -> str:
 
 def change_script(change: Change) -> str:
     parts = [PREAMBLE]
-    parts += [f"{c.text()}\n" for c in change.commands_before]
+    parts += [_checked(c) for c in change.commands_before]
     staged = [staged_path(u.spec.path) for u in change.uploads if u.content_changed]
     cleanup = f"rm -f {' '.join(quote(s) for s in staged)};" if staged else ":;"
     for upload in change.uploads:
@@ -69,7 +80,8 @@ def change_script(change: Change) -> str:
             continue
         stage = staged_path(spec.path)
         parts.append(f"mkdir -p {quote(posixpath.dirname(spec.path))}\n")
-        parts.append(_heredoc(stage, spec.content))
+        # Staged under umask 077: nobody can read a password before chown/chmod.
+        parts.append("umask 077\n" + _heredoc(stage, spec.content) + "umask 022\n")
         parts.append(f"chown {owner} {quote(stage)}\nchmod {mode} {quote(stage)}\n")
         parts.append(_validate(upload, stage, cleanup))
     # Every file validated: now move them all, keeping the previous versions.
@@ -84,20 +96,24 @@ def change_script(change: Change) -> str:
     recorded = [u for u in change.uploads if u.content_changed]
     if recorded:
         parts.append(_record(recorded))
-    parts += [f"{c.text()}\n" for c in change.commands]
+    parts += [_checked(c) for c in change.commands]
     return "".join(parts)
 
 
 def _record(uploads: list[Upload]) -> str:
-    """Remember what lbdeploy wrote, so a later hand edit shows as drift."""
+    """Remember what lbdeploy wrote, so a later hand edit shows as drift.
+
+    Root-only: the hash of a file that holds a short password would help guess it.
+    """
     applied = quote(APPLIED)
     paths = [u.spec.path for u in uploads]
     drop = " ".join(f"-e {quote('  ' + p)}" for p in paths)  # lines end "  <path>"
     lines = "".join(f"{sha256_text(u.spec.content)}  {u.spec.path}\n" for u in uploads)
     return (
-        f"mkdir -p {quote(posixpath.dirname(APPLIED))}\n"
+        f"umask 077\nmkdir -p {quote(posixpath.dirname(APPLIED))}\n"
+        f"chmod 0700 {quote(posixpath.dirname(APPLIED))}\n"
         f"{{ grep -vF {drop} {applied} 2>/dev/null || true; printf '%s' {quote(lines)}; }}"
-        f" > {applied}.new\nmv -f {applied}.new {applied}\n"
+        f" > {applied}.new\nmv -f {applied}.new {applied}\numask 022\n"
     )
 
 

@@ -7,6 +7,8 @@ The tests of this module share one converged pair and run in file order.
 from __future__ import annotations
 
 import base64
+import getpass
+import socket
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -93,6 +95,10 @@ def test_configs_are_tight_and_secrets_are_not_printed(first_run: dict) -> None:
     for node in ("hera", "afrodita"):
         assert sh(node, f"stat -c '%a %U %G' {KEEPALIVED_CONF}").strip() == "640 root root"
         assert sh(node, f"stat -c '%a %U %G' {HAPROXY_CFG}").strip() == "640 root haproxy"
+        assert sh(node, "stat -c '%a' /var/lib/lbdeploy /var/lib/lbdeploy/applied").split() == [
+            "700",
+            "600",
+        ]
     text = str(first_run)
     assert "lab-vrrp" not in text and "lab-stats" not in text
 
@@ -226,6 +232,18 @@ def test_missing_interface_address_is_brought_up(first_run: dict, inventory: Pat
     assert steps == {"network": "bring up eth1 with 172.29.150.12"}
     assert "inet 172.29.150.12/24" in sh("afrodita", "ip -4 -o addr show dev eth1")
     assert "hera" not in report["nodes"]
+
+
+def test_lock_of_a_dead_run_from_this_machine_is_taken_over(first_run: dict, inventory) -> None:
+    """A run killed mid-way (e.g. its connection dropped) must not block the next one."""
+    pid = 2**22 + 7  # above the largest pid_max Linux allows: no process has it
+    holder = f"{getpass.getuser()}@{socket.gethostname()} pid {pid} since 2026-01-01T00:00:00Z"
+    sh("hera", f"mkdir /run/lbdeploy.lock && echo '{holder}' > /run/lbdeploy.lock/holder")
+    code, report = up_json(inventory)
+    assert code == 0, report
+    lock_steps = [s for s in report["nodes"]["hera"]["steps"] if s["step"] == "lock"]
+    assert lock_steps and "took over the lock of a dead run" in lock_steps[0]["detail"]
+    assert "lbdeploy.lock" not in sh("hera", "ls /run")
 
 
 def test_restart_touches_only_the_named_node(first_run: dict, inventory: Path) -> None:

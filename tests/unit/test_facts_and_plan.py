@@ -104,3 +104,14 @@ def test_plan_follows_from_facts(case: Path) -> None:
         assert [u.spec.path for u in changes[step].uploads] == paths
     for step, commands in expect.get("commands", {}).items():
         assert [c.text() for c in changes[step].commands] == commands
+
+
+def test_only_a_dead_run_of_this_machine_leaves_a_stale_lock() -> None:
+    from lbdeploy.runs import stale_lock
+
+    holder = "ops@laptop pid 4242 since 2026-11-25T10:00:00Z"
+    assert stale_lock(holder, "laptop", alive=lambda pid: False)
+    assert not stale_lock(holder, "laptop", alive=lambda pid: True)
+    assert not stale_lock(holder, "other-host", alive=lambda pid: False)
+    assert not stale_lock("alice@ops pid 42", "laptop", alive=lambda pid: False)
+    assert not stale_lock("unknown holder", "laptop", alive=lambda pid: False)

@@ -61,3 +61,20 @@ def test_secrets_appear_only_inside_here_documents() -> None:
         if not inside:
             assert "lab-vrrp" not in line and "lab-stats" not in line, line
     assert "auth_pass lab-vrrp" in script
+
+
+def test_a_failure_on_the_left_of_and_stops_the_script() -> None:
+    """`set -e` alone would let `false && true` pass and run the next line."""
+    from lbdeploy.shell import join, sh
+    from lbdeploy.steps.base import Change
+
+    change = Change(
+        step="x",
+        why="y",
+        commands=(join([sh("false"), sh("true")]), sh("echo", "reached")),
+    )
+    result = subprocess.run(["sh"], input=change_script(change), text=True, capture_output=True)
+    assert result.returncode == 1 and "reached" not in result.stdout
+    ok = Change(step="x", why="y", commands=(join([sh("true"), sh("true")]), sh("echo", "reached")))
+    result = subprocess.run(["sh"], input=change_script(ok), text=True, capture_output=True)
+    assert result.returncode == 0 and result.stdout == "reached\n"

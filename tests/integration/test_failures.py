@@ -1,0 +1,32 @@
+"""A node that fails mid-run: a clear error, the other node untouched, the next run converges."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab import lab as labmod
+from tests.integration.helpers import lbdeploy, sh, up_json, wait_for_holders, write_inventory
+
+# A source apt can read without any network, and that has nothing in it.
+BROKEN_SOURCES = "deb file:/nonexistent bookworm main"
+
+
+def test_failed_apt_stops_before_the_other_node_is_configured_and_rerun_converges(
+    pristine_nodes: labmod.Lab, tmp_path: Path
+) -> None:
+    inventory = write_inventory(tmp_path, pristine_nodes)
+    sh("afrodita", "cp /etc/apt/sources.list /root/sources.list.good")
+    sh("afrodita", f"echo '{BROKEN_SOURCES}' > /etc/apt/sources.list")
+    result = lbdeploy("up", str(inventory))
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert "afrodita" in output and "step packages failed" in output
+    assert "nonexistent" in output  # apt's own words
+    # hera's preparation may run, but no config of hera's was touched.
+    assert "afrodita     packages   failed" in output
+    assert sh("hera", "ls /etc/keepalived/keepalived.conf 2>/dev/null; echo end") == "end\n"
+    assert "lbdeploy.lock" not in sh("hera", "ls /run") + sh("afrodita", "ls /run")
+    sh("afrodita", "cp /root/sources.list.good /etc/apt/sources.list")
+    code, report = up_json(inventory)
+    assert code == 0, report
+    wait_for_holders(["hera"], timeout=10)
