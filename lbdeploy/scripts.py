@@ -12,7 +12,7 @@ from shlex import quote
 
 from lbdeploy.facts import APPLIED
 from lbdeploy.plan import ServiceAction
-from lbdeploy.render import keepalived_test_copy
+from lbdeploy.render import HAPROXY_CFG, keepalived_test_copy
 from lbdeploy.shell import Command
 from lbdeploy.steps.base import Change, Upload, sha256_text
 
@@ -117,12 +117,57 @@ def _record(uploads: list[Upload]) -> str:
     )
 
 
+HAPROXY_SOCKET = "/run/haproxy/admin.sock"
+RELOAD_FAILED = 66
+RELOAD_WAIT_TRIES = 100  # x 0.2 s
+_WORKER_PID = (
+    f"echo 'show info' | socat -t 2 stdio unix-connect:{HAPROXY_SOCKET} 2>/dev/null"
+    " | sed -n 's/^Pid: //p'"
+)
+
+
+def _haproxy_reload() -> str:
+    """Reload haproxy and prove the new config runs; else put the previous file back.
+
+    The reload is asynchronous and a config that passed `haproxy -c` can still fail to
+    load (a port already in use): the master then keeps the old workers and systemd
+    reports success. Only a new worker answering on the stats socket proves the
+    reload; on failure the live file goes back to the one that runs, so the next
+    `up` sees the difference and tries again.
+    """
+    cfg = quote(HAPROXY_CFG)
+    applied = quote(APPLIED)
+    return (
+        f"before=$({_WORKER_PID}); since=$(date +%s)\n"
+        "systemctl reload-or-restart haproxy\n"
+        "i=0\n"
+        "while :; do\n"
+        f"  now=$({_WORKER_PID})\n"
+        '  if [ -n "$now" ] && [ "$now" != "$before" ]; then break; fi\n'
+        '  log=$(journalctl -q -u haproxy --since "@$since" --no-pager 2>/dev/null || true)\n'
+        '  i=$((i+1)); if echo "$log" | grep -q "Loading failure"'
+        f" || [ $i -ge {RELOAD_WAIT_TRIES} ]; then\n"
+        '    echo "$log" | grep ALERT >&2 || true\n'
+        f"    if [ -f {cfg}.lbdeploy-bak ]; then umask 077; cp -p {cfg}.lbdeploy-bak {cfg};"
+        f" grep -vF {quote('  ' + HAPROXY_CFG)} {applied} > {applied}.new || true;"
+        f" mv -f {applied}.new {applied}; fi\n"
+        "    echo 'haproxy kept running its previous config: the new one did not load;"
+        f" {HAPROXY_CFG} was put back to the running version' >&2\n"
+        f"    exit {RELOAD_FAILED}\n"
+        "  fi\n"
+        "  sleep 0.2\n"
+        "done\n"
+    )
+
+
 def services_script(actions: tuple[ServiceAction, ...]) -> str:
     """Enable and (re)load services; reload-or-restart starts a stopped one."""
     lines = [PREAMBLE]
     for action in actions:
         if action.enable:
             lines.append(f"systemctl enable -q {quote(action.service)}\n")
-        if action.action in ("reload", "start"):
+        if action.action == "reload" and action.service == "haproxy":
+            lines.append(_haproxy_reload())
+        elif action.action in ("reload", "start"):
             lines.append(f"systemctl reload-or-restart {quote(action.service)}\n")
     return "".join(lines)

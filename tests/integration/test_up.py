@@ -163,6 +163,38 @@ def test_invalid_haproxy_config_keeps_running_one(
     assert get(f"http://{VIP}/")[0] == 200
 
 
+def test_config_that_fails_to_load_is_put_back_and_reported(
+    first_run: dict, lab: labmod.Lab, tmp_path: Path
+) -> None:
+    """`haproxy -c` passes, but VIP:22 is taken by sshd: the reload fails at bind time.
+
+    HAProxy keeps its old workers and systemd calls the reload a success; lbdeploy
+    must notice, say so, and leave the live file matching what runs.
+    """
+    assert up_json(write_inventory(tmp_path, lab))[0] == 0  # the base inventory, converged
+    live = {n.name: sha(n.name, HAPROXY_CFG) for n in labmod.NODES}
+    ssh_service = (
+        "  - name: ssh\n    port: 22\n    mode: tcp\n"
+        "    servers:\n      - {name: web1, address: 172.29.150.21, port: 8080}\n"
+    )
+    path = write_inventory(tmp_path, lab)
+    path.write_text(path.read_text() + ssh_service)
+    result = lbdeploy("up", str(path))
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert "Address already in use" in output  # haproxy's own words
+    assert "haproxy kept running its previous config" in output
+    for node in ("hera", "afrodita"):
+        assert sha(node, HAPROXY_CFG) == live[node]
+        assert "listen ssh" not in sh(node, f"cat {HAPROXY_CFG}")
+    code, report = up_json(write_inventory(tmp_path, lab))
+    assert code == 0, report
+    for name, node in report["nodes"].items():
+        assert node["changed"] == 0, (name, node["steps"])
+    assert all(n["drift"] == [] for n in report["nodes"].values())
+    assert get(f"http://{VIP}/")[0] == 200
+
+
 def test_drift_is_reported_and_put_right(first_run: dict, inventory: Path) -> None:
     sh("hera", f"sed -i 's/timeout client 50s/timeout client 5s/' {HAPROXY_CFG}")
     code, report = up_json(inventory)
