@@ -61,6 +61,11 @@ def main(
     ctx.obj = {"debug": debug}
 
 
+def _print_json(data: object) -> None:
+    json.dump(data, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
 def _guard(ctx: typer.Context, action: Callable[[], T]) -> T:
     """Run a command body; turn errors into one message on stderr and an exit code."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -135,8 +140,7 @@ def render(
 @app.command()
 def schema() -> None:
     """Print the inventory's JSON Schema (for editors)."""
-    json.dump(Inventory.model_json_schema(), sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    _print_json(Inventory.model_json_schema())
 
 
 NodeOpt = Annotated[list[str] | None, typer.Option("--node", help="only this node (repeatable)")]
@@ -165,8 +169,7 @@ def _become_password(ask: bool) -> Secret | None:
 
 def _finish(report: Report, as_json: bool, stats: bool, diffs: bool = False) -> None:
     if as_json:
-        json.dump(report.to_json(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _print_json(report.to_json())
     else:
         out = Console(highlight=False)
         if diffs:
@@ -175,8 +178,7 @@ def _finish(report: Report, as_json: bool, stats: bool, diffs: bool = False) -> 
                     out.print(text, markup=False, end="")
         print_recap(out, report, stats)
     if not report.ok:
-        codes = [ExitCode.FAILED]
-        raise typer.Exit(int(max(codes)))
+        raise typer.Exit(int(ExitCode.FAILED))
 
 
 def _emitter(as_json: bool) -> Emit:
@@ -288,8 +290,7 @@ def status(
 
     statuses = _guard(ctx, run)
     if as_json:
-        json.dump(status_json(statuses), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _print_json(status_json(statuses))
     else:
         Console(highlight=False).print(status_table(statuses))
     if any(s.error for s in statuses):
@@ -317,8 +318,7 @@ def verify(
             "answers": verdict.answers,
             "nodes": status_json(verdict.statuses),
         }
-        json.dump(payload, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _print_json(payload)
     else:
         out = Console(highlight=False)
         out.print(status_table(verdict.statuses))
@@ -354,8 +354,7 @@ def failover_test(
     if as_json:
         from dataclasses import asdict
 
-        json.dump(asdict(move), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _print_json(asdict(move))
     else:
         out = Console(highlight=False)
 
