@@ -42,6 +42,13 @@ class NodeReport:
     def failed(self) -> bool:
         return self.error is not None or any(s.status == "failed" for s in self.steps)
 
+    @property
+    def result(self) -> str:
+        """failed, skipped (stopped because another node failed) or ok."""
+        if self.failed:
+            return "failed"
+        return "skipped" if any(s.status == "skipped" for s in self.steps) else "ok"
+
 
 @dataclass
 class Report:
@@ -65,6 +72,7 @@ class Report:
             "nodes": {
                 name: {
                     "ok": not n.failed,
+                    "result": n.result,
                     "changed": n.changed,
                     "error": n.error,
                     "drift": n.drift,
@@ -100,7 +108,9 @@ def print_recap(console: Console, report: Report, stats: bool) -> None:
         for column in ("connections", "round trips", "ssh seconds"):
             table.add_column(column, justify="right")
     for name, node in report.nodes.items():
-        result = "[bold red]failed[/]" if node.failed else "[green]ok[/]"
+        result = {"failed": "[bold red]failed[/]", "skipped": "[yellow]skipped[/]"}.get(
+            node.result, "[green]ok[/]"
+        )
         row = [name, result, str(node.changed), ", ".join(node.drift) or "-"]
         if stats:
             c = node.counters
