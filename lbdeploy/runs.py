@@ -93,7 +93,8 @@ def parallel(runs: list[NodeRun], work: Callable[[NodeRun], None]) -> None:
         try:
             work(run)
         except NodeError as exc:
-            run.report.error = str(exc).removeprefix(f"{run.state.name}: ")
+            # The first error of a node is the one that explains it; keep it.
+            run.report.error = run.report.error or str(exc).removeprefix(f"{run.state.name}: ")
 
     with ThreadPoolExecutor(max_workers=max(1, len(runs))) as pool:
         list(pool.map(guarded, runs))
