@@ -24,6 +24,8 @@ from lbdeploy.runs import (
     NodeRun,
     open_runs,
     parallel,
+    refuse_unless_ready,
+    rolling_order,
     wait_until_serving,
 )
 from lbdeploy.scripts import MARK, VALIDATION_FAILED, change_script, services_script
@@ -73,11 +75,6 @@ def _run_services(run: NodeRun, emit: Emit) -> None:
         raise RemoteError(run.state.name, "services", detail, result.exit_code, result.stderr)
 
 
-def _rolling_order(runs: list[NodeRun]) -> list[NodeRun]:
-    """Backups first, preferred masters last: the VIP moves at most once."""
-    return sorted(runs, key=lambda r: r.state.is_master)
-
-
 def converge(
     states: list[NodeState],
     emit: Emit,
@@ -91,8 +88,7 @@ def converge(
     report = Report("up --check" if check else "up", {})
     with open_runs(states, become_password, lock=not check) as runs:
         report.nodes = {r.state.name: r.report for r in runs}
-        if any(r.report.error for r in runs):
-            report.notes.append("nothing was changed: every node must be reachable and unlocked")
+        if refuse_unless_ready(report, runs, "changed"):
             report.seconds = time.monotonic() - start
             return report
         for run in runs:
@@ -160,7 +156,7 @@ def _apply(runs: list[NodeRun], emit: Emit) -> bool:
             if not run.report.failed:
                 run.report.steps.append(StepResult("configs", "skipped", "another node failed"))
         return True
-    for index, run in enumerate(_rolling_order(runs)):
+    for index, run in enumerate(rolling_order(runs)):
         assert run.plan is not None
         try:
             for change in run.plan.changes:
@@ -169,7 +165,7 @@ def _apply(runs: list[NodeRun], emit: Emit) -> bool:
             _run_services(run, emit)
         except NodeError as exc:
             run.report.error = str(exc).removeprefix(f"{run.state.name}: ")
-            for later in _rolling_order(runs)[index + 1 :]:
+            for later in rolling_order(runs)[index + 1 :]:
                 later.report.steps.append(
                     StepResult("configs", "skipped", f"stopped after {run.state.name} failed")
                 )

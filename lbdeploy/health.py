@@ -118,6 +118,7 @@ class NodeStatus:
     standby: bool = False
     drift: tuple[str, ...] = ()
     http: dict[str, str] = field(default_factory=dict)  # "vip:port" -> HTTP status or none
+    tcp: dict[str, bool] = field(default_factory=dict)  # "vip:port" -> a connect succeeded
 
 
 def parse_vrrp_states(lines: list[str]) -> dict[str, str]:
@@ -151,7 +152,22 @@ def node_status(state: NodeState, facts: Facts, raw: str, drift: tuple[str, ...]
         standby=facts.standby,
         drift=drift,
         http=dict(line.split(None, 1) for line in sections.get("http", []) if " " in line),
+        tcp=dict(facts.probes),
     )
+
+
+def answer_from_holder(holder: NodeStatus | None, target: str, mode: str) -> str:
+    """'ok' or why not, as the node holding the VIP saw `target` from inside."""
+    if holder is None:
+        return "unreachable from here, and no node holds the VIP to ask"
+    if mode == "http":
+        code = holder.http.get(target, "none")
+        if code.isdigit():
+            return "ok" if int(code) < 500 else f"HTTP {code} (seen from {holder.node})"
+        return f"no HTTP answer on {target}, from here or from {holder.node}"
+    if holder.tcp.get(target):
+        return "ok"
+    return f"nothing answers on {target}, from here or from {holder.node}"
 
 
 def verify_problems(

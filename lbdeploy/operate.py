@@ -17,26 +17,30 @@ from shlex import quote
 from lbdeploy.desired import NodeState
 from lbdeploy.errors import LbdeployError, UsageError
 from lbdeploy.facts import LOCK_DIR, STANDBY_FILE
-from lbdeploy.health import NodeStatus, node_status, status_lines, verify_problems, vip_holders
+from lbdeploy.health import (
+    NodeStatus,
+    answer_from_holder,
+    node_status,
+    status_lines,
+    verify_problems,
+    vip_holders,
+)
 from lbdeploy.report import Report, StepResult
-from lbdeploy.runs import Emit, NodeRun, open_runs, parallel, poll_serving, wait_until_serving
+from lbdeploy.runs import (
+    Emit,
+    NodeRun,
+    open_runs,
+    parallel,
+    poll_serving,
+    refuse_unless_ready,
+    rolling_order,
+    wait_until_serving,
+)
 from lbdeploy.shell import Secret
 from lbdeploy.steps.base import sha256_text
 
 MOVE_TIMEOUT = 30.0
 FAST_POLL = 0.05
-
-
-def _rolling_order(runs: list[NodeRun]) -> list[NodeRun]:
-    """Backups first, preferred masters last: the VIP moves at most once."""
-    return sorted(runs, key=lambda r: r.state.is_master)
-
-
-def _refused(report: Report, runs: list[NodeRun], what: str) -> bool:
-    if any(r.report.error for r in runs):
-        report.notes.append(f"nothing was {what}: every node must be reachable and unlocked")
-        return True
-    return False
 
 
 def restart_services(
@@ -52,8 +56,8 @@ def restart_services(
     report = Report(verb, {})
     with open_runs(states, become_password, lock=True) as runs:
         report.nodes = {r.state.name: r.report for r in runs}
-        if not _refused(report, runs, "restarted"):
-            for run in _rolling_order(runs):
+        if not refuse_unless_ready(report, runs, "restarted"):
+            for run in rolling_order(runs):
                 assert run.session is not None
                 names = " ".join(quote(s) for s in services)
                 script = f"set -e\nsystemctl {verb} {names}\nsystemctl is-active -q {names}\n"
@@ -165,13 +169,9 @@ def verify(states: list[NodeState], become_password: Secret | None = None) -> Ve
         target = f"{vip}:{svc.port}"
         answer = check_from_here(vip, svc.port, svc.mode)
         if answer == "unreachable from here":
-            # Ask the node holding the VIP: its facts probed the port from inside.
-            from_node = [s.http.get(target) for s in statuses if vip in s.holds]
-            if from_node and from_node[0] not in (None, "none"):
-                code = from_node[0]
-                answer = "ok" if code.isdigit() and int(code) < 500 else f"HTTP {code}"
-            else:
-                answer = "no answer from here nor from the node holding the VIP"
+            # Ask the node holding the VIP: the status round trip probed the port from inside.
+            holder = next((s for s in statuses if vip in s.holds), None)
+            answer = answer_from_holder(holder, target, svc.mode)
         answers[target] = answer
     return Verdict(statuses, answers, verify_problems(states, statuses, answers))
 
@@ -285,7 +285,7 @@ def switchover(
     report = Report("switchover" if to else "switchover --back", {})
     with open_runs(states, become_password, lock=True) as runs:
         report.nodes = {r.state.name: r.report for r in runs}
-        if _refused(report, runs, "moved"):
+        if refuse_unless_ready(report, runs, "moved"):
             return report
         if to is not None:
             target = next(r for r in runs if r.state.name == to)

@@ -32,7 +32,7 @@ from lbdeploy.facts import (
 from lbdeploy.health import pair_problems
 from lbdeploy.plan import Plan
 from lbdeploy.render import FileSpec, render_node
-from lbdeploy.report import NodeReport, StepResult
+from lbdeploy.report import NodeReport, Report, StepResult
 from lbdeploy.shell import Secret
 from lbdeploy.ssh import Session, connect
 
@@ -98,6 +98,19 @@ def parallel(runs: list[NodeRun], work: Callable[[NodeRun], None]) -> None:
 
     with ThreadPoolExecutor(max_workers=max(1, len(runs))) as pool:
         list(pool.map(guarded, runs))
+
+
+def rolling_order(runs: list[NodeRun]) -> list[NodeRun]:
+    """Backups first, preferred masters last: the VIP moves at most once."""
+    return sorted(runs, key=lambda r: r.state.is_master)
+
+
+def refuse_unless_ready(report: Report, runs: list[NodeRun], what: str) -> bool:
+    """True (and a note) when any node is unreachable or locked: then nothing may be done."""
+    if any(r.report.error for r in runs):
+        report.notes.append(f"nothing was {what}: every node must be reachable and unlocked")
+        return True
+    return False
 
 
 def probes_of(state: NodeState) -> list[tuple[IPv4Address, int]]:

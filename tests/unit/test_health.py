@@ -110,3 +110,22 @@ def test_verify_names_split_brain_dead_haproxy_and_silent_ports() -> None:
     ]
     gone = [NodeStatus("hera", error="cannot reach"), NodeStatus("afrodita", haproxy="active")]
     assert verify_problems(s, gone, {f"{VIP}:80": "ok"}) == ["hera: cannot reach"]
+
+
+def test_a_vip_unreachable_from_here_is_judged_by_its_holder() -> None:
+    from lbdeploy.health import answer_from_holder
+
+    target = f"{VIP}:80"
+    holder = NodeStatus("hera", holds=(VIP,), http={target: "200"}, tcp={f"{VIP}:443": True})
+    assert answer_from_holder(holder, target, "http") == "ok"
+    assert answer_from_holder(holder, f"{VIP}:443", "tcp") == "ok"
+    sick = NodeStatus("hera", holds=(VIP,), http={target: "503"})
+    assert answer_from_holder(sick, target, "http") == "HTTP 503 (seen from hera)"
+    silent = NodeStatus("hera", holds=(VIP,), http={target: "none"})
+    assert answer_from_holder(silent, target, "http") == (
+        f"no HTTP answer on {target}, from here or from hera"
+    )
+    assert answer_from_holder(silent, f"{VIP}:443", "tcp") == (
+        f"nothing answers on {VIP}:443, from here or from hera"
+    )
+    assert "no node holds the VIP" in answer_from_holder(None, target, "http")
