@@ -7,6 +7,7 @@ so the tool's host-key checking stays on in every test.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -136,8 +137,6 @@ def _write_known_hosts(lab: Lab, nodes: tuple[LabNode, ...], keys: dict[str, str
 
 
 def _wait_ssh_port(port: int, deadline: float) -> None:
-    import socket
-
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from lab import lab as labmod
 from tests.integration.helpers import lbdeploy, sh, up_json, wait_for_holders, write_inventory
 
@@ -11,6 +13,7 @@ from tests.integration.helpers import lbdeploy, sh, up_json, wait_for_holders, w
 BROKEN_SOURCES = "deb file:/nonexistent bookworm main"
 
 
+@pytest.mark.destructive
 def test_failed_apt_stops_before_the_other_node_is_configured_and_rerun_converges(
     pristine_nodes: labmod.Lab, tmp_path: Path
 ) -> None:

@@ -80,6 +80,7 @@ def test_status_reports_a_dead_backend(inventory: Path) -> None:
         )
 
 
+@pytest.mark.destructive
 def test_status_and_verify_follow_the_vip_when_haproxy_stops(inventory: Path) -> None:
     sh("hera", "systemctl stop haproxy")
     try:
@@ -98,6 +99,7 @@ def test_status_and_verify_follow_the_vip_when_haproxy_stops(inventory: Path) ->
     wait_for_holders(["hera"], timeout=15)
 
 
+@pytest.mark.destructive
 def test_verify_reports_split_brain_when_vrrp_is_blocked(inventory: Path) -> None:
     try:
         sh("afrodita", VRRP_BLOCK)  # VRRP is IP protocol 112
@@ -113,6 +115,7 @@ def test_verify_reports_split_brain_when_vrrp_is_blocked(inventory: Path) -> Non
     assert run_json("verify", str(inventory))[0] == 0
 
 
+@pytest.mark.destructive
 def test_verify_reports_when_no_node_holds_the_vip(inventory: Path) -> None:
     for node in ("hera", "afrodita"):
         sh(node, "systemctl stop keepalived")
@@ -126,6 +129,7 @@ def test_verify_reports_when_no_node_holds_the_vip(inventory: Path) -> None:
     wait_for_holders(["hera"], timeout=15)
 
 
+@pytest.mark.destructive
 @pytest.mark.parametrize("crash", [False, True], ids=["haproxy-dies", "keepalived-frozen"])
 def test_failover_test_measures_both_ways_and_restores(inventory: Path, crash: bool) -> None:
     args = ["failover-test", str(inventory)] + (["--crash"] if crash else [])

@@ -300,6 +300,7 @@ def test_password_sudo_user_is_asked_once(first_run: dict, lab, tmp_path: Path) 
     assert labmod.OPS_PASSWORD not in result.stdout + result.stderr
 
 
+@pytest.mark.destructive
 def test_vip_moves_when_haproxy_dies_and_comes_back(first_run: dict) -> None:
     wait_for_holders(["hera"], timeout=10)
     sh("hera", "systemctl stop haproxy")

@@ -1,0 +1,221 @@
+"""Field types of the inventory: each validator says what is wrong in a sysadmin's words.
+
+A value that would break or inject into keepalived.conf or haproxy.cfg is refused here,
+before anything is rendered.
+"""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Address, IPv4Network
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    PlainSerializer,
+    PlainValidator,
+    ValidationInfo,
+    WithJsonSchema,
+)
+
+from lbdeploy.shell import Secret
+
+# Characters that end a token, start a comment or open a block in keepalived.conf or
+# haproxy.cfg. A value holding one would break the file or inject into it.
+_BREAKING = {
+    "\n": "a newline",
+    "\r": "a carriage return",
+    "\t": "a tab",
+    " ": "a space",
+    '"': 'a quote (")',
+    "'": "a quote (')",
+    "#": "a '#' (starts a comment)",
+    "!": "a '!' (starts a comment in keepalived.conf)",
+    "{": "a '{' (opens a block)",
+    "}": "a '}' (closes a block)",
+    "\\": "a backslash",
+}
+
+
+def _breaking_char(value: str) -> str | None:
+    for ch in value:
+        if ch in _BREAKING:
+            return _BREAKING[ch]
+        if ord(ch) < 32 or ord(ch) == 127:
+            return "a control character"
+    return None
+
+
+def _config_word(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    found = _breaking_char(value)
+    if found:
+        raise ValueError(f"contains {found}, which would break the generated config")
+    return value
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+
+
+def _name(value: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a usable name: use letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit, at most 63 characters"
+        )
+    return value
+
+
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+
+
+def _host(value: str) -> str:
+    if not _HOSTNAME.fullmatch(value):
+        raise ValueError(f"{value!r} is neither an IPv4 address nor a host name")
+    if re.fullmatch(r"[0-9.]+", value):
+        try:
+            IPv4Address(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a valid IPv4 address") from None
+    return value
+
+
+def _ipv4(value: Any) -> IPv4Address:
+    if isinstance(value, IPv4Address):
+        return value
+    try:
+        return IPv4Address(str(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid IPv4 address") from None
+
+
+def between(lo: int, hi: int) -> Any:
+    def check(value: int) -> int:
+        if not lo <= value <= hi:
+            raise ValueError(f"must be {lo}..{hi}, got {value}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _netmask(value: Any) -> IPv4Address:
+    mask = _ipv4(value)
+    try:
+        IPv4Network(f"0.0.0.0/{mask}")
+    except ValueError:
+        raise ValueError(f"{mask} is not a netmask (e.g. 255.255.255.0)") from None
+    return mask
+
+
+_PATH = re.compile(r"/[A-Za-z0-9._~/?=&%+-]*")
+
+
+def _url_path(value: str) -> str:
+    if not _PATH.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a plain URL path: start with '/', no spaces, quotes or '#'"
+        )
+    return value
+
+
+_TIMEOUT = re.compile(r"[0-9]+(us|ms|s|m|h|d)?")
+
+
+def _timeout(value: Any) -> str:
+    text = str(value)
+    if not _TIMEOUT.fullmatch(text):
+        raise ValueError(f"{text!r} is not an HAProxy time (e.g. 5s, 500ms, 1m)")
+    return text
+
+
+_SECTION_KEYWORDS = {
+    "global",
+    "defaults",
+    "frontend",
+    "backend",
+    "listen",
+    "userlist",
+    "peers",
+    "resolvers",
+    "program",
+    "cache",
+    "mailers",
+    "ring",
+    "http-errors",
+    "fcgi-app",
+}
+
+
+def _haproxy_line(value: str) -> str:
+    """Raw lines are the user's HAProxy; we only stop them escaping their section."""
+    if not value.strip():
+        raise ValueError("must not be empty")
+    for ch in value:
+        if (ord(ch) < 32 and ch != "\t") or ord(ch) == 127:
+            raise ValueError("contains a newline or control character; give one option per item")
+    first = value.split()[0].lower()
+    if first in _SECTION_KEYWORDS:
+        raise ValueError(f"starts a new '{first}' section; raw options stay inside their section")
+    return value
+
+
+def _to_secret(value: Any, info: ValidationInfo) -> Secret:
+    """A secret is a literal string or {env: NAME}, read from the environment given."""
+    if isinstance(value, Secret):
+        return value
+    if isinstance(value, dict):
+        if set(value) != {"env"} or not isinstance(value["env"], str):
+            raise ValueError("a secret is a string or {env: VARIABLE_NAME}")
+        env = (info.context or {}).get("env", {})
+        name = value["env"]
+        if name not in env:
+            raise ValueError(f"environment variable {name} is not set")
+        value = env[name]
+    if not isinstance(value, str):
+        raise ValueError("a secret is a string or {env: VARIABLE_NAME}")
+    return Secret(_config_word(value))
+
+
+Name = Annotated[str, AfterValidator(_name)]
+Host = Annotated[str, AfterValidator(_host)]
+IPv4 = Annotated[
+    IPv4Address,
+    PlainValidator(_ipv4),
+    PlainSerializer(str),
+    WithJsonSchema({"type": "string", "format": "ipv4"}),
+]
+Netmask = Annotated[
+    IPv4Address,
+    PlainValidator(_netmask),
+    PlainSerializer(str),
+    WithJsonSchema({"type": "string", "format": "ipv4"}),
+]
+Port = Annotated[
+    int, between(1, 65535), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})
+]
+ConfigWord = Annotated[str, AfterValidator(_config_word)]
+UrlPath = Annotated[str, AfterValidator(_url_path)]
+Timeout = Annotated[str, BeforeValidator(_timeout)]
+HaproxyLine = Annotated[str, AfterValidator(_haproxy_line)]
+SecretValue = Annotated[
+    Secret,
+    PlainValidator(_to_secret),
+    PlainSerializer(str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string"},
+                {
+                    "type": "object",
+                    "properties": {"env": {"type": "string"}},
+                    "required": ["env"],
+                    "additionalProperties": False,
+                },
+            ]
+        }
+    ),
+]
