@@ -47,6 +47,7 @@ class Facts:
     sysctl: dict[str, str] = field(default_factory=dict)
     packages: dict[str, str] = field(default_factory=dict)  # installed name -> version
     apt_lists: int = 0
+    dpkg_interrupted: bool = False  # an install was cut off: `dpkg --configure -a` first
     script_user: bool = False
     addresses: dict[str, tuple[IPv4Interface, ...]] = field(default_factory=dict)
     ssh_server_address: IPv4Address | None = None
@@ -111,6 +112,8 @@ def facts_script(
         + " 2>/dev/null",
         f"echo '{SECTION}apt'",
         "ls /var/lib/apt/lists/ 2>/dev/null | grep -c '_Packages$'",
+        f"echo '{SECTION}dpkg'",
+        "ls -A /var/lib/dpkg/updates 2>/dev/null | wc -l",
         f"echo '{SECTION}user'",
         f"id -u {SCRIPT_USER} 2>/dev/null",
         f"echo '{SECTION}addresses'",
@@ -271,6 +274,7 @@ def parse_facts(output: str) -> Facts:
         sysctl=parse_key_values(s.get("sysctl", [])),
         packages=parse_packages(s.get("packages", [])),
         apt_lists=parse_int(s.get("apt", [])),
+        dpkg_interrupted=parse_int(s.get("dpkg", [])) > 0,
         script_user=bool("".join(s.get("user", [])).strip()),
         addresses=parse_addresses(s.get("addresses", [])),
         ssh_server_address=parse_ssh_connection(s.get("ssh", [])),

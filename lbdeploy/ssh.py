@@ -74,6 +74,8 @@ class Session:
             stdout, stderr = _drain(channel, deadline=start + timeout)
             code = channel.recv_exit_status()
             channel.close()
+            if code == -1:  # paramiko's value when the channel closed without a status
+                raise ConnectionLost(self.node, "the session ended without an exit status")
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise ConnectionLost(self.node, f"{type(exc).__name__}: {exc}") from exc
         finally:

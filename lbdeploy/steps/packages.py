@@ -29,6 +29,27 @@ def _apt_install(packages: list[str]) -> list:
     ]
 
 
+APT_LOG = "/var/log/lbdeploy-apt.log"
+
+# apt and dpkg write to a log on the node, never to the SSH channel: if the connection
+# drops, they finish instead of dying of SIGPIPE half-way through an install. On a
+# failure the log's tail goes to stderr, so the error still shows apt's own words.
+_LOGGED = sh(
+    Raw(
+        "trap '' HUP PIPE; logged() { \"$@\" >>" + APT_LOG + " 2>&1 || { rc=$?;"
+        " tail -n 15 " + APT_LOG + " >&2; return $rc; }; }"
+    )
+)
+# A cut-off install leaves dpkg half-done; repair it, waiting (bounded) for a dpkg that
+# may still be running from the dropped run.
+_REPAIR = sh(
+    Raw(
+        "i=0; until logged dpkg --configure -a; do i=$((i+1));"
+        f" [ $i -lt {DPKG_LOCK_TIMEOUT // 2} ] || exit 1; sleep 2; done"
+    )
+)
+
+
 @dataclass(frozen=True)
 class Packages:
     name: str = "packages"
@@ -36,9 +57,18 @@ class Packages:
     def plan(self, facts: Facts) -> Change | None:
         missing = [p for p in PACKAGES if p not in facts.packages]
         commands = []
+        if facts.dpkg_interrupted:
+            commands.append(_REPAIR)
         if missing:
-            install = sh(*_apt_install(missing))
-            update = sh("apt-get", "update", "-q", "-o", f"DPkg::Lock::Timeout={DPKG_LOCK_TIMEOUT}")
+            install = sh(Raw("logged"), *_apt_install(missing))
+            update = sh(
+                Raw("logged"),
+                "apt-get",
+                "update",
+                "-q",
+                "-o",
+                f"DPkg::Lock::Timeout={DPKG_LOCK_TIMEOUT}",
+            )
             if facts.apt_lists == 0:
                 commands.append(join([update, install]))
             else:
@@ -62,8 +92,15 @@ class Packages:
         if not commands:
             return None
         why = []
+        if facts.dpkg_interrupted:
+            why.append("repair an interrupted dpkg run")
         if missing:
             why.append(f"install {' '.join(missing)}")
         if not facts.script_user:
             why.append(f"add system user {SCRIPT_USER} for keepalived's track script")
-        return Change(step=self.name, why="; ".join(why), commands=tuple(commands))
+        return Change(
+            step=self.name,
+            why="; ".join(why),
+            commands_before=(_LOGGED,) if facts.dpkg_interrupted or missing else (),
+            commands=tuple(commands),
+        )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,3 +37,37 @@ def test_failed_apt_stops_before_the_other_node_is_configured_and_rerun_converge
     code, report = up_json(inventory)
     assert code == 0, report
     wait_for_holders(["hera"], timeout=10)
+
+
+@pytest.mark.destructive
+def test_connection_dropped_during_apt_then_rerun_converges(
+    pristine_nodes: labmod.Lab, tmp_path: Path
+) -> None:
+    """Cut afrodita's SSH session while apt runs there: a clear error, hera's configs
+    untouched, and the next run (same machine: the dead run's lock is taken over) converges."""
+    inventory = write_inventory(tmp_path, pristine_nodes)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "lbdeploy", "up", str(inventory)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(Path.home())},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while labmod.node_exec("afrodita", "pgrep -x apt-get || pgrep -x dpkg").returncode != 0:
+            assert time.monotonic() < deadline, "apt never started on afrodita"
+            assert run.poll() is None, run.communicate()
+            time.sleep(0.05)
+        labmod.node_exec("afrodita", "pkill -f 'sshd: deploy'")
+        out, err = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 1, out + err
+    assert "afrodita" in out and "SSH connection dropped" in out
+    assert sh("hera", "ls /etc/keepalived/keepalived.conf 2>/dev/null; echo end") == "end\n"
+    code, report = up_json(inventory)
+    assert code == 0, report
+    wait_for_holders(["hera"], timeout=10)
+    assert sh("afrodita", "dpkg-query -W -f='${db:Status-Abbrev}' keepalived haproxy") == "ii ii "
