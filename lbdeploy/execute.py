@@ -49,12 +49,10 @@ def _run_change(run: NodeRun, change: Change, emit: Emit) -> None:
         else:
             detail = change.why
         step = StepResult(change.step, "failed", detail, took)
-        run.report.steps.append(step)
-        emit(run.state.name, step)
+        run.record(step, emit)
         raise RemoteError(run.state.name, change.step, detail, result.exit_code, message)
     step = StepResult(change.step, "changed", change.why, took)
-    run.report.steps.append(step)
-    emit(run.state.name, step)
+    run.record(step, emit)
 
 
 def _run_services(run: NodeRun, emit: Emit) -> None:
@@ -69,8 +67,7 @@ def _run_services(run: NodeRun, emit: Emit) -> None:
     detail = ", ".join(f"{a.action} {a.service} ({a.why})" for a in actions)
     status: Status = "changed" if result.exit_code == 0 else "failed"
     step = StepResult("services", status, detail, time.monotonic() - start)
-    run.report.steps.append(step)
-    emit(run.state.name, step)
+    run.record(step, emit)
     if result.exit_code != 0:
         raise RemoteError(run.state.name, "services", detail, result.exit_code, result.stderr)
 
@@ -97,8 +94,7 @@ def converge(
             run.report.drift = list(run.plan.drift)
             for name in run.plan.ok:
                 step = StepResult(name, "ok")
-                run.report.steps.append(step)
-                emit(run.state.name, step)
+                run.record(step, emit)
         if check:
             _report_check(runs, emit, diff)
             report.seconds = time.monotonic() - start
@@ -180,14 +176,12 @@ def _report_check(runs: list[NodeRun], emit: Emit, diff: bool) -> None:
         assert run.plan is not None
         for change in run.plan.changes:
             step = StepResult(change.step, "would change", change.why)
-            run.report.steps.append(step)
-            emit(run.state.name, step)
+            run.record(step, emit)
         for action in run.plan.services:
             step = StepResult(
                 "services", "would change", f"{action.action} {action.service} ({action.why})"
             )
-            run.report.steps.append(step)
-            emit(run.state.name, step)
+            run.record(step, emit)
 
 
 def _fetch_diffs(run: NodeRun) -> None:

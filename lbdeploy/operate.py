@@ -37,7 +37,6 @@ from lbdeploy.runs import (
     wait_until_serving,
 )
 from lbdeploy.shell import Secret
-from lbdeploy.steps.base import sha256_text
 
 MOVE_TIMEOUT = 30.0
 FAST_POLL = 0.05
@@ -70,8 +69,7 @@ def restart_services(
                     f"{verb} {', '.join(services)}",
                     time.monotonic() - t0,
                 )
-                run.report.steps.append(step)
-                emit(run.state.name, step)
+                run.record(step, emit)
                 if not ok:
                     run.report.error = f"{verb} failed: {result.stderr.strip()[-500:]}"
                     break
@@ -95,8 +93,7 @@ def unlock(states: list[NodeState], emit: Emit, become_password: Secret | None =
             holder = run.session.run_script(script, timeout=30).stdout.strip()
             detail = "was not locked" if holder == "none" else f"removed the lock of {holder}"
             step = StepResult("lock", "ok" if holder == "none" else "changed", detail)
-            run.report.steps.append(step)
-            emit(run.state.name, step)
+            run.record(step, emit)
 
         if not any(r.report.error for r in runs):
             parallel(runs, remove)
@@ -122,7 +119,7 @@ def gather_status(
             drift = tuple(
                 p
                 for p, spec in run.files.items()
-                if p in run.facts.files and run.facts.files[p].sha256 != sha256_text(spec.content)
+                if p in run.facts.files and run.facts.files[p].sha256 != spec.sha256
             )
             statuses[run.state.name] = node_status(run.state, run.facts, run.raw, drift)
     return [statuses[s.name] for s in states]
@@ -307,8 +304,7 @@ def switchover(
             run.session.run_script(f"echo {value} > {quote(STANDBY_FILE)}\n", timeout=30)
             detail = "on standby" if value == "1" else "ready to hold VIPs"
             step = StepResult("standby", "changed", detail)
-            run.report.steps.append(step)
-            emit(run.state.name, step)
+            run.record(step, emit)
 
         parallel(runs, flag)
         t0 = time.monotonic()

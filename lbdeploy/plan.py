@@ -18,7 +18,7 @@ from lbdeploy.render import (
     FileSpec,
     interface_path,
 )
-from lbdeploy.steps.base import Change, Step, sha256_text
+from lbdeploy.steps.base import Change, Step
 from lbdeploy.steps.configs import Configs
 from lbdeploy.steps.failsafe import Failsafe
 from lbdeploy.steps.network import PublicInterface
@@ -66,7 +66,7 @@ def find_drift(files: dict[str, FileSpec], facts: Facts) -> tuple[str, ...]:
         written = facts.applied.get(path)
         if live is None or written is None:
             continue
-        if live.sha256 != written and live.sha256 != sha256_text(spec.content):
+        if live.sha256 != written and live.sha256 != spec.sha256:
             drifted.append(path)
     return tuple(drifted)
 

@@ -7,8 +7,10 @@ inventory model, so nothing here escapes or second-guesses.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 
 import jinja2
@@ -37,6 +39,11 @@ class FileSpec:
     owner: str = "root"
     group: str = "root"
     secret: bool = False  # holds a password: never shown unmasked
+
+    @cached_property
+    def sha256(self) -> str:
+        """What facts report for the live file; compared by plan, drift and status."""
+        return hashlib.sha256(self.content.encode()).hexdigest()
 
 
 def make_environment() -> jinja2.Environment:

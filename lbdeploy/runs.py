@@ -55,6 +55,11 @@ class NodeRun:
     locked: bool = False
     raw: str = ""  # the facts script's whole output, for extra sections
 
+    def record(self, step: StepResult, emit: Emit) -> None:
+        """Add a step to the node's report and show it as it happens."""
+        self.report.steps.append(step)
+        emit(self.state.name, step)
+
 
 def lock_holder() -> str:
     """Who holds a node's lock, so a refused run can name it."""

@@ -108,7 +108,7 @@ def _record(uploads: list[Upload]) -> str:
     applied = quote(APPLIED)
     paths = [u.spec.path for u in uploads]
     drop = " ".join(f"-e {quote('  ' + p)}" for p in paths)  # lines end "  <path>"
-    lines = "".join(f"{sha256_text(u.spec.content)}  {u.spec.path}\n" for u in uploads)
+    lines = "".join(f"{u.spec.sha256}  {u.spec.path}\n" for u in uploads)
     return (
         f"umask 077\nmkdir -p {quote(posixpath.dirname(APPLIED))}\n"
         f"chmod 0700 {quote(posixpath.dirname(APPLIED))}\n"

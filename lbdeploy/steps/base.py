@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -45,7 +46,7 @@ def upload_if_differs(
 ) -> Upload | None:
     """None when the live file already has this content, mode and ownership."""
     live = facts.files.get(spec.path)
-    if live is not None and live.sha256 == sha256_text(spec.content):
+    if live is not None and live.sha256 == spec.sha256:
         if (live.mode, live.owner, live.group) == (spec.mode, spec.owner, spec.group):
             return None
         return Upload(spec, None, content_changed=False)
@@ -53,6 +54,4 @@ def upload_if_differs(
 
 
 def sha256_text(content: str) -> str:
-    import hashlib
-
     return hashlib.sha256(content.encode()).hexdigest()

@@ -30,17 +30,21 @@ def write_inventory(tmp_path: Path, lab: labmod.Lab, edit: tuple[str, str] | Non
     return path
 
 
+CLI_ENV = {"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(Path.home())}
+CLI = [sys.executable, "-m", "lbdeploy"]
+
+
 def lbdeploy(
     *args: str, stdin: str | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "lbdeploy", *args],
+        [*CLI, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         input=stdin,
         check=False,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(Path.home())},
+        env=CLI_ENV,
     )
 
 

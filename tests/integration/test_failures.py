@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from lab import lab as labmod
-from tests.integration.helpers import lbdeploy, sh, up_json, wait_for_holders, write_inventory
+from tests.integration.helpers import (
+    CLI,
+    CLI_ENV,
+    lbdeploy,
+    sh,
+    up_json,
+    wait_for_holders,
+    write_inventory,
+)
 
 # A source apt can read without any network, and that has nothing in it.
 BROKEN_SOURCES = "deb file:/nonexistent bookworm main"
@@ -47,11 +54,11 @@ def test_connection_dropped_during_apt_then_rerun_converges(
     untouched, and the next run (same machine: the dead run's lock is taken over) converges."""
     inventory = write_inventory(tmp_path, pristine_nodes)
     run = subprocess.Popen(
-        [sys.executable, "-m", "lbdeploy", "up", str(inventory)],
+        [*CLI, "up", str(inventory)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(Path.home())},
+        env=CLI_ENV,
     )
     try:
         deadline = time.monotonic() + 60

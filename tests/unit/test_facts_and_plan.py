@@ -20,7 +20,6 @@ from lbdeploy.facts import facts_script, parse_facts, split_sections
 from lbdeploy.inventory import load_inventory
 from lbdeploy.plan import make_plan
 from lbdeploy.render import render_node
-from lbdeploy.steps.base import sha256_text
 
 DATA = Path(__file__).parent / "data"
 PLAN_CASES = sorted((DATA / "plan").glob("*.json"))
@@ -39,7 +38,7 @@ def recorded(name: str, replace: list[list[str]] | None = None) -> str:
         text = text.replace(old, new)
     node = name.removesuffix(".txt").split("-", 1)[1]
     for path, spec in render_node(lab_states()[node]).items():
-        text = text.replace(f"{{sha:{path}}}", sha256_text(spec.content))
+        text = text.replace(f"{{sha:{path}}}", spec.sha256)
     return text
 
 
