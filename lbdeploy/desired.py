@@ -1,4 +1,9 @@
-"""Inventory → NodeState: every per-node value derived once, so nothing is typed twice."""
+"""Inventory → Desired: the pair-wide state once, and each node's part of it.
+
+Pair-wide values (VIPs, services with their resolved VIP, stats) are resolved here
+once, in `PairState`; a `NodeState` holds only what differs per node, so no stage
+reads pair data back through one of the nodes.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Literal
 
-from lbdeploy.inventory.model import HaproxySettings, Interface, Inventory, Service, Stats
+from lbdeploy.inventory.model import HaproxySettings, Interface, Inventory, Server, Stats
 from lbdeploy.shell import Secret
 
 MASTER_PRIORITY = 101
@@ -30,42 +35,101 @@ class SshTarget:
 
 
 @dataclass(frozen=True)
-class VrrpRole:
-    """This node's part in one VRRP instance."""
+class VipState:
+    """One VIP and the VRRP instance that moves it, as the whole pair shares it."""
 
     name: str  # keepalived instance name, e.g. VI_50
     virtual_router_id: int
     vip: IPv4Address
     prefix: int
-    state: Literal["MASTER", "BACKUP"]
-    priority: int
     preferred_master: str
     advert_int: int
     nopreempt: bool
     auth_pass: Secret | None
+    unicast: bool
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """A service with its VIP resolved (its own, else the first): `vip` is never None."""
+
+    name: str
+    vip: IPv4Address
+    port: int
+    mode: Literal["http", "tcp"]
+    balance: str
+    health_check: str | None
+    options: tuple[str, ...]
+    servers: tuple[Server, ...]
+
+    @property
+    def target(self) -> str:
+        """'vip:port', the key of probes and answers."""
+        return f"{self.vip}:{self.port}"
+
+
+@dataclass(frozen=True)
+class PairState:
+    """What every node of the pair shares; rendered into each node's files."""
+
+    interface: Interface
+    network: IPv4Network
+    vips: tuple[VipState, ...]
+    services: tuple[ServiceState, ...]
+    stats: Stats | None
+    haproxy: HaproxySettings
+
+    def vip(self, text: str) -> VipState | None:
+        return next((v for v in self.vips if str(v.vip) == text), None)
+
+    def services_on(self, vip: IPv4Address) -> tuple[ServiceState, ...]:
+        return tuple(s for s in self.services if s.vip == vip)
+
+    @property
+    def secrets(self) -> tuple[Secret, ...]:
+        """Every secret the inventory holds: masked in every output."""
+        found = [v.auth_pass for v in self.vips if v.auth_pass is not None]
+        if self.stats is not None:
+            found.append(self.stats.password)
+        return tuple(found)
+
+
+@dataclass(frozen=True)
+class VrrpRole:
+    """This node's part in one VRRP instance."""
+
+    instance: VipState
+    state: Literal["MASTER", "BACKUP"]
+    priority: int
     unicast_src: IPv4Address | None
     unicast_peers: tuple[IPv4Address, ...]
 
 
 @dataclass(frozen=True)
 class NodeState:
-    """Everything one node should end up with; input of rendering and planning."""
+    """What one node should end up with beyond the pair's shared state."""
 
     name: str
     ssh: SshTarget
     address: IPv4Address
-    network: IPv4Network
-    interface: Interface
     vrrp: tuple[VrrpRole, ...]
-    services: tuple[Service, ...]
-    stats: Stats | None
-    haproxy: HaproxySettings
-    default_vip: IPv4Address
 
     @property
     def is_master(self) -> bool:
         """Preferred holder of at least one VIP: rolling changes touch it last."""
-        return any(role.preferred_master == self.name for role in self.vrrp)
+        return any(role.instance.preferred_master == self.name for role in self.vrrp)
+
+
+@dataclass(frozen=True)
+class Desired:
+    """The whole desired state: the pair, and its nodes in inventory order."""
+
+    pair: PairState
+    nodes: tuple[NodeState, ...]
+
+    def only(self, names: list[str]) -> Desired:
+        """The same pair with a subset of its nodes (`--node`)."""
+        return Desired(self.pair, tuple(n for n in self.nodes if n.name in names))
 
 
 def _resolve(path: str | None, base: Path) -> Path | None:
@@ -75,47 +139,70 @@ def _resolve(path: str | None, base: Path) -> Path | None:
     return expanded if expanded.is_absolute() else base / expanded
 
 
-def derive_states(inv: Inventory, base_dir: Path) -> list[NodeState]:
-    """One NodeState per node, in inventory order; relative paths resolve against base_dir.
+def derive_pair(inv: Inventory) -> PairState:
+    """Resolve pair-wide values once: each VIP's preferred master, each service's VIP."""
+    network = inv.network
+    assert network is not None, "checked by check_inventory"
+    first = next(iter(inv.nodes))
+    vips = tuple(
+        VipState(
+            name=f"VI_{inst.virtual_router_id}",
+            virtual_router_id=inst.virtual_router_id,
+            vip=inst.vip,
+            prefix=network.prefixlen,
+            preferred_master=inst.master or first,
+            advert_int=inst.advert_int,
+            nopreempt=inst.nopreempt,
+            auth_pass=inst.auth_pass,
+            unicast=inst.unicast,
+        )
+        for inst in inv.vrrp
+    )
+    services = tuple(
+        ServiceState(
+            name=svc.name,
+            vip=svc.vip or vips[0].vip,
+            port=svc.port,
+            mode=svc.mode,
+            balance=svc.balance,
+            health_check=svc.health_check,
+            options=tuple(svc.options),
+            servers=tuple(svc.servers),
+        )
+        for svc in inv.services
+    )
+    return PairState(inv.interface, network, vips, services, inv.stats, inv.haproxy)
+
+
+def _role(
+    vip: VipState, names: list[str], name: str, addresses: dict[str, IPv4Address | None]
+) -> VrrpRole:
+    order = [vip.preferred_master, *(n for n in names if n != vip.preferred_master)]
+    rank = order.index(name)
+    # keepalived honours nopreempt only when every node starts as BACKUP.
+    state: Literal["MASTER", "BACKUP"] = "MASTER" if rank == 0 and not vip.nopreempt else "BACKUP"
+    return VrrpRole(
+        instance=vip,
+        state=state,
+        priority=MASTER_PRIORITY - rank,
+        unicast_src=addresses[name] if vip.unicast else None,
+        unicast_peers=tuple(a for n, a in addresses.items() if vip.unicast and n != name and a),
+    )
+
+
+def derive(inv: Inventory, base_dir: Path) -> Desired:
+    """The pair and one NodeState per node; relative paths resolve against base_dir.
 
     The preferred master of a VIP (its `master`, else the first node) gets priority 101;
     the others follow in inventory order with 100, 99, ...
     """
+    pair = derive_pair(inv)
     names = list(inv.nodes)
-    network = inv.network
-    assert network is not None, "checked by check_inventory"
     addresses = {name: node.public_address for name, node in inv.nodes.items()}
-    states = []
+    nodes = []
     for name, node in inv.nodes.items():
         address = addresses[name]
         assert address is not None, "checked by check_inventory"
-        roles = []
-        for inst in inv.vrrp:
-            master = inst.master or names[0]
-            order = [master, *(n for n in names if n != master)]
-            rank = order.index(name)
-            # keepalived honours nopreempt only when every node starts as BACKUP.
-            state: Literal["MASTER", "BACKUP"] = (
-                "MASTER" if rank == 0 and not inst.nopreempt else "BACKUP"
-            )
-            roles.append(
-                VrrpRole(
-                    name=f"VI_{inst.virtual_router_id}",
-                    virtual_router_id=inst.virtual_router_id,
-                    vip=inst.vip,
-                    prefix=network.prefixlen,
-                    state=state,
-                    priority=MASTER_PRIORITY - rank,
-                    preferred_master=master,
-                    advert_int=inst.advert_int,
-                    nopreempt=inst.nopreempt,
-                    auth_pass=inst.auth_pass,
-                    unicast_src=address if inst.unicast else None,
-                    unicast_peers=tuple(
-                        a for n, a in addresses.items() if inst.unicast and n != name and a
-                    ),
-                )
-            )
         ssh = SshTarget(
             host=node.host,
             port=node.port or inv.ssh.port,
@@ -124,18 +211,6 @@ def derive_states(inv: Inventory, base_dir: Path) -> list[NodeState]:
             known_hosts=_resolve(inv.ssh.known_hosts, base_dir) or Path(),
             connect_timeout=inv.ssh.connect_timeout,
         )
-        states.append(
-            NodeState(
-                name=name,
-                ssh=ssh,
-                address=address,
-                network=network,
-                interface=inv.interface,
-                vrrp=tuple(roles),
-                services=tuple(inv.services),
-                stats=inv.stats,
-                haproxy=inv.haproxy,
-                default_vip=inv.vrrp[0].vip,
-            )
-        )
-    return states
+        roles = tuple(_role(vip, names, name, addresses) for vip in pair.vips)
+        nodes.append(NodeState(name, ssh, address, roles))
+    return Desired(pair, tuple(nodes))

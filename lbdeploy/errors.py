@@ -106,15 +106,31 @@ class NeedsPassword(NodeError):
 
 
 class RemoteError(NodeError):
-    """A step's command failed on the node: what ran, how it ended, what it said."""
+    """A step's command failed on the node: what ran, how it ended, what it said.
+
+    `stderr` must already be masked: the Session that raises it knows every secret.
+    """
 
     def __init__(self, node: str, step: str, command: str, exit_code: int, stderr: str) -> None:
         self.step = step
         self.command = command
         self.remote_exit = exit_code
+        self.stderr = stderr
         tail = "\n".join(stderr.strip().splitlines()[-12:])
         super().__init__(
             node, f"step {step} failed (exit {exit_code}) running: {command}\n{tail}".rstrip()
+        )
+
+
+class RemoteTimeout(NodeError):
+    """A remote command ran past its bound: the connection may be fine, the node was slow."""
+
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, node: str, step: str, seconds: float) -> None:
+        self.step = step
+        super().__init__(
+            node, f"step {step} did not finish within {seconds:.0f} s (it may still run there)"
         )
 
 

@@ -1,200 +1,182 @@
-"""Carry plans out over SSH: facts in parallel, rolling service changes, then wait for the VIP.
+"""Carry plans out over SSH: facts in parallel, rolling config changes, then wait for the VIP.
 
-Order of a run: connect and gather facts (taking each node's lock) on every node at
-once; if any node cannot be reached or is locked, stop before changing anything. Then
-preparation steps run on all nodes in parallel; config and service changes roll, nodes
-that are no VIP's preferred master first, and a failure stops the roll.
+Stages of `up`: gather (connect, facts, lock, on every node at once) → refuse unless
+every node is ready → plan each node from its one snapshot → check (say what would
+change) or apply (PREPARE changes in parallel, CONFIG changes and services node by
+node, backups first; a failure stops the roll) → settle (wait until the pair serves).
 """
 
 from __future__ import annotations
 
 import time
-from shlex import quote
 
-from lbdeploy.desired import NodeState
+from lbdeploy.changes import MARK, VALIDATION_FAILED, change_script, services_script
+from lbdeploy.desired import Desired, PairState
 from lbdeploy.errors import NodeError, RemoteError
-from lbdeploy.facts import SECTION, split_sections
+from lbdeploy.files import Phase, mask_config_secrets
 from lbdeploy.health import pair_problems
-from lbdeploy.plan import make_plan
-from lbdeploy.render import mask_config_secrets, mask_secrets, masked_diff
-from lbdeploy.report import Report, Status, StepResult
+from lbdeploy.plan import Plan, make_plan
+from lbdeploy.report import Report, StepResult
 from lbdeploy.runs import (
     CONVERGE_TIMEOUT,
     Emit,
     NodeRun,
+    Runs,
+    on_each,
     open_runs,
-    parallel,
-    refuse_unless_ready,
     rolling_order,
     wait_until_serving,
 )
-from lbdeploy.scripts import MARK, VALIDATION_FAILED, change_script, services_script
-from lbdeploy.shell import Secret
-from lbdeploy.steps.base import Change
+from lbdeploy.script import Script, split_sections
+from lbdeploy.shell import Secret, cmd
 
-PREP_STEPS = ("network", "sysctl", "packages", "failsafe")
-
-
-def _run_change(run: NodeRun, change: Change, emit: Emit) -> None:
-    assert run.session is not None
-    start = time.monotonic()
-    result = run.session.run_script(change_script(change), timeout=900)
-    took = time.monotonic() - start
-    if result.exit_code != 0:
-        # A daemon's complaint may quote a config line: mask what could be a password.
-        message = mask_config_secrets(mask_secrets(result.stderr, run.state))
-        if result.exit_code == VALIDATION_FAILED and MARK in message:
-            target = message.split(MARK, 1)[1].strip()
-            detail = f"{target} failed validation; the live file and running service are untouched"
-        else:
-            detail = change.why
-        step = StepResult(change.step, "failed", detail, took)
-        run.record(step, emit)
-        raise RemoteError(run.state.name, change.step, detail, result.exit_code, message)
-    step = StepResult(change.step, "changed", change.why, took)
-    run.record(step, emit)
-
-
-def _run_services(run: NodeRun, emit: Emit) -> None:
-    assert run.session is not None and run.plan is not None
-    actions = run.plan.services
-    if not actions:
-        return
-    start = time.monotonic()
-    names = " ".join(quote(a.service) for a in actions)
-    script = services_script(actions) + f"systemctl is-active -q {names}\n"
-    result = run.session.run_script(script, timeout=120)
-    detail = ", ".join(f"{a.action} {a.service} ({a.why})" for a in actions)
-    status: Status = "changed" if result.exit_code == 0 else "failed"
-    step = StepResult("services", status, detail, time.monotonic() - start)
-    run.record(step, emit)
-    if result.exit_code != 0:
-        raise RemoteError(run.state.name, "services", detail, result.exit_code, result.stderr)
+Plans = dict[str, Plan]
+NOT_READY = "nothing was {}: every node must be reachable and unlocked"
 
 
 def converge(
-    states: list[NodeState],
+    desired: Desired,
     emit: Emit,
     become_password: Secret | None = None,
     check: bool = False,
     diff: bool = False,
     whole_pair: bool = True,
 ) -> Report:
-    """`lbdeploy up`: bring every node to its NodeState; with check, only say what would change."""
+    """`lbdeploy up`: bring every node to its desired state; with check, only say what would."""
     start = time.monotonic()
     report = Report("up --check" if check else "up", {})
-    with open_runs(states, become_password, lock=not check) as runs:
-        report.nodes = {r.state.name: r.report for r in runs}
-        if refuse_unless_ready(report, runs, "changed"):
-            report.seconds = time.monotonic() - start
-            return report
-        for run in runs:
-            assert run.facts is not None
-            run.plan = make_plan(run.state, run.files, run.facts)
-            run.report.drift = list(run.plan.drift)
-            for name in run.plan.ok:
-                step = StepResult(name, "ok")
-                run.record(step, emit)
-        if check:
-            _report_check(runs, emit, diff)
-            report.seconds = time.monotonic() - start
-            return report
-        changed = _apply(runs, emit)
-        if not whole_pair:
-            report.notes.append("--node: the pair as a whole was not checked")
-        elif not any(r.report.failed for r in runs):
-            standby = frozenset(r.state.name for r in runs if r.facts and r.facts.standby)
-            for name in sorted(standby):
-                report.notes.append(
-                    f"{name} is on standby (lbdeploy switchover): it holds no VIP until "
-                    "`lbdeploy switchover --back`"
-                )
-            states_run = [r.state for r in runs]
-            initial = pair_problems(states_run, _fact_addresses(runs), _fact_probes(runs), standby)
-            if changed or initial:
-                problems = wait_until_serving(runs, standby=standby)
-                if problems:
-                    report.notes += [
-                        f"not serving after {CONVERGE_TIMEOUT:.0f} s: {p}" for p in problems
-                    ]
-                    for run in runs:
-                        run.report.error = run.report.error or "the pair did not come up as planned"
-                else:
-                    report.converged_after = round(time.monotonic() - start, 2)
-                    report.notes.append(
-                        "serving: every VIP on its node and answering, "
-                        f"{report.converged_after} s after start"
-                    )
+    with open_runs(desired, become_password, lock=not check) as runs:
+        report.nodes = runs.reports
+        if not runs.complete:
+            report.notes.append(NOT_READY.format("changed"))
+        else:
+            plans = _plan_all(desired.pair, runs, emit)
+            if check:
+                _report_check(runs, plans, emit, diff)
+            else:
+                changed = _apply(runs, plans, emit)
+                if not whole_pair:
+                    report.notes.append("--node: the pair as a whole was not checked")
+                elif not any(r.report.failed for r in runs.ready):
+                    _settle(report, desired.pair, runs, changed, start)
     report.seconds = time.monotonic() - start
     return report
 
 
-def _fact_addresses(runs: list[NodeRun]) -> dict[str, dict]:
-    return {r.state.name: r.facts.addresses for r in runs if r.facts}
+def _plan_all(pair: PairState, runs: Runs, emit: Emit) -> Plans:
+    """One plan per node from its one snapshot of facts; steps already right are reported."""
+    plans = {}
+    for run in runs.ready:
+        plan = make_plan(pair, run.node, run.files, run.facts)
+        plans[run.name] = plan
+        run.report.drift = list(plan.drift)
+        for name in plan.ok:
+            run.record(StepResult(name, "ok"), emit)
+    return plans
 
 
-def _fact_probes(runs: list[NodeRun]) -> dict[str, dict[str, bool]]:
-    return {r.state.name: r.facts.probes for r in runs if r.facts}
+def _run_change(run: NodeRun, change_step: str, script: Script, why: str, emit: Emit) -> None:
+    start = time.monotonic()
+    try:
+        run.session.run(script, step=change_step, what=why, timeout=900)
+    except RemoteError as exc:
+        # A daemon's complaint may quote a config line: mask what could be a password.
+        message = mask_config_secrets(exc.stderr)
+        detail = why
+        if exc.remote_exit == VALIDATION_FAILED and MARK in message:
+            target = message.split(MARK, 1)[1].strip()
+            detail = f"{target} failed validation; the live file and running service are untouched"
+        run.record(StepResult(change_step, "failed", detail, time.monotonic() - start), emit)
+        raise RemoteError(run.name, change_step, detail, exc.remote_exit, message) from None
+    run.record(StepResult(change_step, "changed", why, time.monotonic() - start), emit)
 
 
-def _apply(runs: list[NodeRun], emit: Emit) -> bool:
-    """Preparation in parallel, then configs and services node by node. True if anything ran."""
-
-    def prepare(run: NodeRun) -> None:
-        assert run.plan is not None
-        for change in run.plan.changes:
-            if change.step in PREP_STEPS:
-                _run_change(run, change, emit)
-
-    parallel(runs, prepare)
-    if any(r.report.failed for r in runs):
-        for run in runs:
-            if not run.report.failed:
-                run.report.steps.append(StepResult("configs", "skipped", "another node failed"))
-        return True
-    for index, run in enumerate(rolling_order(runs)):
-        assert run.plan is not None
-        try:
-            for change in run.plan.changes:
-                if change.step not in PREP_STEPS:
-                    _run_change(run, change, emit)
-            _run_services(run, emit)
-        except NodeError as exc:
-            run.report.error = str(exc).removeprefix(f"{run.state.name}: ")
-            for later in rolling_order(runs)[index + 1 :]:
-                later.report.steps.append(
-                    StepResult("configs", "skipped", f"stopped after {run.state.name} failed")
-                )
-            return True
-    return any(r.plan and not r.plan.empty for r in runs)
+def _run_phase(run: NodeRun, plan: Plan, phase: Phase, emit: Emit) -> None:
+    for change in plan.in_phase(phase):
+        _run_change(run, change.step, change_script(change), change.why, emit)
 
 
-def _report_check(runs: list[NodeRun], emit: Emit, diff: bool) -> None:
-    if diff:
-        parallel(runs, _fetch_diffs)
+def _run_services(run: NodeRun, plan: Plan, emit: Emit) -> None:
+    if plan.services:
+        detail = ", ".join(f"{a.action} {a.service} ({a.why})" for a in plan.services)
+        _run_change(run, "services", services_script(plan.services), detail, emit)
+
+
+def _skip(runs: list[NodeRun], why: str) -> None:
     for run in runs:
-        assert run.plan is not None
-        for change in run.plan.changes:
-            step = StepResult(change.step, "would change", change.why)
-            run.record(step, emit)
-        for action in run.plan.services:
-            step = StepResult(
-                "services", "would change", f"{action.action} {action.service} ({action.why})"
-            )
-            run.record(step, emit)
+        run.report.steps.append(StepResult("configs", "skipped", why))
 
 
-def _fetch_diffs(run: NodeRun) -> None:
-    """Second round trip of a check run: the live text of each file that would change."""
-    assert run.session is not None and run.plan is not None
-    paths = [u.spec.path for c in run.plan.changes for u in c.uploads if u.content_changed]
-    if not paths:
-        return
-    script = "".join(f"echo '{SECTION}{p}'; cat {quote(p)} 2>/dev/null || true\n" for p in paths)
-    result = run.session.run_script(script, timeout=60)
-    live = split_sections(result.stdout)
-    for path in paths:
-        old = "".join(line + "\n" for line in live.get(path, []))
-        run.report.diffs[path] = masked_diff(
-            f"{run.state.name}:{path}", old, run.files[path].content
+def _apply(runs: Runs, plans: Plans, emit: Emit) -> bool:
+    """PREPARE in parallel, then CONFIG and services node by node. True if anything ran."""
+    on_each(runs.ready, lambda run: _run_phase(run, plans[run.name], Phase.PREPARE, emit))
+    if any(r.report.failed for r in runs.ready):
+        _skip([r for r in runs.ready if not r.report.failed], "another node failed")
+        return True
+    order = rolling_order(runs.ready)
+    for index, run in enumerate(order):
+        try:
+            _run_phase(run, plans[run.name], Phase.CONFIG, emit)
+            _run_services(run, plans[run.name], emit)
+        except NodeError as exc:
+            run.report.error = str(exc).removeprefix(f"{run.name}: ")
+            _skip(order[index + 1 :], f"stopped after {run.name} failed")
+            return True
+    return any(not p.empty for p in plans.values())
+
+
+def _settle(report: Report, pair: PairState, runs: Runs, changed: bool, start: float) -> None:
+    """Wait (bounded) until every VIP is on its node and answers, when anything may differ."""
+    standby = frozenset(r.name for r in runs.ready if r.facts.standby)
+    for name in sorted(standby):
+        report.notes.append(
+            f"{name} is on standby (lbdeploy switchover): it holds no VIP until "
+            "`lbdeploy switchover --back`"
         )
+    names = [r.name for r in runs.ready]
+    addresses = {r.name: r.facts.addresses for r in runs.ready}
+    probes = {r.name: r.facts.probes for r in runs.ready}
+    if not changed and not pair_problems(pair, names, addresses, probes, standby):
+        return
+    problems = wait_until_serving(pair, runs.ready, standby=standby)
+    if problems:
+        report.notes += [f"not serving after {CONVERGE_TIMEOUT:.0f} s: {p}" for p in problems]
+        for run in runs.ready:
+            run.report.error = run.report.error or "the pair did not come up as planned"
+        return
+    report.converged_after = round(time.monotonic() - start, 2)
+    report.notes.append(
+        f"serving: every VIP on its node and answering, {report.converged_after} s after start"
+    )
+
+
+def _report_check(runs: Runs, plans: Plans, emit: Emit, diff: bool) -> None:
+    if diff:
+        on_each(runs.ready, lambda run: _fetch_diffs(run, plans[run.name]))
+    for run in runs.ready:
+        plan = plans[run.name]
+        for change in plan.changes:
+            run.record(StepResult(change.step, "would change", change.why), emit)
+        for action in plan.services:
+            detail = f"{action.action} {action.service} ({action.why})"
+            run.record(StepResult("services", "would change", detail), emit)
+
+
+def _fetch_diffs(run: NodeRun, plan: Plan) -> None:
+    """Second round trip of a check run: the live text of each showable file that would change.
+
+    A secret file's live content is never read: its diff is fingerprints only.
+    """
+    files = [f for c in plan.changes for f in c.changed_files]
+    shown = [f for f in files if not f.secret]
+    live: dict[str, list[str]] = {}
+    if shown:
+        script = Script()
+        for file in shown:
+            script.section(file.path).probe(cmd("cat {p} 2>/dev/null", p=file.path))
+        live = split_sections(run.session.run(script, step="diff", timeout=60).stdout)
+    for file in files:
+        fact = run.facts.files.get(file.path)
+        old = "".join(line + "\n" for line in live.get(file.path, []))
+        label = f"{run.name}:{file.path}"
+        run.report.diffs[file.path] = file.diff(label, old, fact.sha256 if fact else None)

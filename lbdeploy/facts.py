@@ -1,24 +1,29 @@
 """What a node has now, read in one round trip: one script, its output cut into sections.
 
-`facts_script` builds the read-only script (plus the lock, when asked); `parse_facts`
-and the per-section parsers are pure, and tested on recorded output.
+`facts_script` builds the read-only script (plus the lock, when asked) with the one
+script builder; `parse_facts` and the per-section parsers are pure, and tested on
+recorded output.
 """
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 
-LOCK_DIR = "/run/lbdeploy.lock"
-APPLIED = "/var/lib/lbdeploy/applied"
-FAILSAFE = "/etc/init/failsafe.conf"
-# procps: pgrep for the track script; socat: HAProxy's stats socket for `status`.
-PACKAGES = ("keepalived", "haproxy", "procps", "socat")
-SERVICES = ("haproxy", "keepalived")
-SCRIPT_USER = "keepalived_script"
-STANDBY_FILE = "/etc/keepalived/lbdeploy-standby"  # 1: put on standby by `switchover`
-SECTION = "@@lbdeploy "
+from lbdeploy.paths import (
+    APPLIED,
+    FAILSAFE,
+    INTERFACES,
+    LOCK_DIR,
+    PACKAGES,
+    SCRIPT_USER,
+    SERVICES,
+    STANDBY_FILE,
+)
+from lbdeploy.script import Script, split_sections
+from lbdeploy.shell import cmd
+
+LOCK_HOLDER = f"{LOCK_DIR}/holder"
 
 
 @dataclass(frozen=True)
@@ -69,111 +74,111 @@ class Facts:
         return any(a.ip == address for a in self.addresses.get(interface, ()))
 
 
+def lock_lines(holder: str | None) -> Script:
+    """Take the node's lock in the facts round trip; print 'acquired' or who holds it."""
+    script = Script().section("lock")
+    if holder is None:
+        return script.line(cmd("echo none"))
+    return script.line(
+        cmd(
+            "if mkdir {lock} 2>/dev/null; then printf '%s\\n' {holder} > {file}; echo acquired;"
+            " else cat {file} 2>/dev/null || echo 'unknown holder'; fi",
+            lock=LOCK_DIR,
+            holder=holder,
+            file=LOCK_HOLDER,
+        )
+    )
+
+
+def probe_lines(targets: list[tuple[str, int]]) -> Script:
+    """Does VIP:port answer? Asked only where the VIP is local; others skip the wait."""
+    script = Script().section("probes")
+    for vip, port in targets:
+        script.probe(
+            cmd(
+                "if ip -4 -o addr show | grep -qF {needle}; then"
+                " if timeout 2 bash -c {connect} 2>/dev/null;"
+                " then echo {up}; else echo {down}; fi; fi",
+                needle=f" inet {vip}/",
+                connect=f"</dev/tcp/{vip}/{port}",
+                up=f"{vip}:{port} up",
+                down=f"{vip}:{port} down",
+            )
+        )
+    return script
+
+
 def facts_script(
     paths: list[str],
-    probes: list[tuple[IPv4Address, int]],
+    probes: list[tuple[str, int]],
     lock_holder: str | None,
-    extra: tuple[str, ...] = (),
-) -> str:
+    extra: Script | None = None,
+) -> Script:
     """The read-only script (and lock attempt) whose output `parse_facts` reads.
 
     Runs as root via `sh -s "$SSH_CONNECTION"`, so $1 is the SSH connection as the
     login shell saw it (sudo resets the environment).
     """
-    q = shlex.quote
-    lines = [
-        "export LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-        'ssh_connection="${1:-}"',
-        f"echo '{SECTION}lock'",
-    ]
-    if lock_holder is None:
-        lines.append("echo none")
-    else:
-        lines.append(
-            f"if mkdir {LOCK_DIR} 2>/dev/null; then printf '%s\\n' {q(lock_holder)}"
-            f" > {LOCK_DIR}/holder; echo acquired; else cat {LOCK_DIR}/holder 2>/dev/null"
-            " || echo 'unknown holder'; fi"
+    s = lock_lines(lock_holder)
+    s.section("os").probe(
+        cmd("grep -E '^(ID|VERSION_ID|VERSION_CODENAME)=' /etc/os-release 2>/dev/null")
+    )
+    s.section("files").probe(
+        cmd(
+            'for f in {paths}; do if [ -f "$f" ]; then h=$(sha256sum < "$f");'
+            ' echo "${h%% *} $(stat -c \'%a %U %G\' "$f") $f"; fi; done',
+            paths=paths,
         )
-    lines += [
-        f"echo '{SECTION}os'",
-        "grep -E '^(ID|VERSION_ID|VERSION_CODENAME)=' /etc/os-release 2>/dev/null",
-        f"echo '{SECTION}files'",
-        f"for f in {' '.join(q(p) for p in paths)}; do",
-        '  if [ -f "$f" ]; then h=$(sha256sum < "$f");'
-        ' echo "${h%% *} $(stat -c \'%a %U %G\' "$f") $f"; fi',
-        "done",
-        f"echo '{SECTION}applied'",
-        f"cat {APPLIED} 2>/dev/null",
-        f"echo '{SECTION}sysctl'",
-        'echo "net.ipv4.ip_nonlocal_bind=$(sysctl -n net.ipv4.ip_nonlocal_bind 2>/dev/null)"',
-        f"echo '{SECTION}packages'",
-        "dpkg-query -W -f='${Package} ${db:Status-Abbrev} ${Version}\\n' "
-        + " ".join(PACKAGES)
-        + " 2>/dev/null",
-        f"echo '{SECTION}apt'",
-        "ls /var/lib/apt/lists/ 2>/dev/null | grep -c '_Packages$'",
-        f"echo '{SECTION}dpkg'",
-        "ls -A /var/lib/dpkg/updates 2>/dev/null | wc -l",
-        f"echo '{SECTION}user'",
-        f"id -u {SCRIPT_USER} 2>/dev/null",
-        f"echo '{SECTION}addresses'",
-        "ip -4 -o addr show 2>/dev/null",
-        f"echo '{SECTION}ssh'",
-        'echo "$ssh_connection"',
-        f"echo '{SECTION}services'",
-        f"for s in {' '.join(SERVICES)}; do",
-        "  a=$(systemctl is-active $s 2>/dev/null); e=$(systemctl is-enabled $s 2>/dev/null);"
-        " p=$(systemctl show -p MainPID --value $s 2>/dev/null)",
-        '  echo "$s ${a:-unknown} ${e:-absent} ${p:-0}"',
-        "done",
-        f"echo '{SECTION}failsafe'",
-        f"if [ -f {FAILSAFE} ]; then grep -cE '^[[:space:]]*sleep([[:space:]]|$)' {FAILSAFE};"
-        " else echo absent; fi",
-        f"echo '{SECTION}interfaces'",
-        "grep -E '^[[:space:]]*source(-directory)?[[:space:]]' /etc/network/interfaces 2>/dev/null",
-        f"echo '{SECTION}standby'",
-        f"cat {STANDBY_FILE} 2>/dev/null",
-        f"echo '{SECTION}probes'",
-    ]
-    lines += probe_lines(probes)
-    lines += extra
-    lines.append("exit 0")
-    return "\n".join(lines) + "\n"
+    )
+    s.section("applied").probe(cmd("cat {applied} 2>/dev/null", applied=APPLIED))
+    s.section("sysctl").probe(
+        cmd('echo "net.ipv4.ip_nonlocal_bind=$(sysctl -n net.ipv4.ip_nonlocal_bind 2>/dev/null)"')
+    )
+    s.section("packages").probe(
+        cmd(
+            "dpkg-query -W -f={fmt} {packages} 2>/dev/null",
+            fmt="${Package} ${db:Status-Abbrev} ${Version}\\n",
+            packages=PACKAGES,
+        )
+    )
+    s.section("apt").probe(cmd("ls /var/lib/apt/lists/ 2>/dev/null | grep -c '_Packages$'"))
+    s.section("dpkg").probe(cmd("ls -A /var/lib/dpkg/updates 2>/dev/null | wc -l"))
+    s.section("user").probe(cmd("id -u {user} 2>/dev/null", user=SCRIPT_USER))
+    s.section("addresses").probe(cmd("ip -4 -o addr show 2>/dev/null"))
+    s.section("ssh").probe(cmd("printf '%s\\n' \"${1:-}\""))
+    s.section("services").probe(
+        cmd(
+            "for s in {services}; do a=$(systemctl is-active $s 2>/dev/null);"
+            " e=$(systemctl is-enabled $s 2>/dev/null);"
+            " p=$(systemctl show -p MainPID --value $s 2>/dev/null);"
+            ' echo "$s ${a:-unknown} ${e:-absent} ${p:-0}"; done',
+            services=SERVICES,
+        )
+    )
+    s.section("failsafe").probe(
+        cmd(
+            "if [ -f {f} ]; then grep -cE '^[[:space:]]*sleep([[:space:]]|$)' {f};"
+            " else echo absent; fi",
+            f=FAILSAFE,
+        )
+    )
+    s.section("interfaces").probe(
+        cmd(
+            "grep -E '^[[:space:]]*source(-directory)?[[:space:]]' {f} 2>/dev/null",
+            f=INTERFACES,
+        )
+    )
+    s.section("standby").probe(cmd("cat {f} 2>/dev/null", f=STANDBY_FILE))
+    s.extend(probe_lines(probes))
+    if extra is not None:
+        s.extend(extra)
+    return s
 
 
-def probe_lines(probes: list[tuple[IPv4Address, int]]) -> list[str]:
-    """Does VIP:port answer? Asked only where the VIP is local; others skip the wait."""
-    return [
-        f"if ip -4 -o addr show | grep -q ' inet {vip}/'; then"
-        f" if timeout 2 bash -c '</dev/tcp/{vip}/{port}' 2>/dev/null;"
-        f" then echo '{vip}:{port} up'; else echo '{vip}:{port} down'; fi; fi"
-        for vip, port in probes
-    ]
-
-
-def serving_script(probes: list[tuple[IPv4Address, int]]) -> str:
+def serving_script(probes: list[tuple[str, int]]) -> Script:
     """The cheap part of the facts, polled while waiting for the VIP: addresses and probes."""
-    lines = [
-        "export LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-        f"echo '{SECTION}addresses'",
-        "ip -4 -o addr show 2>/dev/null",
-        f"echo '{SECTION}probes'",
-        *probe_lines(probes),
-        "exit 0",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def split_sections(output: str) -> dict[str, list[str]]:
-    """'@@lbdeploy NAME' lines open sections; the lines up to the next one are its body."""
-    sections: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in output.splitlines():
-        if line.startswith(SECTION):
-            current = sections.setdefault(line[len(SECTION) :].strip(), [])
-        elif current is not None:
-            current.append(line)
-    return sections
+    s = Script().section("addresses").probe(cmd("ip -4 -o addr show 2>/dev/null"))
+    return s.extend(probe_lines(probes))
 
 
 def parse_files(lines: list[str]) -> dict[str, FileFact]:

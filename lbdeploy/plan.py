@@ -1,6 +1,7 @@
-"""(NodeState, Facts) → Plan: the ordered changes for one node, then its service actions.
+"""(PairState, NodeState, files, Facts) → Plan: the node's ordered changes, then its services.
 
-Planned once, from one snapshot of facts. Restarts come from here, never from steps.
+Planned once, from one snapshot of facts. Which service a change reloads is read from
+the changed files' own `on_change`; restarts come from here, never from steps.
 """
 
 from __future__ import annotations
@@ -8,28 +9,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from lbdeploy.desired import NodeState
-from lbdeploy.facts import SERVICES, Facts
-from lbdeploy.render import (
-    DEFAULT_HAPROXY,
-    HAPROXY_CFG,
-    KEEPALIVED_CONF,
-    SYSCTL_CONF,
-    FileSpec,
-    interface_path,
-)
+from lbdeploy.desired import NodeState, PairState
+from lbdeploy.facts import Facts
+from lbdeploy.files import ManagedFile, Phase
+from lbdeploy.paths import SERVICES
 from lbdeploy.steps.base import Change, Step
-from lbdeploy.steps.configs import Configs
 from lbdeploy.steps.failsafe import Failsafe
+from lbdeploy.steps.files import Files
 from lbdeploy.steps.network import PublicInterface
 from lbdeploy.steps.packages import Packages
 from lbdeploy.steps.sysctl import NonlocalBind
+
+# Steps with logic beyond their files; every other file goes to a `Files` step named
+# after its `step` field, PREPARE groups before CONFIG ones.
+SPECIAL_STEPS = ("network", "sysctl")
 
 
 @dataclass(frozen=True)
 class ServiceAction:
     service: str
-    action: Literal["reload", "start", "enable"]  # reload/start: `systemctl reload-or-restart`
+    # reload/start: `systemctl reload-or-restart`; restart: `systemctl restart`
+    action: Literal["reload", "restart", "start", "enable"]
     enable: bool
     why: str
 
@@ -46,48 +46,73 @@ class Plan:
     def empty(self) -> bool:
         return not self.changes and not self.services
 
+    def in_phase(self, phase: Phase) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.phase is phase)
 
-def make_steps(state: NodeState, files: dict[str, FileSpec]) -> list[Step]:
+
+def _groups(files: dict[str, ManagedFile], phase: Phase) -> list[Files]:
+    names: dict[str, list[ManagedFile]] = {}
+    for file in files.values():
+        if file.phase is phase and file.step not in SPECIAL_STEPS:
+            names.setdefault(file.step, []).append(file)
+    return [Files(name, tuple(group), phase) for name, group in names.items()]
+
+
+def make_steps(pair: PairState, node: NodeState, files: dict[str, ManagedFile]) -> list[Step]:
     """The node's steps in the order they must run."""
+    special = {f.step: f for f in files.values() if f.step in SPECIAL_STEPS}
     return [
-        PublicInterface(state, files[interface_path(state.interface.name)]),
-        NonlocalBind(files[SYSCTL_CONF]),
+        PublicInterface(pair, node, special["network"]),
+        NonlocalBind(special["sysctl"]),
         Packages(),
         Failsafe(),
-        Configs(tuple(files[p] for p in (DEFAULT_HAPROXY, HAPROXY_CFG, KEEPALIVED_CONF))),
+        *_groups(files, Phase.PREPARE),
+        *_groups(files, Phase.CONFIG),
     ]
 
 
-def find_drift(files: dict[str, FileSpec], facts: Facts) -> tuple[str, ...]:
+def find_drift(files: dict[str, ManagedFile], facts: Facts) -> tuple[str, ...]:
     """Files whose live content is neither what lbdeploy last wrote nor what it would write."""
     drifted = []
-    for path, spec in files.items():
+    for path, file in files.items():
         live = facts.files.get(path)
         written = facts.applied.get(path)
         if live is None or written is None:
             continue
-        if live.sha256 != written and live.sha256 != spec.sha256:
+        if live.sha256 != written and live.sha256 != file.sha256:
             drifted.append(path)
     return tuple(drifted)
 
 
-def make_plan(state: NodeState, files: dict[str, FileSpec], facts: Facts) -> Plan:
-    steps = make_steps(state, files)
-    planned = [(step.name, step.plan(facts)) for step in steps]
-    changes = [change for _, change in planned if change is not None]
-    ok = [name for name, change in planned if change is None]
-    reloads = {svc for change in changes for svc in change.reloads}
-    services = []
+def plan_services(changes: list[Change], facts: Facts) -> list[ServiceAction]:
+    """Reload what changed files ask for; start or enable what is down; else nothing."""
+    wanted: dict[str, Literal["reload", "restart"]] = {}
+    for change in changes:
+        for file in change.changed_files:
+            if file.on_change and wanted.get(file.on_change.service) != "restart":
+                wanted[file.on_change.service] = file.on_change.action
+    actions = []
     for service in SERVICES:
         fact = facts.services.get(service)
         active = fact is not None and fact.active == "active"
         enabled = fact is not None and fact.enabled == "enabled"
-        if service in reloads:
-            services.append(ServiceAction(service, "reload", not enabled, "its config changed"))
+        if service in wanted:
+            action = wanted[service]
+            actions.append(ServiceAction(service, action, not enabled, "its config changed"))
         elif not active:
-            services.append(ServiceAction(service, "start", not enabled, "it is not running"))
+            actions.append(ServiceAction(service, "start", not enabled, "it is not running"))
         elif not enabled:
-            services.append(ServiceAction(service, "enable", True, "it is not enabled at boot"))
+            actions.append(ServiceAction(service, "enable", True, "it is not enabled at boot"))
+    return actions
+
+
+def make_plan(
+    pair: PairState, node: NodeState, files: dict[str, ManagedFile], facts: Facts
+) -> Plan:
+    planned = [(step.name, step.plan(facts)) for step in make_steps(pair, node, files)]
+    changes = [change for _, change in planned if change is not None]
+    ok = [name for name, change in planned if change is None]
+    services = plan_services(changes, facts)
     if not services:
         ok.append("services")
-    return Plan(state.name, tuple(changes), tuple(services), find_drift(files, facts), tuple(ok))
+    return Plan(node.name, tuple(changes), tuple(services), find_drift(files, facts), tuple(ok))

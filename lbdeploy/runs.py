@@ -1,10 +1,13 @@
 """Open connections to many nodes at once: facts (and locks) in parallel, always released.
 
-Shared by `up` and the commands that operate a running pair.
+Shared by `up` and the commands that operate a running pair. A node that could not
+be reached (or is locked) is only a report with its error; every `NodeRun` has its
+session and facts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import socket
@@ -12,53 +15,72 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from ipaddress import IPv4Address
-from shlex import quote
+from typing import TypeVar
 
-from lbdeploy.desired import NodeState
-from lbdeploy.errors import LockHeld, NodeError, RemoteError
+from lbdeploy.desired import Desired, NodeState, PairState
+from lbdeploy.errors import LockHeld, NodeError
 from lbdeploy.facts import (
-    LOCK_DIR,
+    LOCK_HOLDER,
     Facts,
     facts_script,
     parse_addresses,
     parse_facts,
     parse_probes,
     serving_script,
-    split_sections,
 )
-from lbdeploy.health import pair_problems
-from lbdeploy.plan import Plan
-from lbdeploy.render import FileSpec, render_node
-from lbdeploy.report import NodeReport, Report, StepResult
-from lbdeploy.shell import Secret
+from lbdeploy.files import ManagedFile
+from lbdeploy.health import Addresses, Probes, pair_problems
+from lbdeploy.paths import LOCK_DIR
+from lbdeploy.render import render_node
+from lbdeploy.report import NodeReport, StepResult
+from lbdeploy.script import Script, split_sections
+from lbdeploy.shell import Secret, cmd
 from lbdeploy.ssh import Session, connect
 
 CONVERGE_TIMEOUT = 20.0
 POLL_INTERVAL = 0.5
+LOCK_TAKEN = 75  # exit status of a take-over that another run won
 
 Emit = Callable[[str, StepResult], None]
+T = TypeVar("T")
 
 
 @dataclass
 class NodeRun:
-    """One node's way through a run."""
+    """One reached node's way through a run: its session and one snapshot of its facts."""
 
-    state: NodeState
-    files: dict[str, FileSpec]
+    node: NodeState
+    files: dict[str, ManagedFile]
     report: NodeReport
-    session: Session | None = None
-    facts: Facts | None = None
-    plan: Plan | None = None
-    locked: bool = False
-    raw: str = ""  # the facts script's whole output, for extra sections
+    session: Session
+    facts: Facts
+    raw: str  # the facts script's whole output, for extra sections
+    holder: str | None = None  # this run's lock on the node, if it holds one
+
+    @property
+    def name(self) -> str:
+        return self.node.name
 
     def record(self, step: StepResult, emit: Emit) -> None:
         """Add a step to the node's report and show it as it happens."""
         self.report.steps.append(step)
-        emit(self.state.name, step)
+        emit(self.node.name, step)
+
+
+@dataclass
+class Runs:
+    """Every node's report (inventory order) and the nodes that were reached."""
+
+    pair: PairState
+    reports: dict[str, NodeReport]
+    ready: list[NodeRun] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Every node reached, with facts (and lock): only then may anything change."""
+        return not any(r.error for r in self.reports.values())
 
 
 def lock_holder() -> str:
@@ -91,115 +113,147 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def parallel(runs: list[NodeRun], work: Callable[[NodeRun], None]) -> None:
-    """Run `work` on every node at once; errors land in each node's report."""
+def parallel(items: list[T], work: Callable[[T], None], report: Callable[[T], NodeReport]) -> None:
+    """Run `work` on every node at once; a node's error lands in its own report."""
 
-    def guarded(run: NodeRun) -> None:
+    def guarded(item: T) -> None:
+        node_report = report(item)
         try:
-            work(run)
+            work(item)
         except NodeError as exc:
             # The first error of a node is the one that explains it; keep it.
-            run.report.error = run.report.error or str(exc).removeprefix(f"{run.state.name}: ")
+            node_report.error = node_report.error or str(exc).removeprefix(f"{node_report.node}: ")
 
-    with ThreadPoolExecutor(max_workers=max(1, len(runs))) as pool:
-        list(pool.map(guarded, runs))
+    with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
+        list(pool.map(guarded, items))
+
+
+def on_each(runs: list[NodeRun], work: Callable[[NodeRun], None]) -> None:
+    parallel(runs, work, lambda r: r.report)
 
 
 def rolling_order(runs: list[NodeRun]) -> list[NodeRun]:
     """Backups first, preferred masters last: the VIP moves at most once."""
-    return sorted(runs, key=lambda r: r.state.is_master)
+    return sorted(runs, key=lambda r: r.node.is_master)
 
 
-def refuse_unless_ready(report: Report, runs: list[NodeRun], what: str) -> bool:
-    """True (and a note) when any node is unreachable or locked: then nothing may be done."""
-    if any(r.report.error for r in runs):
-        report.notes.append(f"nothing was {what}: every node must be reachable and unlocked")
-        return True
-    return False
-
-
-def probes_of(state: NodeState) -> list[tuple[IPv4Address, int]]:
-    return [(svc.vip or state.default_vip, svc.port) for svc in state.services]
+def probe_targets(pair: PairState) -> list[tuple[str, int]]:
+    return [(str(s.vip), s.port) for s in pair.services]
 
 
 @contextmanager
 def open_runs(
-    states: list[NodeState],
+    desired: Desired,
     become_password: Secret | None,
     lock: bool,
-    extra: tuple[str, ...] = (),
-) -> Iterator[list[NodeRun]]:
+    extra: Script | None = None,
+) -> Iterator[Runs]:
     """Connect to every node and gather its facts (and lock); always unlock and close."""
-    runs = [NodeRun(s, render_node(s), NodeReport(s.name)) for s in states]
+    pair = desired.pair
+    runs = Runs(pair, {n.name: NodeReport(n.name) for n in desired.nodes})
     holder = lock_holder() if lock else None
 
-    def gather(run: NodeRun) -> None:
-        run.session = connect(run.state.name, run.state.ssh, become_password)
-        run.report.counters = run.session.counters
-        script = facts_script(list(run.files), probes_of(run.state), holder, extra)
-        result = run.session.run_script(script, timeout=60)
-        if result.exit_code != 0:
-            raise RemoteError(
-                run.state.name, "facts", "gather facts", result.exit_code, result.stderr
-            )
-        run.raw = result.stdout
-        run.facts = parse_facts(result.stdout)
-        if lock:
-            if run.facts.lock != "acquired":
-                if not stale_lock(run.facts.lock, socket.gethostname(), pid_alive):
-                    raise LockHeld(run.state.name, run.facts.lock)
-                _take_over(run, run.facts.lock, holder or "")
-            run.locked = True
+    def gather(node: NodeState) -> None:
+        report = runs.reports[node.name]
+        session = connect(node.name, node.ssh, become_password, pair.secrets)
+        report.counters = session.counters
+        files = render_node(pair, node)
+        try:
+            script = facts_script(list(files), probe_targets(pair), holder, extra)
+            result = session.run(script, step="facts", what="gather facts", timeout=60)
+            run = NodeRun(node, files, report, session, parse_facts(result.stdout), result.stdout)
+            if holder is not None:
+                _lock(run, holder)
+        except BaseException:
+            # A facts script that timed out may have taken the lock: give back only ours.
+            if holder is not None:
+                _release_own(session, holder)
+            session.close()
+            raise
+        runs.ready.append(run)
 
     try:
-        parallel(runs, gather)
+        parallel(list(desired.nodes), gather, lambda n: runs.reports[n.name])
+        runs.ready.sort(key=lambda r: list(runs.reports).index(r.name))
         yield runs
     finally:
-        parallel([r for r in runs if r.session is not None], _release)
+        on_each(runs.ready, _release)
 
 
-def _take_over(run: NodeRun, old: str, holder: str) -> None:
-    """The lock's run died on this machine (e.g. its connection dropped): take it over."""
-    assert run.session is not None
-    script = (
-        f"rm -rf {LOCK_DIR} && mkdir {LOCK_DIR}"
-        f" && printf '%s\\n' {quote(holder)} > {LOCK_DIR}/holder\n"
+def _lock(run: NodeRun, holder: str) -> None:
+    """The facts round trip tried the lock; take over a dead run's lock of this machine."""
+    if run.facts.lock == "acquired":
+        run.holder = holder
+        return
+    old = run.facts.lock
+    if not stale_lock(old, socket.gethostname(), pid_alive):
+        raise LockHeld(run.name, old)
+    # Two runs that both found the same dead holder: the take-over mutex lets one win.
+    script = Script().line(
+        cmd(
+            "if mkdir {mutex} 2>/dev/null; then"
+            ' if [ "$(cat {file} 2>/dev/null)" = {old} ] && rm -rf {lock} && mkdir {lock}'
+            " && printf '%s\\n' {holder} > {file}; then rc=0; else rc={taken}; fi;"
+            " rmdir {mutex}; exit $rc; else exit {taken}; fi",
+            mutex=LOCK_DIR + ".takeover",
+            file=LOCK_HOLDER,
+            old=old,
+            lock=LOCK_DIR,
+            holder=holder,
+            taken=LOCK_TAKEN,
+        )
     )
-    result = run.session.run_script(script, timeout=30)
-    if result.exit_code != 0:
-        raise LockHeld(run.state.name, old)
+    result = run.session.run(script, step="lock", timeout=30, ok_codes=(0, LOCK_TAKEN))
+    if result.exit_code == LOCK_TAKEN:
+        raise LockHeld(run.name, old)
+    run.holder = holder
     run.report.steps.append(
         StepResult("lock", "changed", f"took over the lock of a dead run ({old})")
     )
 
 
+def _release_own(session: Session, holder: str) -> None:
+    """Remove the node's lock only if it is this run's own; never fail the run for it."""
+    script = Script().line(
+        cmd(
+            'if [ "$(cat {file} 2>/dev/null)" = {holder} ]; then rm -rf {lock}; fi',
+            file=LOCK_HOLDER,
+            holder=holder,
+            lock=LOCK_DIR,
+        )
+    )
+    # If this fails the lock stays; the next run from here takes it over (its pid is gone).
+    with contextlib.suppress(NodeError):
+        session.run(script, step="unlock", timeout=30)
+
+
 def _release(run: NodeRun) -> None:
-    assert run.session is not None
     try:
-        if run.locked:
-            run.session.run_script(f"rm -rf {LOCK_DIR}\n", timeout=30)
-            run.locked = False
+        if run.holder is not None:
+            _release_own(run.session, run.holder)
+            run.holder = None
     finally:
         run.session.close()
 
 
-def poll_serving(runs: list[NodeRun]) -> tuple[dict[str, dict], dict[str, dict[str, bool]]]:
+def poll_serving(pair: PairState, runs: list[NodeRun]) -> tuple[Addresses, Probes]:
     """One round trip per node, in parallel: its addresses and what answers on its VIPs."""
-    addresses: dict[str, dict] = {}
-    probes: dict[str, dict[str, bool]] = {}
+    addresses: Addresses = {}
+    probes: Probes = {}
+    script = serving_script(probe_targets(pair))
 
     def poll(run: NodeRun) -> None:
-        assert run.session is not None
-        result = run.session.run_script(serving_script(probes_of(run.state)), timeout=30)
+        result = run.session.run(script, step="poll", timeout=30)
         sections = split_sections(result.stdout)
-        addresses[run.state.name] = parse_addresses(sections.get("addresses", []))
-        probes[run.state.name] = parse_probes(sections.get("probes", []))
+        addresses[run.name] = parse_addresses(sections.get("addresses", []))
+        probes[run.name] = parse_probes(sections.get("probes", []))
 
-    parallel(runs, poll)
+    on_each(runs, poll)
     return addresses, probes
 
 
 def wait_until_serving(
+    pair: PairState,
     runs: list[NodeRun],
     timeout: float = CONVERGE_TIMEOUT,
     standby: frozenset[str] = frozenset(),
@@ -207,10 +261,10 @@ def wait_until_serving(
 ) -> list[str]:
     """Poll (bounded) until every VIP is on its expected node and answers; return what is left."""
     deadline = time.monotonic() + timeout
-    states = [r.state for r in runs]
+    names = [r.name for r in runs]
     while True:
-        addresses, probes = poll_serving(runs)
-        problems = pair_problems(states, addresses, probes, standby, expect_on)
+        addresses, probes = poll_serving(pair, runs)
+        problems = pair_problems(pair, names, addresses, probes, standby, expect_on)
         if not problems or time.monotonic() >= deadline:
             return problems
         time.sleep(POLL_INTERVAL)

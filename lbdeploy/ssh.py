@@ -3,26 +3,42 @@
 Fabric accepts unknown host keys by default (AutoAddPolicy) and reads no known_hosts;
 here the inventory's known_hosts is loaded and anything not in it is refused.
 Scripts travel on stdin, never on the command line, so no secret shows in `ps`.
+
+The sudo password is sent only when sudo asks for it: the remote command prints a
+random prompt marker on stderr when sudo wants a password, and a random ready marker
+on stdout once a root shell waits for the script. A node whose sudo does not ask
+(NOPASSWD, cached credentials) never receives the password, so it can never be read
+by the root shell as a command (Ansible's become does the same).
 """
 
 from __future__ import annotations
 
+import secrets
 import time
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 import fabric
 import paramiko
 
 from lbdeploy.desired import SshTarget
-from lbdeploy.errors import ConnectionLost, HostKeyError, NeedsPassword, Unreachable
-from lbdeploy.shell import Secret
+from lbdeploy.errors import (
+    ConnectionLost,
+    HostKeyError,
+    NeedsPassword,
+    RemoteError,
+    RemoteTimeout,
+    Unreachable,
+)
+from lbdeploy.script import Script
+from lbdeploy.shell import Secret, mask
 
 
 @dataclass(frozen=True)
 class Result:
     exit_code: int
     stdout: str
-    stderr: str
+    stderr: str  # masked: every secret the session knows is ***
     seconds: float
 
 
@@ -37,6 +53,29 @@ class Counters:
 
 
 @dataclass
+class _Streams:
+    out: bytearray = field(default_factory=bytearray)
+    err: bytearray = field(default_factory=bytearray)
+
+    def pull(self, channel: paramiko.Channel) -> bool:
+        got = False
+        if channel.recv_ready():
+            self.out += channel.recv(65536)
+            got = True
+        if channel.recv_stderr_ready():
+            self.err += channel.recv_stderr(65536)
+            got = True
+        return got
+
+    def finished(self, channel: paramiko.Channel) -> bool:
+        return (
+            channel.exit_status_ready()
+            and not channel.recv_ready()
+            and not channel.recv_stderr_ready()
+        )
+
+
+@dataclass
 class Session:
     """One open SSH connection to one node; runs scripts as root (directly or via sudo)."""
 
@@ -44,79 +83,114 @@ class Session:
     target: SshTarget
     connection: fabric.Connection
     become_password: Secret | None = None
+    secrets: tuple[Secret, ...] = ()  # masked in every stderr and error
     counters: Counters = field(default_factory=Counters)
 
-    def _wrap(self) -> tuple[str, str]:
-        """The remote command that runs a script from stdin as root, and its stdin prefix."""
-        # $1 of every script is $SSH_CONNECTION as the login shell saw it: sudo resets it.
-        args = 'sh -s "$SSH_CONNECTION"'
-        if not self.target.needs_sudo:
-            return args, ""
-        if self.become_password is None:
-            return f"sudo -n {args}", ""
-        # sudo -S reads the password line by line from stdin; the script follows it.
-        return f"sudo -S -p '' {args}", self.become_password.reveal() + "\n"
-
-    def run_script(self, script: str, timeout: float = 300) -> Result:
-        """Run a POSIX sh script as root in one round trip."""
-        command, prefix = self._wrap()
-        payload = (prefix + script).encode()
+    def run(
+        self,
+        script: Script,
+        step: str,
+        what: str = "",
+        timeout: float = 300,
+        ok_codes: Collection[int] = (0,),
+    ) -> Result:
+        """Run a script as root in one round trip; an exit outside ok_codes raises RemoteError."""
         start = time.monotonic()
+        payload = script.text().encode()
         try:
-            transport = self.connection.client.get_transport()
-            if transport is None or not transport.is_active():
-                raise ConnectionLost(self.node, "the connection is closed")
-            channel = transport.open_session(timeout=30)
-            channel.settimeout(timeout)
-            channel.exec_command(command)
-            channel.sendall(payload)
-            channel.shutdown_write()
-            stdout, stderr = _drain(channel, deadline=start + timeout)
-            code = channel.recv_exit_status()
-            channel.close()
-            if code == -1:  # paramiko's value when the channel closed without a status
-                raise ConnectionLost(self.node, "the session ended without an exit status")
+            code, out, err = self._exchange(payload, step, timeout)
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise ConnectionLost(self.node, f"{type(exc).__name__}: {exc}") from exc
         finally:
             self.counters.round_trips += 1
             self.counters.bytes_sent += len(payload)
             self.counters.seconds += time.monotonic() - start
+        stderr = self.mask(err)
         if code == 1 and "a password is required" in stderr and self.become_password is None:
             raise NeedsPassword(self.node, self.target.user)
-        if "incorrect password" in stderr or "Sorry, try again" in stderr:
-            raise NeedsPassword(self.node, self.target.user, wrong=True)
-        return Result(code, stdout, stderr, time.monotonic() - start)
+        result = Result(code, out, stderr, time.monotonic() - start)
+        if code not in ok_codes:
+            raise RemoteError(self.node, step, what or step, code, stderr)
+        return result
+
+    def mask(self, text: str) -> str:
+        known: Iterable[Secret] = self.secrets
+        if self.become_password is not None:
+            known = (*self.secrets, self.become_password)
+        return mask(text, known)
+
+    def _exchange(self, payload: bytes, step: str, timeout: float) -> tuple[int, str, str]:
+        deadline = time.monotonic() + timeout
+        transport = self.connection.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise ConnectionLost(self.node, "the connection is closed")
+        channel = transport.open_session(timeout=30)
+        try:
+            streams = _Streams()
+            if self._start(channel, streams, deadline):
+                channel.sendall(payload)
+                channel.shutdown_write()
+                self._drain(channel, streams, deadline)
+            code = channel.recv_exit_status()
+        except TimeoutError:
+            raise RemoteTimeout(self.node, step, timeout) from None
+        finally:
+            channel.close()
+        if code == -1:  # paramiko's value when the channel closed without a status
+            raise ConnectionLost(self.node, "the session ended without an exit status")
+        return code, streams.out.decode(errors="replace"), streams.err.decode(errors="replace")
+
+    def _start(self, channel: paramiko.Channel, streams: _Streams, deadline: float) -> bool:
+        """Start a root shell; True once it waits for the script on stdin."""
+        # $1 of every script is $SSH_CONNECTION as the login shell saw it: sudo resets it.
+        args = 'sh -s "$SSH_CONNECTION"'
+        if not self.target.needs_sudo:
+            channel.exec_command(args)
+            return True
+        if self.become_password is None:
+            channel.exec_command(f"sudo -n {args}")
+            return True
+        prompt, ready = f"lbdeploy-sudo-{secrets.token_hex(8)}:", secrets.token_hex(8)
+        channel.exec_command(
+            f"sudo -S -p '{prompt}' sh -c 'echo {ready}; exec sh -s \"$1\"' sh \"$SSH_CONNECTION\""
+        )
+        asked = 0
+        while True:
+            if time.monotonic() > deadline:
+                raise TimeoutError
+            got = streams.pull(channel)
+            if streams.err.count(prompt.encode()) > asked:
+                asked += 1
+                if asked > 1:  # sudo asks again: the password was wrong; no retries
+                    raise NeedsPassword(self.node, self.target.user, wrong=True)
+                channel.sendall(self.become_password.reveal().encode() + b"\n")
+            marker = streams.out.find(ready.encode() + b"\n")
+            if marker >= 0:
+                del streams.out[: marker + len(ready) + 1]
+                streams.err[:] = streams.err.replace(prompt.encode(), b"")
+                return True
+            if streams.finished(channel):
+                return False  # sudo refused before any shell ran
+            if not got:
+                time.sleep(0.002)
+
+    def _drain(self, channel: paramiko.Channel, streams: _Streams, deadline: float) -> None:
+        while not streams.finished(channel):
+            if time.monotonic() > deadline:
+                raise TimeoutError
+            if not streams.pull(channel):
+                time.sleep(0.002)
 
     def close(self) -> None:
         self.connection.close()
 
 
-def _drain(channel: paramiko.Channel, deadline: float) -> tuple[str, str]:
-    out: list[bytes] = []
-    err: list[bytes] = []
-    while True:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the remote command did not finish in time")
-        got = False
-        if channel.recv_ready():
-            out.append(channel.recv(65536))
-            got = True
-        if channel.recv_stderr_ready():
-            err.append(channel.recv_stderr(65536))
-            got = True
-        if (
-            channel.exit_status_ready()
-            and not channel.recv_ready()
-            and not channel.recv_stderr_ready()
-        ):
-            break
-        if not got:
-            time.sleep(0.002)
-    return b"".join(out).decode(errors="replace"), b"".join(err).decode(errors="replace")
-
-
-def connect(node: str, target: SshTarget, become_password: Secret | None = None) -> Session:
+def connect(
+    node: str,
+    target: SshTarget,
+    become_password: Secret | None = None,
+    known_secrets: tuple[Secret, ...] = (),
+) -> Session:
     """Open a verified connection; unknown or changed host keys stop here, before any change."""
     connect_kwargs: dict[str, object] = {"banner_timeout": target.connect_timeout}
     if target.identity_file is not None:
@@ -132,7 +206,7 @@ def connect(node: str, target: SshTarget, become_password: Secret | None = None)
     known_hosts = target.known_hosts.expanduser()
     if known_hosts.exists():
         conn.client.load_host_keys(str(known_hosts))
-    session = Session(node, target, conn, become_password)
+    session = Session(node, target, conn, become_password, known_secrets)
     start = time.monotonic()
     try:
         conn.open()

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
 from lbdeploy.facts import Facts
-from lbdeploy.render import FileSpec
+from lbdeploy.files import ManagedFile, Phase
 from lbdeploy.shell import Command
-
-Validator = Literal["haproxy", "keepalived"]
 
 
 @dataclass(frozen=True)
 class Upload:
     """A file to put in place: staged beside its target, validated, then moved atomically."""
 
-    spec: FileSpec
-    validator: Validator | None = None
+    file: ManagedFile
     content_changed: bool = True  # False: only mode/owner differ, no upload needed
 
 
@@ -28,10 +24,14 @@ class Change:
 
     step: str
     why: str
+    phase: Phase = Phase.PREPARE
     commands_before: tuple[Command, ...] = ()
     uploads: tuple[Upload, ...] = ()
     commands: tuple[Command, ...] = ()
-    reloads: frozenset[str] = frozenset()  # services whose config this change alters
+
+    @property
+    def changed_files(self) -> tuple[ManagedFile, ...]:
+        return tuple(u.file for u in self.uploads if u.content_changed)
 
 
 class Step(Protocol):
@@ -41,17 +41,11 @@ class Step(Protocol):
     def plan(self, facts: Facts) -> Change | None: ...
 
 
-def upload_if_differs(
-    spec: FileSpec, facts: Facts, validator: Validator | None = None
-) -> Upload | None:
+def upload_if_differs(file: ManagedFile, facts: Facts) -> Upload | None:
     """None when the live file already has this content, mode and ownership."""
-    live = facts.files.get(spec.path)
-    if live is not None and live.sha256 == spec.sha256:
-        if (live.mode, live.owner, live.group) == (spec.mode, spec.owner, spec.group):
+    live = facts.files.get(file.path)
+    if live is not None and live.sha256 == file.sha256:
+        if (live.mode, live.owner, live.group) == (file.mode, file.owner, file.group):
             return None
-        return Upload(spec, None, content_changed=False)
-    return Upload(spec, validator)
-
-
-def sha256_text(content: str) -> str:
-    return hashlib.sha256(content.encode()).hexdigest()
+        return Upload(file, content_changed=False)
+    return Upload(file)

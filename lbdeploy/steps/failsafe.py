@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lbdeploy.facts import FAILSAFE, Facts
+from lbdeploy.facts import Facts
+from lbdeploy.paths import FAILSAFE
 from lbdeploy.shell import sh
 from lbdeploy.steps.base import Change
 

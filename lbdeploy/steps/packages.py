@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lbdeploy.facts import PACKAGES, SCRIPT_USER, Facts
-from lbdeploy.shell import Raw, join, sh
+from lbdeploy.facts import Facts
+from lbdeploy.paths import APT_LOG, PACKAGES, SCRIPT_USER
+from lbdeploy.shell import Arg, Raw, cmd, join, sh
 from lbdeploy.steps.base import Change
 
 # A held dpkg lock (unattended-upgrades) is waited for, this long, then apt fails clearly.
 DPKG_LOCK_TIMEOUT = 120
 
 
-def _apt_install(packages: list[str]) -> list:
+def _apt_install(packages: list[str]) -> list[Arg]:
     return [
         "env",
         "DEBIAN_FRONTEND=noninteractive",
@@ -29,24 +30,20 @@ def _apt_install(packages: list[str]) -> list:
     ]
 
 
-APT_LOG = "/var/log/lbdeploy-apt.log"
-
 # apt and dpkg write to a log on the node, never to the SSH channel: if the connection
 # drops, they finish instead of dying of SIGPIPE half-way through an install. On a
 # failure the log's tail goes to stderr, so the error still shows apt's own words.
-_LOGGED = sh(
-    Raw(
-        "trap '' HUP PIPE; logged() { \"$@\" >>" + APT_LOG + " 2>&1 || { rc=$?;"
-        " tail -n 15 " + APT_LOG + " >&2; return $rc; }; }"
-    )
+_LOGGED = cmd(
+    "trap '' HUP PIPE; logged() { \"$@\" >>{log} 2>&1 || { rc=$?;"
+    " tail -n 15 {log} >&2; return $rc; }; }",
+    log=APT_LOG,
 )
 # A cut-off install leaves dpkg half-done; repair it, waiting (bounded) for a dpkg that
 # may still be running from the dropped run.
-_REPAIR = sh(
-    Raw(
-        "i=0; until logged dpkg --configure -a; do i=$((i+1));"
-        f" [ $i -lt {DPKG_LOCK_TIMEOUT // 2} ] || exit 1; sleep 2; done"
-    )
+_REPAIR = cmd(
+    "i=0; until logged dpkg --configure -a; do i=$((i+1));"
+    " [ $i -lt {tries} ] || exit 1; sleep 2; done",
+    tries=DPKG_LOCK_TIMEOUT // 2,
 )
 
 
@@ -73,20 +70,14 @@ class Packages:
                 commands.append(join([update, install]))
             else:
                 # Lists may be stale (404 on an old version): update once and retry.
-                commands.append(join([install, join([update, install])], op="||"))
+                retry = cmd("{ ") + join([update, install]) + cmd("; }")
+                commands.append(join([install, retry], op="||"))
         if not facts.script_user:
             commands.append(
-                sh(
-                    "id",
-                    "-u",
-                    SCRIPT_USER,
-                    Raw(">/dev/null 2>&1 ||"),
-                    "useradd",
-                    "--system",
-                    "--no-create-home",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    SCRIPT_USER,
+                cmd(
+                    "id -u {user} >/dev/null 2>&1 || useradd --system --no-create-home"
+                    " --shell /usr/sbin/nologin {user}",
+                    user=SCRIPT_USER,
                 )
             )
         if not commands:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lbdeploy.facts import Facts
-from lbdeploy.render import FileSpec
+from lbdeploy.files import ManagedFile
 from lbdeploy.shell import sh
 from lbdeploy.steps.base import Change, upload_if_differs
 
@@ -14,7 +14,7 @@ from lbdeploy.steps.base import Change, upload_if_differs
 class NonlocalBind:
     """The backup must bind the VIP before it owns it."""
 
-    conf: FileSpec
+    conf: ManagedFile
     name: str = "sysctl"
 
     def plan(self, facts: Facts) -> Change | None:
@@ -25,6 +25,7 @@ class NonlocalBind:
         return Change(
             step=self.name,
             why="allow binding the VIP on a node that does not hold it",
+            phase=self.conf.phase,
             uploads=(upload,) if upload else (),
             commands=(sh("sysctl", "-q", "-p", self.conf.path),),
         )

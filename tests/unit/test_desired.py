@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lbdeploy.desired import derive_states
+from lbdeploy.desired import derive
 from lbdeploy.inventory import load_inventory
 from lbdeploy.inventory.load import parse_inventory
 
 DATA = Path(__file__).parent / "data" / "render"
 ENV = {"LB_VRRP_PASS": "vrrp-pw", "LB_STATS_PASS": "stats-pw"}
+
+
+def nodes_of(inv, base: Path):  # type: ignore[no-untyped-def]
+    return list(derive(inv, base).nodes)
 
 
 def test_first_node_is_master_and_the_rest_back_it_up_in_order() -> None:
@@ -21,14 +25,14 @@ def test_first_node_is_master_and_the_rest_back_it_up_in_order() -> None:
             "  afrodita: {host: 192.168.1.111}\n  atenea: {host: 192.168.1.112}",
         )
     )
-    states = derive_states(parse_inventory(text, "inv.yaml", ENV), Path("/etc/lb"))
+    states = nodes_of(parse_inventory(text, "inv.yaml", ENV), Path("/etc/lb"))
     roles = [(s.name, s.vrrp[0].state, s.vrrp[0].priority) for s in states]
     assert roles == [("hera", "MASTER", 101), ("afrodita", "BACKUP", 100), ("atenea", "BACKUP", 99)]
     assert [s.is_master for s in states] == [True, False, False]
 
 
 def test_vip_with_its_own_master_and_nopreempt() -> None:
-    states = derive_states(load_inventory(DATA / "rich" / "inventory.yaml", ENV), DATA / "rich")
+    states = nodes_of(load_inventory(DATA / "rich" / "inventory.yaml", ENV), DATA / "rich")
     by_name = {s.name: s for s in states}
     second = {name: (s.vrrp[1].state, s.vrrp[1].priority) for name, s in by_name.items()}
     # nopreempt: keepalived honours it only when every node starts as BACKUP.
@@ -39,7 +43,7 @@ def test_vip_with_its_own_master_and_nopreempt() -> None:
 
 
 def test_unicast_peers_are_the_other_nodes() -> None:
-    states = derive_states(load_inventory(DATA / "rich" / "inventory.yaml", ENV), DATA / "rich")
+    states = nodes_of(load_inventory(DATA / "rich" / "inventory.yaml", ENV), DATA / "rich")
     zeus = states[0].vrrp[0]
     assert str(zeus.unicast_src) == "10.0.5.11"
     assert [str(p) for p in zeus.unicast_peers] == ["10.0.5.12", "10.0.5.13"]
@@ -47,20 +51,20 @@ def test_unicast_peers_are_the_other_nodes() -> None:
 
 
 def test_ssh_targets_take_node_overrides_and_resolve_paths_beside_the_inventory() -> None:
-    states = derive_states(load_inventory(DATA / "rich" / "inventory.yaml", ENV), Path("/srv/inv"))
+    states = nodes_of(load_inventory(DATA / "rich" / "inventory.yaml", ENV), Path("/srv/inv"))
     targets = {s.name: (s.ssh.host, s.ssh.port, s.ssh.user, s.ssh.needs_sudo) for s in states}
     assert targets == {
         "zeus": ("zeus.example.net", 22, "root", False),
         "hera": ("10.0.5.12", 2222, "deploy", True),
         "ares": ("10.0.5.13", 2222, "root", False),
     }
-    lab = derive_states(load_inventory(DATA / "lab" / "inventory.yaml", {}), Path("/srv/inv"))
+    lab = nodes_of(load_inventory(DATA / "lab" / "inventory.yaml", {}), Path("/srv/inv"))
     assert lab[0].ssh.identity_file == Path("/srv/inv/../.lab/id_ed25519")
     assert lab[0].ssh.known_hosts == Path("/srv/inv/../.lab/known_hosts")
 
 
 def test_secrets_never_show_in_reprs() -> None:
     inv = load_inventory(DATA / "classic" / "inventory.yaml", ENV)
-    state = derive_states(inv, DATA)[0]
+    state = nodes_of(inv, DATA)[0]
     for text in (repr(inv), str(inv.model_dump()), repr(state), inv.model_dump_json()):
         assert "vrrp-pw" not in text and "stats-pw" not in text

@@ -15,19 +15,23 @@ from pathlib import Path
 
 import pytest
 
-from lbdeploy.desired import derive_states
-from lbdeploy.facts import facts_script, parse_facts, split_sections
+from lbdeploy.desired import Desired, derive
+from lbdeploy.facts import facts_script, parse_facts
 from lbdeploy.inventory import load_inventory
 from lbdeploy.plan import make_plan
 from lbdeploy.render import render_node
+from lbdeploy.script import split_sections
 
 DATA = Path(__file__).parent / "data"
 PLAN_CASES = sorted((DATA / "plan").glob("*.json"))
 
 
+def lab() -> Desired:
+    return derive(load_inventory(DATA / "render" / "lab" / "inventory.yaml", {}), DATA)
+
+
 def lab_states() -> dict:
-    inv = load_inventory(DATA / "render" / "lab" / "inventory.yaml", {})
-    return {s.name: s for s in derive_states(inv, DATA)}
+    return {s.name: s for s in lab().nodes}
 
 
 def recorded(name: str, replace: list[list[str]] | None = None) -> str:
@@ -37,7 +41,7 @@ def recorded(name: str, replace: list[list[str]] | None = None) -> str:
         assert old in text, old
         text = text.replace(old, new)
     node = name.removesuffix(".txt").split("-", 1)[1]
-    for path, spec in render_node(lab_states()[node]).items():
+    for path, spec in render_node(lab().pair, lab_states()[node]).items():
         text = text.replace(f"{{sha:{path}}}", spec.sha256)
     return text
 
@@ -79,7 +83,7 @@ def test_a_held_lock_names_its_holder() -> None:
 
 
 def test_facts_script_sections_match_the_parser() -> None:
-    script = facts_script(["/etc/a b"], [(IPv4Address("10.0.0.1"), 80)], "me")
+    script = facts_script(["/etc/a b"], [("10.0.0.1", 80)], "me").text()
     assert "'/etc/a b'" in script  # paths are quoted
     recorded = split_sections((DATA / "facts" / "converged-hera.txt").read_text())
     for name in recorded:
@@ -91,7 +95,8 @@ def test_plan_follows_from_facts(case: Path) -> None:
     spec = json.loads(case.read_text())
     raw = recorded(spec["facts"], spec.get("replace"))
     state = lab_states()[spec["node"]]
-    plan = make_plan(state, render_node(state), parse_facts(raw))
+    pair = lab().pair
+    plan = make_plan(pair, state, render_node(pair, state), parse_facts(raw))
     expect = spec["expect"]
     assert [[c.step, c.why] for c in plan.changes] == expect["changes"]
     assert [[a.service, a.action, a.enable] for a in plan.services] == expect["services"]
@@ -100,7 +105,7 @@ def test_plan_follows_from_facts(case: Path) -> None:
         assert list(plan.ok) == expect["ok"]
     changes = {c.step: c for c in plan.changes}
     for step, paths in expect.get("uploads", {}).items():
-        assert [u.spec.path for u in changes[step].uploads] == paths
+        assert [u.file.path for u in changes[step].uploads] == paths
     for step, commands in expect.get("commands", {}).items():
         assert [c.text() for c in changes[step].commands] == commands
 

@@ -5,25 +5,21 @@ from __future__ import annotations
 from ipaddress import IPv4Interface
 from pathlib import Path
 
-from lbdeploy.desired import derive_states
+from lbdeploy.desired import Desired, derive
 from lbdeploy.facts import parse_facts
-from lbdeploy.health import (
-    NodeStatus,
-    node_status,
-    pair_problems,
-    parse_servers,
-    parse_vrrp_states,
-    status_lines,
-    verify_problems,
-)
+from lbdeploy.health import NodeStatus, pair_problems, verify_problems
 from lbdeploy.inventory import load_inventory
+from lbdeploy.status import node_status, parse_servers, parse_vrrp_states, status_lines
 
 DATA = Path(__file__).parent / "data"
 VIP = "172.29.150.150"
 
 
-def states():  # type: ignore[no-untyped-def]
-    return derive_states(load_inventory(DATA / "render" / "lab" / "inventory.yaml", {}), DATA)
+NAMES = ["hera", "afrodita"]
+
+
+def states() -> Desired:
+    return derive(load_inventory(DATA / "render" / "lab" / "inventory.yaml", {}), DATA)
 
 
 def addrs(**held: bool) -> dict:
@@ -36,31 +32,33 @@ def addrs(**held: bool) -> dict:
 
 def test_pair_serves_when_the_master_holds_the_vip_and_it_answers() -> None:
     probes = {"hera": {f"{VIP}:80": True}}
-    assert pair_problems(states(), addrs(hera=True, afrodita=False), probes) == []
+    assert pair_problems(states().pair, NAMES, addrs(hera=True, afrodita=False), probes) == []
 
 
 def test_pair_problems_name_what_is_wrong() -> None:
     s = states()
-    assert pair_problems(s, addrs(hera=False, afrodita=False), {}) == [f"no node holds VIP {VIP}"]
-    assert pair_problems(s, addrs(hera=True, afrodita=True), {}) == [
+    assert pair_problems(s.pair, NAMES, addrs(hera=False, afrodita=False), {}) == [
+        f"no node holds VIP {VIP}"
+    ]
+    assert pair_problems(s.pair, NAMES, addrs(hera=True, afrodita=True), {}) == [
         f"VIP {VIP} is held by hera and afrodita (split brain)"
     ]
-    assert pair_problems(s, addrs(hera=False, afrodita=True), {}) == [
+    assert pair_problems(s.pair, NAMES, addrs(hera=False, afrodita=True), {}) == [
         f"VIP {VIP} is on afrodita, expected hera"
     ]
-    assert pair_problems(s, addrs(hera=True, afrodita=False), {"hera": {f"{VIP}:80": False}}) == [
-        f"nothing answers on {VIP}:80 (service web)"
-    ]
+    assert pair_problems(
+        s.pair, NAMES, addrs(hera=True, afrodita=False), {"hera": {f"{VIP}:80": False}}
+    ) == [f"nothing answers on {VIP}:80 (service web)"]
 
 
 def test_standby_master_or_switchover_target_changes_the_expected_holder() -> None:
     s, probes = states(), {"afrodita": {f"{VIP}:80": True}}
     on_afrodita = addrs(hera=False, afrodita=True)
-    assert pair_problems(s, on_afrodita, probes, standby=frozenset({"hera"})) == []
-    assert pair_problems(s, on_afrodita, probes, expect_on="afrodita") == []
-    assert pair_problems(s, addrs(hera=True, afrodita=False), {}, expect_on="afrodita")[0] == (
-        f"VIP {VIP} is on hera, expected afrodita"
-    )
+    assert pair_problems(s.pair, NAMES, on_afrodita, probes, standby=frozenset({"hera"})) == []
+    assert pair_problems(s.pair, NAMES, on_afrodita, probes, expect_on="afrodita") == []
+    assert pair_problems(s.pair, NAMES, addrs(hera=True, afrodita=False), {}, expect_on="afrodita")[
+        0
+    ] == (f"VIP {VIP} is on hera, expected afrodita")
 
 
 def test_status_sections_parse() -> None:
@@ -85,11 +83,11 @@ def test_node_status_from_a_recorded_snapshot() -> None:
         "@@lbdeploy haproxy-version\nHAProxy version 2.6.12-1+deb12u3 2025/10/03 - https://haproxy.org/\n"
         "@@lbdeploy vrrp\nVI_50 BACKUP\n@@lbdeploy servers\nweb,web1,UP\n@@lbdeploy http\n"
     )
-    status = node_status(states()[0], parse_facts(raw), raw, ())
+    status = node_status(states().pair, "hera", parse_facts(raw), raw, ())
     assert status.vrrp == {"VI_50": "BACKUP"} and status.holds == ()
     assert status.haproxy_version == "2.6.12-1+deb12u3"
     assert status.servers == (("web", "web1", "UP"),)
-    assert "socat" in "\n".join(status_lines(states()[0]))
+    assert "socat" in status_lines(states().pair).text()
 
 
 def test_verify_names_split_brain_dead_haproxy_and_silent_ports() -> None:
@@ -98,18 +96,18 @@ def test_verify_names_split_brain_dead_haproxy_and_silent_ports() -> None:
         NodeStatus("hera", holds=(VIP,), haproxy="active"),
         NodeStatus("afrodita", haproxy="active"),
     ]
-    assert verify_problems(s, ok, {f"{VIP}:80": "ok"}) == []
+    assert verify_problems(s.pair, ok, {f"{VIP}:80": "ok"}) == []
     split = [
         NodeStatus("hera", holds=(VIP,), haproxy="active"),
         NodeStatus("afrodita", holds=(VIP,), haproxy="inactive"),
     ]
-    assert verify_problems(s, split, {f"{VIP}:80": "HTTP 503"}) == [
+    assert verify_problems(s.pair, split, {f"{VIP}:80": "HTTP 503"}) == [
         f"split brain: VIP {VIP} is held by hera and afrodita",
         "afrodita: haproxy is inactive",
         f"service web on {VIP}:80: HTTP 503",
     ]
     gone = [NodeStatus("hera", error="cannot reach"), NodeStatus("afrodita", haproxy="active")]
-    assert verify_problems(s, gone, {f"{VIP}:80": "ok"}) == ["hera: cannot reach"]
+    assert verify_problems(s.pair, gone, {f"{VIP}:80": "ok"}) == ["hera: cannot reach"]
 
 
 def test_a_vip_unreachable_from_here_is_judged_by_its_holder() -> None:

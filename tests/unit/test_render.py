@@ -10,16 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from lbdeploy.desired import derive_states
+from lbdeploy.desired import derive
+from lbdeploy.files import masked_diff
 from lbdeploy.inventory import load_inventory
-from lbdeploy.render import (
-    HAPROXY_CFG,
-    KEEPALIVED_CONF,
-    keepalived_test_copy,
-    mask_secrets,
-    masked_diff,
-    render_node,
-)
+from lbdeploy.paths import HAPROXY_CFG, KEEPALIVED_CONF
+from lbdeploy.render import keepalived_test_copy, render_node
 
 RENDER = Path(__file__).parent / "data" / "render"
 CASES = sorted(p for p in RENDER.iterdir() if p.is_dir())
@@ -30,8 +25,9 @@ def rendered(case: Path) -> dict[Path, str]:
     """Every file of every node in the case, keyed by expected/<node>/<path>."""
     inv = load_inventory(case / "inventory.yaml", ENV)
     out = {}
-    for state in derive_states(inv, case):
-        for spec in render_node(state).values():
+    desired = derive(inv, case)
+    for state in desired.nodes:
+        for spec in render_node(desired.pair, state).values():
             out[Path(state.name) / spec.path.lstrip("/")] = spec.content
     return out
 
@@ -61,15 +57,17 @@ def test_every_file_ends_with_newline_and_has_no_template_residue(case: Path) ->
 
 def test_config_files_are_not_world_readable() -> None:
     inv = load_inventory(RENDER / "classic" / "inventory.yaml", ENV)
-    specs = render_node(derive_states(inv, RENDER)[0])
+    desired = derive(inv, RENDER)
+    specs = render_node(desired.pair, desired.nodes[0])
     assert specs[KEEPALIVED_CONF].mode == 0o640
     assert specs[HAPROXY_CFG].mode & 0o007 == 0
-    assert specs[KEEPALIVED_CONF].secret and specs[HAPROXY_CFG].secret
+    assert specs[KEEPALIVED_CONF].redact and specs[HAPROXY_CFG].redact
 
 
 def test_keepalived_test_copy_changes_only_script_user() -> None:
     inv = load_inventory(RENDER / "classic" / "inventory.yaml", ENV)
-    conf = render_node(derive_states(inv, RENDER)[0])[KEEPALIVED_CONF].content
+    desired = derive(inv, RENDER)
+    conf = render_node(desired.pair, desired.nodes[0])[KEEPALIVED_CONF].content
     copy = keepalived_test_copy(conf)
     changed = [(a, b) for a, b in zip(conf.splitlines(), copy.splitlines(), strict=True) if a != b]
     assert changed == [("    script_user keepalived_script", "    script_user root")]
@@ -77,11 +75,12 @@ def test_keepalived_test_copy_changes_only_script_user() -> None:
 
 def test_masked_file_shows_no_password() -> None:
     inv = load_inventory(RENDER / "classic" / "inventory.yaml", ENV)
-    state = derive_states(inv, RENDER)[0]
-    for spec in render_node(state).values():
-        masked = mask_secrets(spec.content, state)
+    desired = derive(inv, RENDER)
+    files = render_node(desired.pair, desired.nodes[0])
+    for spec in files.values():
+        masked = spec.shown()
         assert "vrrp-pw" not in masked and "stats-pw" not in masked
-    cfg = mask_secrets(render_node(state)[HAPROXY_CFG].content, state)
+    cfg = files[HAPROXY_CFG].shown()
     assert "stats auth admin:***" in cfg
 
 

@@ -5,26 +5,29 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from lbdeploy.desired import derive_states
+from lbdeploy.changes import change_script, services_script
+from lbdeploy.desired import derive
 from lbdeploy.facts import parse_facts
 from lbdeploy.inventory import load_inventory
+from lbdeploy.paths import staged as staged_path
 from lbdeploy.plan import make_plan
 from lbdeploy.render import render_node
-from lbdeploy.scripts import change_script, services_script, staged_path
 
 DATA = Path(__file__).parent / "data"
 
 
 def fresh_plan():  # type: ignore[no-untyped-def]
     inv = load_inventory(DATA / "render" / "lab" / "inventory.yaml", {})
-    state = derive_states(inv, DATA)[0]
+    desired = derive(inv, DATA)
+    pair, state = desired.pair, desired.nodes[0]
     facts = parse_facts((DATA / "facts" / "fresh-hera.txt").read_text())
-    return make_plan(state, render_node(state), facts)
+    return make_plan(pair, state, render_node(pair, state), facts)
 
 
 def test_every_script_is_valid_sh() -> None:
     plan = fresh_plan()
-    scripts = [change_script(c) for c in plan.changes] + [services_script(plan.services)]
+    scripts = [change_script(c).text() for c in plan.changes]
+    scripts.append(services_script(plan.services).text())
     for script in scripts:
         result = subprocess.run(["sh", "-n"], input=script, text=True, capture_output=True)
         assert result.returncode == 0, result.stderr + script
@@ -32,7 +35,7 @@ def test_every_script_is_valid_sh() -> None:
 
 def test_configs_are_all_validated_before_any_is_moved() -> None:
     configs = next(c for c in fresh_plan().changes if c.step == "configs")
-    script = change_script(configs)
+    script = change_script(configs).text()
     haproxy_check = script.index("haproxy -c -f /etc/haproxy/.haproxy.cfg.lbdeploy-new")
     keepalived_check = script.index(
         "keepalived -t -f /etc/keepalived/.keepalived.conf.lbdeploy-new.test"
@@ -49,7 +52,7 @@ def test_configs_are_all_validated_before_any_is_moved() -> None:
 
 def test_secrets_appear_only_inside_here_documents() -> None:
     configs = next(c for c in fresh_plan().changes if c.step == "configs")
-    script = change_script(configs)
+    script = change_script(configs).text()
     inside = False
     for line in script.splitlines():
         if line.startswith("cat > ") and "<<'LBDEPLOY_EOF_" in line:
@@ -73,8 +76,10 @@ def test_a_failure_on_the_left_of_and_stops_the_script() -> None:
         why="y",
         commands=(join([sh("false"), sh("true")]), sh("echo", "reached")),
     )
-    result = subprocess.run(["sh"], input=change_script(change), text=True, capture_output=True)
+    result = subprocess.run(
+        ["sh"], input=change_script(change).text(), text=True, capture_output=True
+    )
     assert result.returncode == 1 and "reached" not in result.stdout
     ok = Change(step="x", why="y", commands=(join([sh("true"), sh("true")]), sh("echo", "reached")))
-    result = subprocess.run(["sh"], input=change_script(ok), text=True, capture_output=True)
+    result = subprocess.run(["sh"], input=change_script(ok).text(), text=True, capture_output=True)
     assert result.returncode == 0 and result.stdout == "reached\n"

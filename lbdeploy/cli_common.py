@@ -1,0 +1,116 @@
+"""What every `lbdeploy` command shares: the app, loading, options, errors → exit codes.
+
+Only the CLI prints errors: a known LbdeployError as its message and exit code,
+anything else as a short notice (the traceback only under --debug).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from lbdeploy.desired import Desired, derive
+from lbdeploy.display import print_recap, print_step
+from lbdeploy.errors import LbdeployError, UsageError
+from lbdeploy.exitcodes import ExitCode
+from lbdeploy.inventory import load_inventory
+from lbdeploy.report import Report, StepResult
+from lbdeploy.runs import Emit
+from lbdeploy.shell import Secret
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Turn bare Debian/Ubuntu nodes into an HAProxy + Keepalived HA pair, over SSH.",
+)
+
+T = TypeVar("T")
+
+InventoryArg = Annotated[Path, typer.Argument(help="inventory file", show_default=True)]
+NodeOpt = Annotated[list[str] | None, typer.Option("--node", help="only this node (repeatable)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the report as JSON")]
+StatsOpt = Annotated[bool, typer.Option("--stats", help="show SSH connections and round trips")]
+BecomeOpt = Annotated[
+    bool, typer.Option("--ask-become-pass", "-K", help="ask once for the sudo password")
+]
+
+
+def print_json(data: object) -> None:
+    json.dump(data, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def guard(ctx: typer.Context, action: Callable[[], T]) -> T:
+    """Run a command body; turn errors into one message on stderr and an exit code."""
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        return action()
+    except LbdeployError as exc:
+        err.print(Text("error: ", style="bold red") + Text(str(exc)))
+        raise typer.Exit(int(exc.exit_code)) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if (ctx.obj or {}).get("debug"):
+            traceback.print_exc()
+        else:
+            err.print(
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(this is a bug in lbdeploy; run with --debug for the traceback)",
+                markup=False,
+            )
+        raise typer.Exit(int(ExitCode.INTERNAL)) from None
+
+
+def load(path: Path) -> Desired:
+    return derive(load_inventory(path, os.environ), path.resolve().parent)
+
+
+def select(desired: Desired, nodes: list[str] | None) -> Desired:
+    if not nodes:
+        return desired
+    known = [n.name for n in desired.nodes]
+    unknown = [n for n in nodes if n not in known]
+    if unknown:
+        raise UsageError(f"no node named {', '.join(unknown)} (nodes: {', '.join(sorted(known))})")
+    return desired.only(nodes)
+
+
+def become_password(ask: bool) -> Secret | None:
+    if not ask:
+        return None
+    return Secret(typer.prompt("sudo password", hide_input=True))
+
+
+def finish(report: Report, as_json: bool, stats: bool, diffs: bool = False) -> None:
+    if as_json:
+        print_json(report.to_json())
+    else:
+        out = Console(highlight=False)
+        if diffs:
+            for node in report.nodes.values():
+                for text in node.diffs.values():
+                    out.print(text, markup=False, end="")
+        print_recap(out, report, stats)
+    if not report.ok:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+def emitter(as_json: bool) -> Emit:
+    out = Console(highlight=False)
+
+    def emit(node: str, step: StepResult) -> None:
+        if not as_json:
+            print_step(out, node, step)
+
+    return emit

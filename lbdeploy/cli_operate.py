@@ -1,0 +1,206 @@
+"""`lbdeploy` commands that operate a running pair: restart, unlock, status, verify,
+failover-test, switchover. Each parses, calls one function, maps the outcome to an exit code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from lbdeploy import operate
+from lbdeploy import status as status_mod
+from lbdeploy.cli_common import (
+    BecomeOpt,
+    InventoryArg,
+    JsonOpt,
+    NodeOpt,
+    StatsOpt,
+    app,
+    become_password,
+    emitter,
+    finish,
+    guard,
+    load,
+    print_json,
+    select,
+)
+from lbdeploy.display import status_json, status_table
+from lbdeploy.errors import UsageError
+from lbdeploy.exitcodes import ExitCode
+from lbdeploy.failover import Move
+from lbdeploy.failover import failover_test as run_failover_test
+from lbdeploy.health import NodeStatus
+from lbdeploy.paths import SERVICES
+from lbdeploy.report import Report
+
+_SERVICES = {"both": SERVICES, "haproxy": ("haproxy",), "keepalived": ("keepalived",)}
+
+
+@app.command()
+def restart(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    node: NodeOpt = None,
+    all_nodes: Annotated[bool, typer.Option("--all", help="every node, one at a time")] = False,
+    reload: Annotated[bool, typer.Option("--reload", help="reload instead of restart")] = False,
+    service: Annotated[str, typer.Option("--service", help="haproxy, keepalived or both")] = "both",
+    as_json: JsonOpt = False,
+    stats: StatsOpt = False,
+    ask_become_pass: BecomeOpt = False,
+) -> None:
+    """Restart (or --reload) haproxy and keepalived on the given nodes, never all unasked."""
+
+    def run() -> Report:
+        desired = load(inventory)
+        if not node and not all_nodes:
+            raise UsageError("name the node(s) with --node NAME, or restart every node with --all")
+        chosen = desired if all_nodes else select(desired, node)
+        services = _SERVICES.get(service)
+        if services is None:
+            raise UsageError(f"--service must be haproxy, keepalived or both, not {service!r}")
+        password = become_password(ask_become_pass)
+        return operate.restart_services(chosen, services, reload, emitter(as_json), password)
+
+    finish(guard(ctx, run), as_json, stats)
+
+
+@app.command()
+def unlock(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    node: NodeOpt = None,
+    ask_become_pass: BecomeOpt = False,
+) -> None:
+    """Remove the lock a killed run left on a node (says whose it was)."""
+
+    def run() -> Report:
+        if not node:
+            raise UsageError("name the node(s) to unlock with --node NAME")
+        chosen = select(load(inventory), node)
+        return operate.unlock(chosen, emitter(False), become_password(ask_become_pass))
+
+    finish(guard(ctx, run), False, False)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    as_json: JsonOpt = False,
+    ask_become_pass: BecomeOpt = False,
+) -> None:
+    """One table: VRRP state per node, who holds each VIP, haproxy and its servers, drift."""
+
+    def run() -> list[NodeStatus]:
+        return status_mod.gather_status(load(inventory), become_password(ask_become_pass))
+
+    statuses = guard(ctx, run)
+    if as_json:
+        print_json(status_json(statuses))
+    else:
+        Console(highlight=False).print(status_table(statuses))
+    if any(s.error for s in statuses):
+        raise typer.Exit(int(ExitCode.UNREACHABLE))
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    as_json: JsonOpt = False,
+    ask_become_pass: BecomeOpt = False,
+) -> None:
+    """Exit 0 only when every VIP has one holder, answers on every port, and haproxy runs."""
+
+    def run() -> status_mod.Verdict:
+        return status_mod.verify(load(inventory), become_password(ask_become_pass))
+
+    verdict = guard(ctx, run)
+    if as_json:
+        print_json(
+            {
+                "ok": not verdict.problems,
+                "problems": verdict.problems,
+                "answers": verdict.answers,
+                "nodes": status_json(verdict.statuses),
+            }
+        )
+    else:
+        out = Console(highlight=False)
+        out.print(status_table(verdict.statuses))
+        for target, answer in verdict.answers.items():
+            out.print(Text(f"{target}: {answer}"))
+        for problem in verdict.problems:
+            out.print(Text("problem: ", style="bold red") + Text(problem))
+        failed = Text("FAILED", style="bold red") if verdict.problems else Text("ok", style="green")
+        out.print(Text("verify: ") + failed)
+    if verdict.problems:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+def _print_move(move: Move) -> None:
+    out = Console(highlight=False)
+
+    def fmt(value: float | None) -> str:
+        return f"{value:.2f} s" if value is not None else "did not happen within 30 s"
+
+    lines = [
+        f"VIP {move.vip}: {move.away_from} -> {move.to or '?'} in {fmt(move.failover_seconds)}"
+    ]
+    if move.failback_seconds is not None or not move.notes:
+        lines.append(f"back to {move.away_from} in {fmt(move.failback_seconds)}")
+    for line in [*lines, *move.notes, f"outcome: {move.outcome.value}"]:
+        out.print(Text(line))
+
+
+@app.command("failover-test")
+def failover_test(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    vip: Annotated[str | None, typer.Option("--vip", help="which VIP (default: the first)")] = None,
+    crash: Annotated[
+        bool, typer.Option("--crash", help="freeze keepalived (host dies) instead of haproxy")
+    ] = False,
+    as_json: JsonOpt = False,
+    ask_become_pass: BecomeOpt = False,
+) -> None:
+    """Break the VIP's holder, time the failover and the way back, leave the pair as found."""
+
+    def run() -> Move:
+        password = become_password(ask_become_pass)
+        return run_failover_test(load(inventory), vip, crash, emitter(as_json), password)
+
+    move = guard(ctx, run)
+    if as_json:
+        print_json(move.to_json())
+    else:
+        _print_move(move)
+    if not move.outcome.ok:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+@app.command()
+def switchover(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    to: Annotated[str | None, typer.Option("--to", help="the node to move every VIP to")] = None,
+    back: Annotated[bool, typer.Option("--back", help="return VIPs to preferred masters")] = False,
+    as_json: JsonOpt = False,
+    ask_become_pass: BecomeOpt = False,
+) -> None:
+    """Move every VIP to one node on purpose (e.g. before maintenance), or --back."""
+
+    def run() -> Report:
+        desired = load(inventory)
+        if (to is None) == (not back):
+            raise UsageError("give either --to NODE or --back")
+        if to is not None:
+            select(desired, [to])
+        password = become_password(ask_become_pass)
+        return operate.switchover(desired, to, emitter(as_json), password)
+
+    finish(guard(ctx, run), as_json, False)

@@ -1,0 +1,29 @@
+"""Where lbdeploy's things live on a node, named once."""
+
+KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
+HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
+SYSCTL_CONF = "/etc/sysctl.d/60-lbdeploy.conf"
+DEFAULT_HAPROXY = "/etc/default/haproxy"
+INTERFACES = "/etc/network/interfaces"
+FAILSAFE = "/etc/init/failsafe.conf"
+LOCK_DIR = "/run/lbdeploy.lock"
+APPLIED = "/var/lib/lbdeploy/applied"  # sha256 of what lbdeploy last wrote, per path
+APT_LOG = "/var/log/lbdeploy-apt.log"
+STANDBY_FILE = "/etc/keepalived/lbdeploy-standby"  # 1: put on standby by `switchover`
+HAPROXY_SOCKET = "/run/haproxy/admin.sock"
+KEEPALIVED_PID = "/run/keepalived.pid"
+KEEPALIVED_DATA = "/tmp/keepalived.data"  # keepalived's SIGUSR1 state dump
+SCRIPT_USER = "keepalived_script"
+# procps: pgrep for the track script; socat: HAProxy's stats socket for `status`.
+PACKAGES = ("keepalived", "haproxy", "procps", "socat")
+SERVICES = ("haproxy", "keepalived")
+
+
+def interface_stanza(interface: str) -> str:
+    return f"/etc/network/interfaces.d/lbdeploy-{interface}"
+
+
+def staged(path: str) -> str:
+    """Where a new version waits beside its target until it is validated."""
+    directory, _, name = path.rpartition("/")
+    return f"{directory}/.{name}.lbdeploy-new"
