@@ -12,21 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from lbdeploy.cli_common import (
-    BecomeOpt,
-    InventoryArg,
-    JsonOpt,
-    NodeOpt,
-    StatsOpt,
-    app,
-    become_password,
-    emitter,
-    finish,
-    guard,
-    load,
-    print_json,
-    select,
-)
+from lbdeploy import cli_common as common
+from lbdeploy.cli_common import BecomeOpt, InventoryArg, JsonOpt, NodeOpt, StatsOpt, app
 from lbdeploy.display import services_table, summary_table
 from lbdeploy.execute import converge
 from lbdeploy.inventory import Inventory
@@ -50,14 +37,14 @@ def validate(ctx: typer.Context, inventory: InventoryArg = Path("inventory.yaml"
     """Check the inventory and show what each node will get (secrets masked)."""
 
     def run() -> None:
-        desired = load(inventory)
+        desired = common.load(inventory)
         out = Console(highlight=False)
         out.print(summary_table(desired))
         out.print(services_table(desired.pair))
         summary = f"{inventory}: valid, {len(desired.nodes)} nodes, {len(desired.pair.vips)} VIPs"
         out.print(summary, markup=False)
 
-    guard(ctx, run)
+    common.guard(ctx, run)
 
 
 @app.command()
@@ -71,7 +58,7 @@ def render(
     """Write every node's config files under DIR/<node>/, with their final modes."""
 
     def run() -> None:
-        desired = load(inventory)
+        desired = common.load(inventory)
         written = 0
         for node in desired.nodes:
             for file in render_node(desired.pair, node).values():
@@ -80,13 +67,13 @@ def render(
         message = f"wrote {written} files for {len(desired.nodes)} nodes under {out}/"
         Console(highlight=False).print(message, markup=False)
 
-    guard(ctx, run)
+    common.guard(ctx, run)
 
 
 @app.command()
 def schema() -> None:
     """Print the inventory's JSON Schema (for editors)."""
-    print_json(Inventory.model_json_schema())
+    common.print_json(Inventory.model_json_schema())
 
 
 @app.command()
@@ -103,16 +90,16 @@ def up(
     """Converge every node: files, packages, services; then wait until the pair serves."""
 
     def run() -> Report:
-        desired = load(inventory)
-        chosen = select(desired, node)
-        password = become_password(ask_become_pass)
+        desired = common.load(inventory)
+        chosen = common.select(desired, node)
+        password = common.become_password(ask_become_pass)
         whole = len(chosen.nodes) == len(desired.nodes)
         return converge(
-            chosen, emitter(as_json), password, check=check, diff=diff, whole_pair=whole
+            chosen, common.emitter(as_json), password, check=check, diff=diff, whole_pair=whole
         )
 
-    report = guard(ctx, run)
-    finish(report, as_json, stats, diffs=check and diff)
+    report = common.guard(ctx, run)
+    common.finish(report, as_json, stats, diffs=check and diff)
 
 
 # The operating commands register themselves on the same app, listed after these.

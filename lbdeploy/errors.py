@@ -101,8 +101,11 @@ class NeedsPassword(NodeError):
     exit_code = ExitCode.FAILED
 
     def __init__(self, node: str, user: str, wrong: bool = False) -> None:
-        what = "the sudo password was refused" if wrong else "sudo asks for a password"
-        super().__init__(node, f"{what} for user {user}; run with --ask-become-pass")
+        if wrong:
+            message = f"the sudo password was refused for user {user} (tried once, not retried)"
+        else:
+            message = f"sudo asks for a password for user {user}; run with --ask-become-pass"
+        super().__init__(node, message)
 
 
 class RemoteError(NodeError):

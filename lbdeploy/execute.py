@@ -13,6 +13,7 @@ import time
 from lbdeploy.changes import MARK, VALIDATION_FAILED, change_script, services_script
 from lbdeploy.desired import Desired, PairState
 from lbdeploy.errors import NodeError, RemoteError
+from lbdeploy.facts import Facts
 from lbdeploy.files import Phase, mask_config_secrets
 from lbdeploy.health import pair_problems
 from lbdeploy.plan import Plan, make_plan
@@ -162,21 +163,32 @@ def _report_check(runs: Runs, plans: Plans, emit: Emit, diff: bool) -> None:
             run.record(StepResult("services", "would change", detail), emit)
 
 
+def live_text_script(paths: list[str]) -> Script:
+    """The live text of files, one section each, for `--diff` (never of secret files)."""
+    script = Script()
+    for path in paths:
+        script.section(path).probe(cmd("cat {p} 2>/dev/null", p=path))
+    return script
+
+
+def file_diffs(node: str, plan: Plan, facts: Facts, live: dict[str, list[str]]) -> dict[str, str]:
+    """Each changing file's diff, safe to print: a secret file shows fingerprints only."""
+    diffs = {}
+    for file in (f for c in plan.changes for f in c.changed_files):
+        fact = facts.files.get(file.path)
+        old = "".join(line + "\n" for line in live.get(file.path, []))
+        diffs[file.path] = file.diff(f"{node}:{file.path}", old, fact.sha256 if fact else None)
+    return diffs
+
+
 def _fetch_diffs(run: NodeRun, plan: Plan) -> None:
     """Second round trip of a check run: the live text of each showable file that would change.
 
     A secret file's live content is never read: its diff is fingerprints only.
     """
-    files = [f for c in plan.changes for f in c.changed_files]
-    shown = [f for f in files if not f.secret]
+    shown = [f.path for c in plan.changes for f in c.changed_files if not f.secret]
     live: dict[str, list[str]] = {}
     if shown:
-        script = Script()
-        for file in shown:
-            script.section(file.path).probe(cmd("cat {p} 2>/dev/null", p=file.path))
-        live = split_sections(run.session.run(script, step="diff", timeout=60).stdout)
-    for file in files:
-        fact = run.facts.files.get(file.path)
-        old = "".join(line + "\n" for line in live.get(file.path, []))
-        label = f"{run.name}:{file.path}"
-        run.report.diffs[file.path] = file.diff(label, old, fact.sha256 if fact else None)
+        result = run.session.run(live_text_script(shown), step="diff", timeout=60)
+        live = split_sections(result.stdout)
+    run.report.diffs.update(file_diffs(run.name, plan, run.facts, live))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 
+from lbdeploy.locks import LOCK_HOLDER
 from lbdeploy.paths import (
     APPLIED,
     FAILSAFE,
@@ -22,8 +23,6 @@ from lbdeploy.paths import (
 )
 from lbdeploy.script import Script, split_sections
 from lbdeploy.shell import cmd
-
-LOCK_HOLDER = f"{LOCK_DIR}/holder"
 
 
 @dataclass(frozen=True)
@@ -108,18 +107,8 @@ def probe_lines(targets: list[tuple[str, int]]) -> Script:
     return script
 
 
-def facts_script(
-    paths: list[str],
-    probes: list[tuple[str, int]],
-    lock_holder: str | None,
-    extra: Script | None = None,
-) -> Script:
-    """The read-only script (and lock attempt) whose output `parse_facts` reads.
-
-    Runs as root via `sh -s "$SSH_CONNECTION"`, so $1 is the SSH connection as the
-    login shell saw it (sudo resets the environment).
-    """
-    s = lock_lines(lock_holder)
+def _system_facts(s: Script, paths: list[str]) -> None:
+    """OS, managed files and what lbdeploy recorded, sysctl, packages, apt and dpkg state."""
     s.section("os").probe(
         cmd("grep -E '^(ID|VERSION_ID|VERSION_CODENAME)=' /etc/os-release 2>/dev/null")
     )
@@ -143,6 +132,10 @@ def facts_script(
     )
     s.section("apt").probe(cmd("ls /var/lib/apt/lists/ 2>/dev/null | grep -c '_Packages$'"))
     s.section("dpkg").probe(cmd("ls -A /var/lib/dpkg/updates 2>/dev/null | wc -l"))
+
+
+def _daemon_facts(s: Script) -> None:
+    """Script user, addresses, the SSH connection, services, failsafe, interfaces, standby."""
     s.section("user").probe(cmd("id -u {user} 2>/dev/null", user=SCRIPT_USER))
     s.section("addresses").probe(cmd("ip -4 -o addr show 2>/dev/null"))
     s.section("ssh").probe(cmd("printf '%s\\n' \"${1:-}\""))
@@ -169,6 +162,22 @@ def facts_script(
         )
     )
     s.section("standby").probe(cmd("cat {f} 2>/dev/null", f=STANDBY_FILE))
+
+
+def facts_script(
+    paths: list[str],
+    probes: list[tuple[str, int]],
+    lock_holder: str | None,
+    extra: Script | None = None,
+) -> Script:
+    """The read-only script (and lock attempt) whose output `parse_facts` reads.
+
+    Runs as root via `sh -s "$SSH_CONNECTION"`, so $1 is the SSH connection as the
+    login shell saw it (sudo resets the environment).
+    """
+    s = lock_lines(lock_holder)
+    _system_facts(s, paths)
+    _daemon_facts(s)
     s.extend(probe_lines(probes))
     if extra is not None:
         s.extend(extra)

@@ -53,7 +53,7 @@ class Move:
 
 
 @dataclass(frozen=True)
-class _Fault:
+class Fault:
     """What breaks the holder and what mends it, as the report says it."""
 
     what: str
@@ -62,15 +62,15 @@ class _Fault:
     mend_text: str
 
 
-def _fault(crash: bool) -> _Fault:
+def fault(crash: bool) -> Fault:
     if crash:
-        return _Fault(
+        return Fault(
             "froze keepalived",
             Script().run(cmd("pkill -STOP -x keepalived")),
             Script().run(cmd("pkill -CONT -x keepalived")),
             "pkill -CONT -x keepalived",
         )
-    return _Fault(
+    return Fault(
         "stopped haproxy",
         Script().run(cmd("systemctl stop haproxy")),
         Script().run(cmd("systemctl start haproxy")),
@@ -140,18 +140,20 @@ def failover_test(
         if service and check_from_here(chosen, service.port, service.mode) != "ok":
             service = None  # the operator cannot reach the VIP: judge by the holder alone
             move.notes.append("the VIP cannot be reached from here: timed by the holder only")
-        fault = _fault(crash)
+        breakage = fault(crash)
         try:
-            holder.session.run(fault.break_it, step="failover", timeout=30)
-            emit(holder.name, StepResult("failover", "changed", f"{fault.what} on {holder.name}"))
+            holder.session.run(breakage.break_it, step="failover", timeout=30)
+            emit(
+                holder.name, StepResult("failover", "changed", f"{breakage.what} on {holder.name}")
+            )
             took, now = _wait_for(
                 pair, runs.ready, chosen, service, lambda h: any(n != holder.name for n in h)
             )
             move.failover_seconds = took
             move.to = next((n for n in now if n != holder.name), None)
         finally:
-            holder.session.run(fault.mend_it, step="failover", timeout=30)
-            emit(holder.name, StepResult("failover", "changed", f"undid it: {fault.mend_text}"))
+            holder.session.run(breakage.mend_it, step="failover", timeout=30)
+            emit(holder.name, StepResult("failover", "changed", f"undid it: {breakage.mend_text}"))
         if move.failover_seconds is None:
             return move
         if vip_state is not None and vip_state.nopreempt:

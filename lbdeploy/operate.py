@@ -10,8 +10,8 @@ import time
 
 from lbdeploy.desired import Desired
 from lbdeploy.errors import LbdeployError, RemoteError
-from lbdeploy.facts import LOCK_HOLDER
-from lbdeploy.paths import LOCK_DIR, SERVICES, STANDBY_FILE
+from lbdeploy.locks import unlock_script
+from lbdeploy.paths import SERVICES, STANDBY_FILE
 from lbdeploy.report import Report, StepResult
 from lbdeploy.runs import Emit, NodeRun, on_each, open_runs, rolling_order, wait_until_serving
 from lbdeploy.script import Script
@@ -19,6 +19,17 @@ from lbdeploy.shell import Secret, cmd
 
 MOVE_TIMEOUT = 30.0
 NOT_READY = "nothing was {}: every node must be reachable and unlocked"
+
+
+def restart_script(verb: str, services: tuple[str, ...]) -> Script:
+    """Restart (or reload) the services, and fail unless they run afterwards."""
+    script = Script().run(cmd("systemctl {verb} {units}", verb=verb, units=services))
+    return script.run(cmd("systemctl is-active -q {units}", units=services))
+
+
+def standby_script(standby: bool) -> Script:
+    """Set the keepalived track file that `switchover` uses: 1 = give up every VIP."""
+    return Script().run(cmd("echo {value} > {file}", value=int(standby), file=STANDBY_FILE))
 
 
 def restart_services(
@@ -32,8 +43,7 @@ def restart_services(
     start = time.monotonic()
     verb = "reload" if reload else "restart"
     report = Report(verb, {})
-    script = Script().run(cmd("systemctl {verb} {units}", verb=verb, units=services))
-    script.run(cmd("systemctl is-active -q {units}", units=services))
+    script = restart_script(verb, services)
     with open_runs(desired, become_password, lock=True) as runs:
         report.nodes = runs.reports
         if not runs.complete:
@@ -57,15 +67,7 @@ def unlock(desired: Desired, emit: Emit, become_password: Secret | None = None) 
     """Remove a lock left by a killed run, saying whose it was."""
     start = time.monotonic()
     report = Report("unlock", {})
-    script = Script().line(
-        cmd(
-            "if [ -d {lock} ]; then cat {file} 2>/dev/null || echo unknown;"
-            " rm -rf {lock} {mutex}; else echo none; fi",
-            lock=LOCK_DIR,
-            file=LOCK_HOLDER,
-            mutex=LOCK_DIR + ".takeover",
-        )
-    )
+    script = unlock_script()
 
     def remove(run: NodeRun) -> None:
         holder = run.session.run(script, step="unlock", timeout=30).stdout.strip()
@@ -112,10 +114,9 @@ def switchover(
                 _refuse_unless_able(run)
 
         def flag(run: NodeRun) -> None:
-            value = "1" if to is not None and run.name != to else "0"
-            script = Script().run(cmd("echo {value} > {file}", value=value, file=STANDBY_FILE))
-            run.session.run(script, step="standby", timeout=30)
-            detail = "on standby" if value == "1" else "ready to hold VIPs"
+            standby = to is not None and run.name != to
+            run.session.run(standby_script(standby), step="standby", timeout=30)
+            detail = "on standby" if standby else "ready to hold VIPs"
             run.record(StepResult("standby", "changed", detail), emit)
 
         on_each(runs.ready, flag)

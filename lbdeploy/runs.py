@@ -8,21 +8,17 @@ session and facts.
 from __future__ import annotations
 
 import contextlib
-import getpass
-import os
 import socket
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TypeVar
 
 from lbdeploy.desired import Desired, NodeState, PairState
 from lbdeploy.errors import LockHeld, NodeError
 from lbdeploy.facts import (
-    LOCK_HOLDER,
     Facts,
     facts_script,
     parse_addresses,
@@ -32,16 +28,22 @@ from lbdeploy.facts import (
 )
 from lbdeploy.files import ManagedFile
 from lbdeploy.health import Addresses, Probes, pair_problems
-from lbdeploy.paths import LOCK_DIR
+from lbdeploy.locks import (
+    LOCK_TAKEN,
+    lock_holder,
+    pid_alive,
+    release_script,
+    stale_lock,
+    takeover_script,
+)
 from lbdeploy.render import render_node
 from lbdeploy.report import NodeReport, StepResult
 from lbdeploy.script import Script, split_sections
-from lbdeploy.shell import Secret, cmd
+from lbdeploy.shell import Secret
 from lbdeploy.ssh import Session, connect
 
 CONVERGE_TIMEOUT = 20.0
 POLL_INTERVAL = 0.5
-LOCK_TAKEN = 75  # exit status of a take-over that another run won
 
 Emit = Callable[[str, StepResult], None]
 T = TypeVar("T")
@@ -81,36 +83,6 @@ class Runs:
     def complete(self) -> bool:
         """Every node reached, with facts (and lock): only then may anything change."""
         return not any(r.error for r in self.reports.values())
-
-
-def lock_holder() -> str:
-    """Who holds a node's lock, so a refused run can name it."""
-    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} since {since}"
-
-
-def stale_lock(holder: str, here: str, alive: Callable[[int], bool]) -> bool:
-    """A lock taken from this machine by a process that no longer exists (killed run).
-
-    `holder` is what lock_holder() wrote: 'user@host pid N since T'. Locks of other
-    machines are never judged stale: their processes cannot be seen from here.
-    """
-    try:
-        who, _, rest = holder.partition(" pid ")
-        pid = int(rest.split()[0])
-    except (ValueError, IndexError):
-        return False
-    return who.rpartition("@")[2] == here and not alive(pid)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def parallel(items: list[T], work: Callable[[T], None], report: Callable[[T], NodeReport]) -> None:
@@ -188,21 +160,7 @@ def _lock(run: NodeRun, holder: str) -> None:
     old = run.facts.lock
     if not stale_lock(old, socket.gethostname(), pid_alive):
         raise LockHeld(run.name, old)
-    # Two runs that both found the same dead holder: the take-over mutex lets one win.
-    script = Script().line(
-        cmd(
-            "if mkdir {mutex} 2>/dev/null; then"
-            ' if [ "$(cat {file} 2>/dev/null)" = {old} ] && rm -rf {lock} && mkdir {lock}'
-            " && printf '%s\\n' {holder} > {file}; then rc=0; else rc={taken}; fi;"
-            " rmdir {mutex}; exit $rc; else exit {taken}; fi",
-            mutex=LOCK_DIR + ".takeover",
-            file=LOCK_HOLDER,
-            old=old,
-            lock=LOCK_DIR,
-            holder=holder,
-            taken=LOCK_TAKEN,
-        )
-    )
+    script = takeover_script(old, holder)
     result = run.session.run(script, step="lock", timeout=30, ok_codes=(0, LOCK_TAKEN))
     if result.exit_code == LOCK_TAKEN:
         raise LockHeld(run.name, old)
@@ -214,14 +172,7 @@ def _lock(run: NodeRun, holder: str) -> None:
 
 def _release_own(session: Session, holder: str) -> None:
     """Remove the node's lock only if it is this run's own; never fail the run for it."""
-    script = Script().line(
-        cmd(
-            'if [ "$(cat {file} 2>/dev/null)" = {holder} ]; then rm -rf {lock}; fi',
-            file=LOCK_HOLDER,
-            holder=holder,
-            lock=LOCK_DIR,
-        )
-    )
+    script = release_script(holder)
     # If this fails the lock stays; the next run from here takes it over (its pid is gone).
     with contextlib.suppress(NodeError):
         session.run(script, step="unlock", timeout=30)

@@ -300,6 +300,31 @@ def test_password_sudo_user_is_asked_once(first_run: dict, lab, tmp_path: Path) 
     assert labmod.OPS_PASSWORD not in result.stdout + result.stderr
 
 
+def test_sudo_password_never_reaches_a_shell_on_a_nopasswd_node(first_run: dict, inventory) -> None:
+    """deploy's sudo asks for nothing: the password must not be read by the root shell."""
+    password = "hunter2$(touch /tmp/lbdeploy-pwned)"
+    for node in ("hera", "afrodita"):
+        sh(node, "rm -f /tmp/lbdeploy-pwned")
+    result = lbdeploy("up", str(inventory), "-K", stdin=password + "\n")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "hunter2" not in output
+    for node in ("hera", "afrodita"):
+        assert sh(node, "ls /tmp/lbdeploy-pwned 2>/dev/null; echo end") == "end\n"
+
+
+def test_a_wrong_sudo_password_is_one_clear_failure(first_run: dict, lab, tmp_path: Path) -> None:
+    edited = write_inventory(tmp_path, lab, ("  user: deploy", "  user: ops"))
+    live = sha("hera", HAPROXY_CFG)
+    result = lbdeploy("up", str(edited), "-K", stdin="not-the-password\n")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert output.count("the sudo password was refused for user ops") == 2  # one per node
+    assert "not-the-password" not in output
+    assert "nothing was changed" in output
+    assert sha("hera", HAPROXY_CFG) == live
+
+
 @pytest.mark.destructive
 def test_vip_moves_when_haproxy_dies_and_comes_back(first_run: dict) -> None:
     wait_for_holders(["hera"], timeout=10)

@@ -111,7 +111,7 @@ def test_plan_follows_from_facts(case: Path) -> None:
 
 
 def test_only_a_dead_run_of_this_machine_leaves_a_stale_lock() -> None:
-    from lbdeploy.runs import stale_lock
+    from lbdeploy.locks import stale_lock
 
     holder = "ops@laptop pid 4242 since 2026-11-25T10:00:00Z"
     assert stale_lock(holder, "laptop", alive=lambda pid: False)

@@ -1,0 +1,170 @@
+"""Every remote script the code can produce is valid sh, and no value reaches it unquoted.
+
+Scripts are rendered for the lab inventory, the rich one, and a hostile one whose raw
+options hold quotes, spaces and a command substitution; lock holders and file paths
+get the same treatment. A small shell lexer then proves that the hostile marker only
+ever stands inside single quotes or a quoted here-document, where sh expands nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from lbdeploy import changes, execute, failover, locks, operate, status
+from lbdeploy.desired import Desired, derive
+from lbdeploy.facts import facts_script, parse_facts, serving_script
+from lbdeploy.files import ManagedFile
+from lbdeploy.inventory import load_inventory
+from lbdeploy.inventory.load import parse_inventory
+from lbdeploy.plan import ServiceAction, make_plan
+from lbdeploy.render import render_node
+from lbdeploy.runs import probe_targets
+from lbdeploy.script import Script
+from lbdeploy.steps.base import Change, Upload
+
+DATA = Path(__file__).parent / "data"
+ENV = {"LB_VRRP_PASS": "vrrp-pw", "LB_STATS_PASS": "stats-pw"}
+MARK = "touch /tmp/lbdeploy-PWNED"
+HOSTILE = f'it\'s "a b" $({MARK}) `{MARK}` ; {MARK} \\'
+FACTS = ["fresh-hera.txt", "converged-hera.txt"]
+
+
+def hostile_inventory() -> Desired:
+    """The lab inventory with raw HAProxy options full of shell syntax (legal for the model)."""
+    text = (DATA / "render" / "lab" / "inventory.yaml").read_text()
+    # Valid HAProxy (single quotes are literal there), hostile to any shell.
+    header = f"'$({MARK}); \"a b\" `{MARK}`'"
+    quoted = ("http-request set-header X-Evil " + header).replace("'", "''")
+    option = f"    options:\n      - '{quoted}'\n"
+    text = text.replace("    health_check: /\n", "    health_check: /\n" + option)
+    return derive(parse_inventory(text, "hostile.yaml", ENV), DATA)
+
+
+def desired_cases() -> dict[str, Desired]:
+    return {
+        "lab": derive(load_inventory(DATA / "render" / "lab" / "inventory.yaml", {}), DATA),
+        "rich": derive(load_inventory(DATA / "render" / "rich" / "inventory.yaml", ENV), DATA),
+        "hostile": hostile_inventory(),
+    }
+
+
+def weird_file(path: str) -> ManagedFile:
+    return ManagedFile(path, f"content {HOSTILE}\n", 0o600, secret=True)
+
+
+def every_script(desired: Desired) -> Iterator[tuple[str, Script]]:
+    """Each script builder of the code base, with the values this inventory gives it."""
+    pair = desired.pair
+    targets = probe_targets(pair)
+    for node in desired.nodes:
+        files = render_node(pair, node)
+        paths = [*files, f"/etc/odd dir/{HOSTILE}"]
+        yield "facts", facts_script(paths, targets, HOSTILE, status.status_lines(pair))
+        yield "facts-nolock", facts_script(paths, targets, None)
+        for name in FACTS:
+            facts = parse_facts((DATA / "facts" / name).read_text())
+            for change in make_plan(pair, node, files, facts).changes:
+                yield f"change-{change.step}", changes.change_script(change)
+        odd = weird_file(f"/etc/odd dir/{HOSTILE}")
+        yield "change-odd", changes.change_script(Change("odd", "odd", uploads=(Upload(odd),)))
+        mode_only = Upload(odd, content_changed=False)
+        yield "change-mode", changes.change_script(Change("odd", "odd", uploads=(mode_only,)))
+    yield "serving", serving_script(targets)
+    actions = tuple(
+        ServiceAction(svc, action, enable, "why")  # type: ignore[arg-type]
+        for svc in ("haproxy", "keepalived")
+        for action in ("reload", "restart", "start", "enable")
+        for enable in (True, False)
+    )
+    yield "services", changes.services_script(actions)
+    yield "takeover", locks.takeover_script(HOSTILE, HOSTILE + "2")
+    yield "release", locks.release_script(HOSTILE)
+    yield "unlock", locks.unlock_script()
+    yield "restart", operate.restart_script("restart", ("haproxy", "keepalived"))
+    yield "standby", operate.standby_script(True)
+    for crash in (True, False):
+        breakage = failover.fault(crash)
+        yield "break", breakage.break_it
+        yield "mend", breakage.mend_it
+    yield "diff", execute.live_text_script(["/etc/haproxy/haproxy.cfg", f"/x/{HOSTILE}"])
+
+
+def all_scripts() -> list[tuple[str, str]]:
+    return [
+        (f"{case}-{name}", script.text())
+        for case, desired in desired_cases().items()
+        for name, script in every_script(desired)
+    ]
+
+
+SCRIPTS = all_scripts()
+
+
+def exposed(script: str, marker: str) -> list[int]:
+    """Line numbers where `marker` stands outside single quotes and quoted here-documents."""
+    found, state, heredoc, pending = [], "", None, None
+    for number, line in enumerate(script.split("\n"), 1):
+        if heredoc is not None:
+            heredoc = None if line == heredoc else heredoc
+            continue
+        i = 0
+        while i < len(line):
+            ch = line[i]
+            if state == "'":
+                state = "" if ch == "'" else state
+            elif ch == "\\":
+                i += 1  # the next character is taken literally (outside single quotes)
+            elif state == '"' and ch == '"':
+                state = ""
+            elif line.startswith(marker, i):
+                found.append(number)
+            elif state == "" and ch in "'\"":
+                state = ch
+            elif state == "" and (m := re.match(r"<<'(LBDEPLOY_EOF_\w+)'", line[i:])):
+                pending = m.group(1)
+            i += 1
+        if state == "" and pending is not None:
+            heredoc, pending = pending, None
+    return found
+
+
+@pytest.mark.parametrize(("name", "text"), SCRIPTS, ids=[n for n, _ in SCRIPTS])
+def test_every_script_is_valid_sh(name: str, text: str) -> None:
+    result = subprocess.run(["sh", "-n"], input=text, text=True, capture_output=True, check=False)
+    assert result.returncode == 0, f"{name}: {result.stderr}\n{text}"
+    assert text.startswith("set -eu\n")  # the one preamble
+
+
+@pytest.mark.parametrize(("name", "text"), SCRIPTS, ids=[n for n, _ in SCRIPTS])
+def test_no_value_reaches_a_script_unquoted(name: str, text: str) -> None:
+    assert exposed(text, MARK) == [], f"{name}:\n{text}"
+
+
+def test_the_hostile_values_really_are_in_the_scripts() -> None:
+    """A check that cannot fail proves nothing: the marker must be there, quoted."""
+    with_marker = [name for name, text in SCRIPTS if MARK in text]
+    assert any(n.startswith("hostile-change-configs") for n in with_marker)
+    assert any(n.endswith("-takeover") for n in with_marker)
+    assert any(n.endswith("-change-odd") for n in with_marker)
+
+
+def test_the_lexer_sees_an_unquoted_value() -> None:
+    assert exposed(f"echo {MARK}\n", MARK) == [1]
+    assert exposed(f'echo "$({MARK})"\n', MARK) == [1]
+    assert exposed(f"echo '{MARK}'\n", MARK) == []
+    assert exposed(f"cat > f <<'LBDEPLOY_EOF_1'\n{MARK}\nLBDEPLOY_EOF_1\necho {MARK}\n", MARK) == [
+        4
+    ]
+
+
+def test_a_secret_here_document_is_masked_when_shown() -> None:
+    odd = replace(weird_file("/etc/x"), content="-----BEGIN PRIVATE KEY-----\nabc\n")
+    script = changes.change_script(Change("odd", "odd", uploads=(Upload(odd),)))
+    assert "BEGIN PRIVATE KEY" in script.text()
+    assert "BEGIN PRIVATE KEY" not in script.shown()
