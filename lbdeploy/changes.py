@@ -9,7 +9,7 @@ when every file of the change passed are they moved; the previous file is kept a
 from __future__ import annotations
 
 from lbdeploy.files import ManagedFile
-from lbdeploy.paths import APPLIED, HAPROXY_CFG, HAPROXY_SOCKET, staged
+from lbdeploy.paths import APPLIED, HAPROXY_CFG, HAPROXY_SOCKET, PENDING, STATE_DIR, staged
 from lbdeploy.plan import ServiceAction
 from lbdeploy.script import Script
 from lbdeploy.shell import Command, Secret, cmd
@@ -73,7 +73,7 @@ def _record(script: Script, files: list[ManagedFile]) -> None:
 
     Root-only: the hash of a file that holds a short password would help guess it.
     """
-    directory = APPLIED.rpartition("/")[0]
+    directory = STATE_DIR
     lines = "".join(f"{f.sha256}  {f.path}\n" for f in files)
     script.line(cmd("umask 077"))
     script.run(cmd("mkdir -p {d} && chmod 0700 {d}", d=directory))
@@ -87,6 +87,24 @@ def _record(script: Script, files: list[ManagedFile]) -> None:
             new=APPLIED + ".new",
         )
     )
+    script.line(cmd("umask 022"))
+
+
+def _owe(script: Script, files: list[ManagedFile]) -> None:
+    owed = {f.on_change.service: f.on_change.action for f in files if f.on_change}
+    if not owed:
+        return
+    script.line(cmd("umask 077"))
+    script.run(cmd("mkdir -p {d} && chmod 0700 {state}", d=PENDING, state=STATE_DIR))
+    for service, action in sorted(owed.items()):
+        # A restart owed is never downgraded to a reload by a later change.
+        script.run(
+            cmd(
+                "grep -qx restart {f} 2>/dev/null || echo {action} > {f}",
+                f=f"{PENDING}/{service}",
+                action=action,
+            )
+        )
     script.line(cmd("umask 022"))
 
 
@@ -108,7 +126,9 @@ def change_script(change: Change) -> Script:
             continue
         _stage(script, upload.file)
         _validate(script, upload.file, cleanup)
-    # Every file validated: now move them all, keeping the previous versions.
+    # Every file validated: say which reloads are owed (an interrupted run leaves them for
+    # the next one), then move them all, keeping the previous versions.
+    _owe(script, changed)
     for file in changed:
         _move(script, file)
     if changed:
@@ -175,6 +195,8 @@ def services_script(actions: tuple[ServiceAction, ...]) -> Script:
             script.run(cmd("systemctl restart {unit}", unit=unit))
         elif action.action in ("reload", "start"):
             script.run(cmd("systemctl reload-or-restart {unit}", unit=unit))
+        if action.action != "enable":
+            script.run(cmd("rm -f {f}", f=f"{PENDING}/{unit}"))
     if actions:
         script.run(cmd("systemctl is-active -q {units}", units=[a.service for a in actions]))
     return script

@@ -72,10 +72,14 @@ class HostKeyError(NodeError):
 
     exit_code = ExitCode.UNREACHABLE
 
-    def __init__(self, node: str, target: SshTarget, known_hosts: Path, changed: bool) -> None:
+    def __init__(
+        self, node: str, target: SshTarget, known_hosts: Path, changed: bool, revoked: bool = False
+    ) -> None:
         host, port = target.host, target.port
         name = host if port == 22 else f"[{host}]:{port}"
-        if changed:
+        if revoked:
+            message = f"the host key of {name} is marked @revoked in {known_hosts}; refusing it"
+        elif changed:
             message = (
                 f"the host key of {name} CHANGED (not the one in {known_hosts}); this may be an "
                 f"attack or a reinstalled machine. If you trust the new key, remove the old one "
@@ -88,6 +92,12 @@ class HostKeyError(NodeError):
                 f"`ssh-keyscan -p {port} {host} >> {known_hosts}` after checking the fingerprint"
             )
         super().__init__(node, message)
+
+
+class KeyFileError(NodeError):
+    """The SSH private key is missing or readable by others: refused before connecting."""
+
+    exit_code = ExitCode.BAD_INPUT
 
 
 class ConnectionLost(NodeError):

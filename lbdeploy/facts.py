@@ -17,6 +17,7 @@ from lbdeploy.paths import (
     INTERFACES,
     LOCK_DIR,
     PACKAGES,
+    PENDING,
     SCRIPT_USER,
     SERVICES,
     STANDBY_FILE,
@@ -60,6 +61,7 @@ class Facts:
     sources_interfaces_d: bool = False
     probes: dict[str, bool] = field(default_factory=dict)  # "vip:port" -> answers
     standby: bool = False
+    pending: dict[str, str] = field(default_factory=dict)  # service -> reload/restart owed
 
     @property
     def ssh_interface(self) -> str | None:
@@ -162,6 +164,12 @@ def _daemon_facts(s: Script) -> None:
         )
     )
     s.section("standby").probe(cmd("cat {f} 2>/dev/null", f=STANDBY_FILE))
+    s.section("pending").probe(
+        cmd(
+            'for f in {dir}/*; do if [ -f "$f" ]; then echo "${f##*/} $(cat "$f")"; fi; done',
+            dir=PENDING,
+        )
+    )
 
 
 def facts_script(
@@ -276,6 +284,16 @@ def parse_probes(lines: list[str]) -> dict[str, bool]:
     return out
 
 
+def parse_pending(lines: list[str]) -> dict[str, str]:
+    """'<service> <reload|restart>' per service an interrupted run left unreloaded."""
+    out = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 2 and parts[1] in ("reload", "restart"):
+            out[parts[0]] = parts[1]
+    return out
+
+
 def parse_facts(output: str) -> Facts:
     s = split_sections(output)
     lock_lines = s.get("lock", [])
@@ -297,4 +315,5 @@ def parse_facts(output: str) -> Facts:
         sources_interfaces_d=any("interfaces.d" in line for line in s.get("interfaces", [])),
         probes=parse_probes(s.get("probes", [])),
         standby="".join(s.get("standby", [])).strip() not in ("", "0"),
+        pending=parse_pending(s.get("pending", [])),
     )

@@ -87,6 +87,9 @@ def find_drift(files: dict[str, ManagedFile], facts: Facts) -> tuple[str, ...]:
 def plan_services(changes: list[Change], facts: Facts) -> list[ServiceAction]:
     """Reload what changed files ask for; start or enable what is down; else nothing."""
     wanted: dict[str, Literal["reload", "restart"]] = {}
+    owed = {s: a for s, a in facts.pending.items() if a in ("reload", "restart")}
+    for service, action in owed.items():
+        wanted[service] = "restart" if action == "restart" else "reload"
     for change in changes:
         for file in change.changed_files:
             if file.on_change and wanted.get(file.on_change.service) != "restart":
@@ -97,8 +100,10 @@ def plan_services(changes: list[Change], facts: Facts) -> list[ServiceAction]:
         active = fact is not None and fact.active == "active"
         enabled = fact is not None and fact.enabled == "enabled"
         if service in wanted:
-            action = wanted[service]
-            actions.append(ServiceAction(service, action, not enabled, "its config changed"))
+            why = (
+                "its config changed" if service not in owed else "an earlier run changed its config"
+            )
+            actions.append(ServiceAction(service, wanted[service], not enabled, why))
         elif not active:
             actions.append(ServiceAction(service, "start", not enabled, "it is not running"))
         elif not enabled:

@@ -14,6 +14,11 @@ from lbdeploy.shell import Arg, Command, HereDoc, Secret, cmd, mask
 
 SECTION = "@@lbdeploy "
 PREAMBLE = "set -eu\nexport LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin\numask 022\n"
+# The body is a function called on the last line: sh reads a script as it runs it, so
+# a script cut short by a dropped connection would otherwise run a truncated line
+# (`rm -rf /etc/x` cut to `rm -rf /etc/`). An unfinished function is a syntax error.
+OPEN = "lbdeploy_main() {\n"
+CLOSE = '}\nlbdeploy_main "$@"\n'
 
 _MUST = (cmd("{ "), cmd("; } || exit $?"))
 _MAY = (cmd("{ "), cmd("; } || :"))
@@ -83,11 +88,13 @@ class Script:
 
     def text(self) -> str:
         """What runs on the node, secrets revealed."""
-        return PREAMBLE + "".join(line.render(reveal=True) for line in self.lines)
+        body = "".join(line.render(reveal=True) for line in self.lines)
+        return OPEN + PREAMBLE + body + CLOSE
 
     def shown(self, secrets: Iterable[Secret] = ()) -> str:
         """What a human may see: secrets masked, also inside here-documents."""
-        return mask(PREAMBLE + "".join(line.render(reveal=False) for line in self.lines), secrets)
+        body = "".join(line.render(reveal=False) for line in self.lines)
+        return mask(OPEN + PREAMBLE + body + CLOSE, secrets)
 
     @property
     def values(self) -> tuple[Arg, ...]:

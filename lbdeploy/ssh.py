@@ -14,9 +14,11 @@ by the root shell as a command (Ansible's become does the same).
 from __future__ import annotations
 
 import secrets
+import stat
 import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import fabric
 import paramiko
@@ -25,11 +27,13 @@ from lbdeploy.desired import SshTarget
 from lbdeploy.errors import (
     ConnectionLost,
     HostKeyError,
+    KeyFileError,
     NeedsPassword,
     RemoteError,
     RemoteTimeout,
     Unreachable,
 )
+from lbdeploy.known_hosts import load_known_hosts
 from lbdeploy.script import Script
 from lbdeploy.shell import Secret, mask
 
@@ -185,6 +189,23 @@ class Session:
         self.connection.close()
 
 
+def check_identity(node: str, path: Path) -> None:
+    """Refuse a missing key, or one others can read, before any connection (as OpenSSH does)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise KeyFileError(node, f"identity file {path} does not exist") from None
+    except OSError as exc:
+        raise KeyFileError(node, f"cannot read identity file {path}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise KeyFileError(
+            node,
+            f"permissions {stat.S_IMODE(mode):04o} for identity file {path} are too open: a"
+            f" private key must not be readable by others (chmod 600 {path}); OpenSSH refuses"
+            " it too",
+        )
+
+
 def connect(
     node: str,
     target: SshTarget,
@@ -194,6 +215,7 @@ def connect(
     """Open a verified connection; unknown or changed host keys stop here, before any change."""
     connect_kwargs: dict[str, object] = {"banner_timeout": target.connect_timeout}
     if target.identity_file is not None:
+        check_identity(node, target.identity_file)
         connect_kwargs["key_filename"] = [str(target.identity_file)]
     conn = fabric.Connection(
         host=target.host,
@@ -204,12 +226,16 @@ def connect(
     )
     conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
     known_hosts = target.known_hosts.expanduser()
-    if known_hosts.exists():
-        conn.client.load_host_keys(str(known_hosts))
+    trusted = load_known_hosts(known_hosts)
+    trusted.install(conn.client)
     session = Session(node, target, conn, become_password, known_secrets)
     start = time.monotonic()
     try:
         conn.open()
+        server_key = conn.client.get_transport().get_remote_server_key()  # type: ignore[union-attr]
+        if trusted.is_revoked(server_key):
+            conn.close()
+            raise HostKeyError(node, target, known_hosts, changed=False, revoked=True)
     except paramiko.BadHostKeyException:
         conn.close()
         raise HostKeyError(node, target, known_hosts, changed=True) from None

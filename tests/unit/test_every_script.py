@@ -26,6 +26,7 @@ from lbdeploy.plan import ServiceAction, make_plan
 from lbdeploy.render import render_node
 from lbdeploy.runs import probe_targets
 from lbdeploy.script import Script
+from lbdeploy.shell import cmd
 from lbdeploy.steps.base import Change, Upload
 
 DATA = Path(__file__).parent / "data"
@@ -138,7 +139,7 @@ def exposed(script: str, marker: str) -> list[int]:
 def test_every_script_is_valid_sh(name: str, text: str) -> None:
     result = subprocess.run(["sh", "-n"], input=text, text=True, capture_output=True, check=False)
     assert result.returncode == 0, f"{name}: {result.stderr}\n{text}"
-    assert text.startswith("set -eu\n")  # the one preamble
+    assert text.startswith("lbdeploy_main() {\nset -eu\n")  # the one preamble
 
 
 @pytest.mark.parametrize(("name", "text"), SCRIPTS, ids=[n for n, _ in SCRIPTS])
@@ -168,3 +169,15 @@ def test_a_secret_here_document_is_masked_when_shown() -> None:
     script = changes.change_script(Change("odd", "odd", uploads=(Upload(odd),)))
     assert "BEGIN PRIVATE KEY" in script.text()
     assert "BEGIN PRIVATE KEY" not in script.shown()
+
+
+def test_a_script_cut_short_runs_nothing() -> None:
+    """A dropped connection may deliver part of a script: it must not run part of it."""
+    text = Script().run(cmd("echo first")).run(cmd("echo second")).text()
+    for cut in range(len(text)):
+        result = subprocess.run(
+            ["sh"], input=text[:cut], text=True, capture_output=True, check=False, timeout=10
+        )
+        assert result.stdout in ("", "first\nsecond\n"), (cut, text[:cut])  # all or nothing
+    whole = subprocess.run(["sh"], input=text, text=True, capture_output=True, check=False)
+    assert whole.stdout == "first\nsecond\n"

@@ -1,0 +1,89 @@
+"""What lbdeploy reads and writes on the operator's machine: keys, known_hosts, render --out."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from lbdeploy.errors import KeyFileError, UsageError
+from lbdeploy.known_hosts import load_known_hosts
+from lbdeploy.localfiles import write_file
+from lbdeploy.ssh import check_identity
+
+KEY = paramiko.ECDSAKey.generate()
+OTHER = paramiko.ECDSAKey.generate()
+
+
+def line(host: str, key: paramiko.PKey) -> str:
+    return f"{host} {key.get_name()} {key.get_base64()}\n"
+
+
+def test_known_hosts_reads_markers_hashes_and_junk_like_openssh(tmp_path: Path) -> None:
+    hashed = paramiko.HostKeys.hash_host("[10.0.0.2]:2222")
+    path = tmp_path / "known_hosts"
+    path.write_text(
+        "# comment\n"
+        + "@cert-authority *.example.org "
+        + line("", OTHER).strip()
+        + "\n"
+        + "@revoked * "
+        + f"{OTHER.get_name()} {OTHER.get_base64()}\n"
+        + line("10.0.0.1", KEY)
+        + line(hashed, KEY)
+        + line("10.0.0.3", OTHER)
+        + "garbage line that is no key\n"
+    )
+    known = load_known_hosts(path)
+    client = paramiko.SSHClient()
+    known.install(client)
+    keys = client.get_host_keys()
+    assert keys.lookup("10.0.0.1") is not None
+    assert keys.lookup("[10.0.0.2]:2222") is not None  # a hashed entry
+    assert known.is_revoked(OTHER) and not known.is_revoked(KEY)
+    assert known.skipped == 2  # the CA line and the garbage
+
+
+def test_known_hosts_that_is_a_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="is a directory"):
+        load_known_hosts(tmp_path)
+    assert load_known_hosts(tmp_path / "absent").entries == ()
+
+
+def test_a_private_key_others_can_read_or_that_is_missing_is_refused(tmp_path: Path) -> None:
+    key = tmp_path / "id"
+    with pytest.raises(KeyFileError, match="does not exist"):
+        check_identity("hera", key)
+    key.write_text("x")
+    key.chmod(0o644)
+    with pytest.raises(KeyFileError, match=r"permissions 0644 .* too open"):
+        check_identity("hera", key)
+    key.chmod(0o600)
+    check_identity("hera", key)
+
+
+def test_render_writes_final_modes_and_never_through_a_symlink(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    target = write_file(out, "/etc/haproxy/haproxy.cfg", "cfg\n", 0o640)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640 and target.read_text() == "cfg\n"
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    target.unlink()
+    target.symlink_to(victim)
+    write_file(out, "/etc/haproxy/haproxy.cfg", "new\n", 0o640)
+    assert victim.read_text() == "precious\n" and not target.is_symlink()
+    (out / "etc" / "keepalived").symlink_to(tmp_path)
+    with pytest.raises(UsageError, match="symbolic link"):
+        write_file(out, "/etc/keepalived/keepalived.conf", "x\n", 0o640)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to hand a directory to another user")
+def test_render_refuses_a_directory_of_another_user(tmp_path: Path) -> None:
+    theirs = tmp_path / "out" / "etc"
+    theirs.mkdir(parents=True)
+    os.chown(theirs, 65534, 65534)
+    with pytest.raises(UsageError, match="belongs to another user"):
+        write_file(tmp_path / "out", "/etc/x.conf", "x\n", 0o600)
