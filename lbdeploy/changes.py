@@ -133,6 +133,8 @@ def change_script(change: Change) -> Script:
         _move(script, file)
     if changed:
         _record(script, changed)
+    for then in dict.fromkeys(f.then for f in changed if f.then is not None):
+        script.run(then)
     for command in change.commands:
         script.run(command)
     return script

@@ -15,7 +15,7 @@ from lbdeploy.desired import Desired, PairState
 from lbdeploy.errors import NodeError, RemoteError
 from lbdeploy.facts import Facts
 from lbdeploy.files import Phase, mask_config_secrets
-from lbdeploy.health import pair_problems
+from lbdeploy.health import describe_servers, pair_problems
 from lbdeploy.plan import Plan, make_plan
 from lbdeploy.report import Report, StepResult
 from lbdeploy.runs import (
@@ -26,6 +26,7 @@ from lbdeploy.runs import (
     on_each,
     open_runs,
     rolling_order,
+    settle_servers,
     wait_until_serving,
 )
 from lbdeploy.script import Script, split_sections
@@ -149,6 +150,9 @@ def _settle(report: Report, pair: PairState, runs: Runs, changed: bool, start: f
     report.notes.append(
         f"serving: every VIP on its node and answering, {report.converged_after} s after start"
     )
+    servers = settle_servers(pair, runs.ready)
+    report.servers = {svc: {srv: state for _, srv, state in rows} for svc, rows in servers.items()}
+    report.notes += describe_servers(servers)
 
 
 def _report_check(runs: Runs, plans: Plans, emit: Emit, diff: bool) -> None:

@@ -14,6 +14,7 @@ from lbdeploy.locks import LOCK_HOLDER
 from lbdeploy.paths import (
     APPLIED,
     FAILSAFE,
+    HAPROXY_SOCKET,
     INTERFACES,
     LOCK_DIR,
     PACKAGES,
@@ -192,10 +193,26 @@ def facts_script(
     return s
 
 
-def serving_script(probes: list[tuple[str, int]]) -> Script:
+def servers_lines() -> Script:
+    """HAProxy's own view of its servers, from the stats socket: proxy,server,status."""
+    return (
+        Script()
+        .section("servers")
+        .probe(
+            cmd(
+                "echo 'show stat' | socat -t 2 stdio unix-connect:{socket} 2>/dev/null"
+                " | cut -d, -f1,2,18",
+                socket=HAPROXY_SOCKET,
+            )
+        )
+    )
+
+
+def serving_script(probes: list[tuple[str, int]], servers: bool = False) -> Script:
     """The cheap part of the facts, polled while waiting for the VIP: addresses and probes."""
     s = Script().section("addresses").probe(cmd("ip -4 -o addr show 2>/dev/null"))
-    return s.extend(probe_lines(probes))
+    s.extend(probe_lines(probes))
+    return s.extend(servers_lines()) if servers else s
 
 
 def parse_files(lines: list[str]) -> dict[str, FileFact]:

@@ -79,8 +79,7 @@ def fault(crash: bool) -> Fault:
 
 
 def _holders(pair: PairState, runs: list[NodeRun]) -> dict[str, list[str]]:
-    addresses, _ = poll_serving(pair, runs)
-    return vip_holders(pair, [r.name for r in runs], addresses)
+    return vip_holders(pair, [r.name for r in runs], poll_serving(pair, runs).addresses)
 
 
 def _wait_for(

@@ -61,6 +61,7 @@ class ManagedFile:
     redact: tuple[Secret, ...] = ()  # secret values inside an otherwise showable file
     phase: Phase = Phase.CONFIG
     step: str = "configs"  # the step that carries it, and names it in the report
+    then: Command | None = None  # run once it is in place (e.g. systemctl daemon-reload)
 
     @cached_property
     def sha256(self) -> str:

@@ -9,6 +9,48 @@ from lbdeploy.desired import PairState
 
 Addresses = dict[str, dict[str, tuple[IPv4Interface, ...]]]  # node -> interface -> addresses
 Probes = dict[str, dict[str, bool]]  # node -> "vip:port" -> answers
+ServerRow = tuple[str, str, str]  # (service, server, status as HAProxy says it)
+Servers = dict[str, tuple[ServerRow, ...]]  # node -> its haproxy's servers
+READY = ("UP", "no check")  # "UP 1/3" is going down, "DOWN 1/2" coming up: not settled
+
+
+def parse_servers(lines: list[str]) -> tuple[ServerRow, ...]:
+    """`show stat` CSV cut to proxy,server,status: real servers only, stats proxy left out."""
+    rows = []
+    for line in lines:
+        parts = line.split(",")
+        real = len(parts) == 3 and parts[1] not in ("FRONTEND", "BACKEND", "svname")
+        if real and not line.startswith("#") and parts[0] != "stats":
+            rows.append((parts[0], parts[1], parts[2]))
+    return tuple(rows)
+
+
+def servers_behind_vips(
+    pair: PairState, holders: dict[str, list[str]], servers: Servers
+) -> dict[str, tuple[ServerRow, ...]]:
+    """Each service's servers as the haproxy of the node holding its VIP sees them."""
+    out = {}
+    for svc in pair.services:
+        held_by = holders.get(str(svc.vip), [])
+        rows = servers.get(held_by[0], ()) if len(held_by) == 1 else ()
+        out[svc.name] = tuple(r for r in rows if r[0] == svc.name)
+    return out
+
+
+def servers_ready(rows: dict[str, tuple[ServerRow, ...]]) -> bool:
+    return all(row[2] in READY for service in rows.values() for row in service)
+
+
+def describe_servers(rows: dict[str, tuple[ServerRow, ...]]) -> list[str]:
+    """'web: 2/2 servers UP', naming the others: what `up` ends with."""
+    lines = []
+    for service, found in rows.items():
+        up = [r for r in found if r[2] in READY]
+        others = ", ".join(f"{r[1]} {r[2]}" for r in found if r[2] not in READY)
+        lines.append(
+            f"{service}: {len(up)}/{len(found)} servers UP" + (f" ({others})" if others else "")
+        )
+    return lines
 
 
 def vip_holders(pair: PairState, nodes: list[str], addresses: Addresses) -> dict[str, list[str]]:

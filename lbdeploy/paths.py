@@ -3,6 +3,7 @@
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 SYSCTL_CONF = "/etc/sysctl.d/60-lbdeploy.conf"
+KEEPALIVED_DROPIN = "/etc/systemd/system/keepalived.service.d/lbdeploy.conf"
 DEFAULT_HAPROXY = "/etc/default/haproxy"
 INTERFACES = "/etc/network/interfaces"
 FAILSAFE = "/etc/init/failsafe.conf"

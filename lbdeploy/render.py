@@ -19,11 +19,13 @@ from lbdeploy.paths import (
     DEFAULT_HAPROXY,
     HAPROXY_CFG,
     KEEPALIVED_CONF,
+    KEEPALIVED_DROPIN,
     SCRIPT_USER,
     STANDBY_FILE,
     SYSCTL_CONF,
     interface_stanza,
 )
+from lbdeploy.shell import sh
 
 _SCRIPT_USER_LINE = re.compile(r"^(\s*script_user\s+)\S+.*$", re.MULTILINE)
 
@@ -41,6 +43,7 @@ HAPROXY_CHECK = Validator(("haproxy", "-c", "-f"))
 KEEPALIVED_CHECK = Validator(("keepalived", "-t", "-f"), test_copy=keepalived_test_copy)
 RELOAD_HAPROXY = OnChange("haproxy", "reload")
 RELOAD_KEEPALIVED = OnChange("keepalived", "reload")
+DAEMON_RELOAD = sh("systemctl", "daemon-reload")
 
 
 def make_environment() -> jinja2.Environment:
@@ -81,6 +84,14 @@ def render_node(
         ),
         ManagedFile(
             SYSCTL_CONF, render("sysctl.conf.j2"), 0o644, phase=Phase.PREPARE, step="sysctl"
+        ),
+        ManagedFile(
+            KEEPALIVED_DROPIN,
+            render("keepalived-restart.conf.j2"),
+            0o644,
+            phase=Phase.PREPARE,
+            step="units",
+            then=DAEMON_RELOAD,
         ),
         ManagedFile(DEFAULT_HAPROXY, render("default-haproxy.j2"), 0o644, on_change=RELOAD_HAPROXY),
         # Both configs hold a password: readable by root (and haproxy's group) only.

@@ -49,6 +49,7 @@ class Report:
     nodes: dict[str, NodeReport]
     seconds: float = 0.0
     converged_after: float | None = None  # seconds from start until the pair served
+    servers: dict[str, dict[str, str]] = field(default_factory=dict)  # service -> server -> state
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -61,6 +62,7 @@ class Report:
             "ok": self.ok,
             "seconds": round(self.seconds, 3),
             "converged_after": self.converged_after,
+            "servers": self.servers,
             "notes": self.notes,
             "nodes": {
                 name: {

@@ -27,7 +27,17 @@ from lbdeploy.facts import (
     serving_script,
 )
 from lbdeploy.files import ManagedFile
-from lbdeploy.health import Addresses, Probes, pair_problems
+from lbdeploy.health import (
+    Addresses,
+    Probes,
+    ServerRow,
+    Servers,
+    pair_problems,
+    parse_servers,
+    servers_behind_vips,
+    servers_ready,
+    vip_holders,
+)
 from lbdeploy.locks import (
     LOCK_TAKEN,
     lock_holder,
@@ -43,7 +53,9 @@ from lbdeploy.shell import Secret
 from lbdeploy.ssh import Session, connect
 
 CONVERGE_TIMEOUT = 20.0
+SETTLE_TIMEOUT = 10.0
 POLL_INTERVAL = 0.5
+FAST_POLL = 0.2
 
 Emit = Callable[[str, StepResult], None]
 T = TypeVar("T")
@@ -187,20 +199,29 @@ def _release(run: NodeRun) -> None:
         run.session.close()
 
 
-def poll_serving(pair: PairState, runs: list[NodeRun]) -> tuple[Addresses, Probes]:
+@dataclass(frozen=True)
+class Serving:
+    """One poll of the pair: addresses, what answers on the VIPs, haproxy's servers."""
+
+    addresses: Addresses
+    probes: Probes
+    servers: Servers
+
+
+def poll_serving(pair: PairState, runs: list[NodeRun], servers: bool = False) -> Serving:
     """One round trip per node, in parallel: its addresses and what answers on its VIPs."""
-    addresses: Addresses = {}
-    probes: Probes = {}
-    script = serving_script(probe_targets(pair))
+    seen = Serving({}, {}, {})
+    script = serving_script(probe_targets(pair), servers)
 
     def poll(run: NodeRun) -> None:
         result = run.session.run(script, step="poll", timeout=30)
         sections = split_sections(result.stdout)
-        addresses[run.name] = parse_addresses(sections.get("addresses", []))
-        probes[run.name] = parse_probes(sections.get("probes", []))
+        seen.addresses[run.name] = parse_addresses(sections.get("addresses", []))
+        seen.probes[run.name] = parse_probes(sections.get("probes", []))
+        seen.servers[run.name] = parse_servers(sections.get("servers", []))
 
     on_each(runs, poll)
-    return addresses, probes
+    return seen
 
 
 def wait_until_serving(
@@ -214,8 +235,28 @@ def wait_until_serving(
     deadline = time.monotonic() + timeout
     names = [r.name for r in runs]
     while True:
-        addresses, probes = poll_serving(pair, runs)
-        problems = pair_problems(pair, names, addresses, probes, standby, expect_on)
+        seen = poll_serving(pair, runs)
+        problems = pair_problems(pair, names, seen.addresses, seen.probes, standby, expect_on)
         if not problems or time.monotonic() >= deadline:
             return problems
         time.sleep(POLL_INTERVAL)
+
+
+def settle_servers(
+    pair: PairState, runs: list[NodeRun], timeout: float = SETTLE_TIMEOUT
+) -> dict[str, tuple[ServerRow, ...]]:
+    """Wait (bounded) until HAProxy's health checks call every server UP; return what they say.
+
+    Right after a start or reload, checks have not run yet: a VIP that answers may still
+    send every request to one server. A server still DOWN at the bound is reported, not
+    waited for: a dead backend is not lbdeploy's to fix.
+    """
+    deadline = time.monotonic() + timeout
+    names = [r.name for r in runs]
+    while True:
+        seen = poll_serving(pair, runs, servers=True)
+        holders = vip_holders(pair, names, seen.addresses)
+        rows = servers_behind_vips(pair, holders, seen.servers)
+        if servers_ready(rows) or time.monotonic() >= deadline:
+            return rows
+        time.sleep(FAST_POLL)

@@ -14,9 +14,9 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from lbdeploy.desired import Desired, PairState, ServiceState
-from lbdeploy.facts import Facts, ServiceFact
-from lbdeploy.health import NodeStatus, answer_from_holder, verify_problems
-from lbdeploy.paths import HAPROXY_SOCKET, KEEPALIVED_DATA, KEEPALIVED_PID
+from lbdeploy.facts import Facts, ServiceFact, servers_lines
+from lbdeploy.health import NodeStatus, answer_from_holder, parse_servers, verify_problems
+from lbdeploy.paths import KEEPALIVED_DATA, KEEPALIVED_PID
 from lbdeploy.runs import NodeRun, open_runs
 from lbdeploy.script import Script, split_sections
 from lbdeploy.shell import Secret, cmd
@@ -55,13 +55,7 @@ def status_lines(pair: PairState) -> Script:
             data=KEEPALIVED_DATA,
         )
     )
-    s.section("servers").probe(
-        cmd(
-            "echo 'show stat' | socat -t 2 stdio unix-connect:{socket} 2>/dev/null"
-            " | cut -d, -f1,2,18",
-            socket=HAPROXY_SOCKET,
-        )
-    )
+    s.extend(servers_lines())
     s.section("http")
     for svc in pair.services:
         if svc.mode == "http":
@@ -71,17 +65,6 @@ def status_lines(pair: PairState) -> Script:
 
 def parse_vrrp_states(lines: list[str]) -> dict[str, str]:
     return dict(line.split(None, 1) for line in lines if len(line.split()) == 2)
-
-
-def parse_servers(lines: list[str]) -> tuple[tuple[str, str, str], ...]:
-    """`show stat` CSV cut to proxy,server,status: real servers only, stats proxy left out."""
-    rows = []
-    for line in lines:
-        parts = line.split(",")
-        real = len(parts) == 3 and parts[1] not in ("FRONTEND", "BACKEND", "svname")
-        if real and not line.startswith("#") and parts[0] != "stats":
-            rows.append((parts[0], parts[1], parts[2]))
-    return tuple(rows)
 
 
 def node_status(

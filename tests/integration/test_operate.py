@@ -116,6 +116,38 @@ def test_verify_reports_split_brain_when_vrrp_is_blocked(inventory: Path) -> Non
 
 
 @pytest.mark.destructive
+def test_a_killed_keepalived_heals_without_split_brain(inventory: Path) -> None:
+    """SIGKILL leaves the VIPs on the interface; the drop-in removes them and restarts it."""
+    wait_for_holders(["hera"], timeout=10)
+    before = sh("hera", "systemctl show -p MainPID --value keepalived").strip()
+    start = time.monotonic()
+    sh("hera", "pkill -9 -x keepalived")
+    seen: list[tuple[float, list[str]]] = []
+    one_holder_serving = None
+    while time.monotonic() - start < 20:
+        holders = vip_holders()
+        seen.append((time.monotonic() - start, holders))
+        if one_holder_serving is None and len(holders) == 1:
+            with urllib.request.urlopen(f"http://{VIP}/", timeout=2) as response:
+                if response.status == 200:
+                    one_holder_serving = time.monotonic() - start
+        if holders == ["hera"] and one_holder_serving is not None and time.monotonic() - start > 3:
+            break
+        time.sleep(0.1)
+    two = [t for t, h in seen if len(h) > 1]
+    print(
+        f"killed keepalived: one holder serving after {one_holder_serving} s, "
+        f"two holders seen for {len(two)} samples, back on {seen[-1][1]} after {seen[-1][0]:.1f} s"
+    )
+    assert one_holder_serving is not None and one_holder_serving < 5, seen
+    assert not [t for t in two if t > 5], seen  # no lasting split brain
+    assert seen[-1][1] == ["hera"], seen
+    after = sh("hera", "systemctl show -p MainPID --value keepalived").strip()
+    assert after not in ("0", before)  # restarted by systemd
+    assert sh("hera", "systemctl is-active keepalived").strip() == "active"
+
+
+@pytest.mark.destructive
 def test_verify_reports_when_no_node_holds_the_vip(inventory: Path) -> None:
     for node in ("hera", "afrodita"):
         sh(node, "systemctl stop keepalived")

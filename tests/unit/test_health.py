@@ -7,9 +7,9 @@ from pathlib import Path
 
 from lbdeploy.desired import Desired, derive
 from lbdeploy.facts import parse_facts
-from lbdeploy.health import NodeStatus, pair_problems, verify_problems
+from lbdeploy.health import NodeStatus, pair_problems, parse_servers, verify_problems
 from lbdeploy.inventory import load_inventory
-from lbdeploy.status import node_status, parse_servers, parse_vrrp_states, status_lines
+from lbdeploy.status import node_status, parse_vrrp_states, status_lines
 
 DATA = Path(__file__).parent / "data"
 VIP = "172.29.150.150"
@@ -127,3 +127,19 @@ def test_a_vip_unreachable_from_here_is_judged_by_its_holder() -> None:
         f"nothing answers on {VIP}:443, from here or from hera"
     )
     assert "no node holds the VIP" in answer_from_holder(None, target, "http")
+
+
+def test_up_waits_for_servers_and_names_those_not_up() -> None:
+    from lbdeploy.health import describe_servers, servers_behind_vips, servers_ready
+
+    pair = states().pair
+    holders = {VIP: ["hera"]}
+    coming_up = {"hera": (("web", "web1", "DOWN 1/2"), ("web", "web2", "UP"))}
+    rows = servers_behind_vips(pair, holders, coming_up)
+    assert not servers_ready(rows)
+    assert describe_servers(rows) == ["web: 1/2 servers UP (web1 DOWN 1/2)"]
+    up = {"hera": (("web", "web1", "UP"), ("web", "web2", "no check")), "afrodita": ()}
+    rows = servers_behind_vips(pair, holders, up)
+    assert servers_ready(rows) and describe_servers(rows) == ["web: 2/2 servers UP"]
+    # No single holder: nothing to judge by, and nothing claimed.
+    assert servers_behind_vips(pair, {VIP: ["hera", "afrodita"]}, up) == {"web": ()}
