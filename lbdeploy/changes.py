@@ -165,7 +165,7 @@ def haproxy_reload() -> Command:
         '  i=$((i+1)); if echo "$log" | grep -q "Loading failure" || [ $i -ge {tries} ]; then\n'
         '    echo "$log" | grep ALERT >&2 || true\n'
         "    if [ -f {bak} ]; then umask 077; cp -p {bak} {cfg};"
-        " grep -vF {entry} {applied} > {new} || true; mv -f {new} {applied}; fi\n"
+        " grep -vF {entry} {applied} > {new} || true; mv -f {new} {applied}; rm -f {owed}; fi\n"
         "    echo {message} >&2\n"
         "    exit {code}\n"
         "  fi\n"
@@ -178,6 +178,7 @@ def haproxy_reload() -> Command:
         entry="  " + HAPROXY_CFG,
         applied=APPLIED,
         new=APPLIED + ".new",
+        owed=f"{PENDING}/haproxy",  # the live file is the running one again: nothing owed
         message="haproxy kept running its previous config: the new one did not load;"
         f" {HAPROXY_CFG} was put back to the running version",
         code=RELOAD_FAILED,
