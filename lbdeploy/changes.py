@@ -12,7 +12,7 @@ from lbdeploy.files import ManagedFile
 from lbdeploy.paths import APPLIED, HAPROXY_CFG, HAPROXY_SOCKET, PENDING, STATE_DIR, staged
 from lbdeploy.plan import ServiceAction
 from lbdeploy.script import Script
-from lbdeploy.shell import Command, Secret, cmd
+from lbdeploy.shell import Command, Secret, cmd, sh
 from lbdeploy.steps.base import Change, Upload
 
 VALIDATION_FAILED = 65
@@ -120,6 +120,10 @@ def change_script(change: Change) -> Script:
         script.run(command)
     changed = list(change.changed_files)
     cleanup = [staged(f.path) for f in changed]
+    if cleanup:
+        # Whatever stops the script (a full disk, a failed check), no staged copy stays.
+        removal = sh("rm", "-f", *cleanup, *(s + ".test" for s in cleanup)).text()
+        script.line(cmd("trap {removal} EXIT", removal=removal))
     for upload in change.uploads:
         if not upload.content_changed:
             _set_mode(script, upload)
@@ -132,6 +136,7 @@ def change_script(change: Change) -> Script:
     for file in changed:
         _move(script, file)
     if changed:
+        script.line(cmd("trap - EXIT"))
         _record(script, changed)
     for then in dict.fromkeys(f.then for f in changed if f.then is not None):
         script.run(then)

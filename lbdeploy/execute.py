@@ -29,7 +29,7 @@ from lbdeploy.runs import (
     settle_servers,
     wait_until_serving,
 )
-from lbdeploy.script import Script, split_sections
+from lbdeploy.script import NOTE, Script, split_sections
 from lbdeploy.shell import Secret, cmd
 
 Plans = dict[str, Plan]
@@ -80,7 +80,7 @@ def _plan_all(pair: PairState, runs: Runs, emit: Emit) -> Plans:
 def _run_change(run: NodeRun, change_step: str, script: Script, why: str, emit: Emit) -> None:
     start = time.monotonic()
     try:
-        run.session.run(script, step=change_step, what=why, timeout=900)
+        result = run.session.run(script, step=change_step, what=why, timeout=900)
     except RemoteError as exc:
         # A daemon's complaint may quote a config line: mask what could be a password.
         message = mask_config_secrets(exc.stderr)
@@ -90,7 +90,11 @@ def _run_change(run: NodeRun, change_step: str, script: Script, why: str, emit: 
             detail = f"{target} failed validation; the live file and running service are untouched"
         run.record(StepResult(change_step, "failed", detail, time.monotonic() - start), emit)
         raise RemoteError(run.name, change_step, detail, exc.remote_exit, message) from None
-    run.record(StepResult(change_step, "changed", why, time.monotonic() - start), emit)
+    notes = [
+        line.removeprefix(NOTE) for line in result.stdout.splitlines() if line.startswith(NOTE)
+    ]
+    detail = "; ".join([why, *notes])
+    run.record(StepResult(change_step, "changed", detail, time.monotonic() - start), emit)
 
 
 def _run_phase(run: NodeRun, plan: Plan, phase: Phase, emit: Emit) -> None:

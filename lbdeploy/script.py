@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from lbdeploy.shell import Arg, Command, HereDoc, Secret, cmd, mask
 
 SECTION = "@@lbdeploy "
+NOTE = "lbdeploy-note: "  # a stdout line that the step's report line should carry
 PREAMBLE = "set -eu\nexport LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin\numask 022\n"
 # The body is a function called on the last line: sh reads a script as it runs it, so
 # a script cut short by a dropped connection would otherwise run a truncated line

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from lbdeploy.facts import Facts
 from lbdeploy.paths import APT_LOG, PACKAGES, SCRIPT_USER
+from lbdeploy.script import NOTE
 from lbdeploy.shell import Arg, Raw, cmd, join, sh
 from lbdeploy.steps.base import Change
 
@@ -38,6 +39,13 @@ _LOGGED = cmd(
     " tail -n 15 {log} >&2; return $rc; }; }",
     log=APT_LOG,
 )
+# apt waits for a dpkg lock held by another process (unattended-upgrades): say whose.
+_LOCK_NOTE = cmd(
+    "holder=$(lslocks -n -o PID,COMMAND,PATH 2>/dev/null"
+    ' | awk \'$3 ~ /^\\/var\\/lib\\/dpkg\\/lock/ {print $2 " (pid " $1 ")"; exit}\');'
+    ' if [ -n "$holder" ]; then echo {note}"$holder"; fi',
+    note=NOTE + f"waited (at most {DPKG_LOCK_TIMEOUT} s) for the dpkg lock held by ",
+)
 # A cut-off install leaves dpkg half-done; repair it, waiting (bounded) for a dpkg that
 # may still be running from the dropped run.
 _REPAIR = cmd(
@@ -57,6 +65,7 @@ class Packages:
         if facts.dpkg_interrupted:
             commands.append(_REPAIR)
         if missing:
+            commands.append(_LOCK_NOTE)
             install = sh(Raw("logged"), *_apt_install(missing))
             update = sh(
                 Raw("logged"),
