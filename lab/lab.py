@@ -28,12 +28,15 @@ class LabNode:
     name: str
     ssh_port: int
     public_address: str
+    mgmt_address: str
 
 
 NODES = (
-    LabNode("hera", 2201, "172.29.150.11"),
-    LabNode("afrodita", 2202, "172.29.150.12"),
+    LabNode("hera", 2201, "172.29.150.11", "172.29.149.11"),
+    LabNode("afrodita", 2202, "172.29.150.12", "172.29.149.12"),
 )
+# A jump host: reaches the nodes' mgmt addresses; holds no public address.
+BASTION = LabNode("bastion", 2200, "", "172.29.149.10")
 BACKENDS = {"web1": "172.29.150.21", "web2": "172.29.150.22"}
 VIP = "172.29.150.150"
 
@@ -124,7 +127,8 @@ def _wait_booted(node: str, deadline: float) -> str:
 
 
 def _write_known_hosts(lab: Lab, nodes: tuple[LabNode, ...], keys: dict[str, str]) -> None:
-    """Record each node's host key under the address the tool dials: [127.0.0.1]:PORT."""
+    """Record each host key under the names the tool dials: [127.0.0.1]:PORT, and the
+    mgmt address (port 22) that a route through the bastion reaches."""
     lines = {}
     if lab.known_hosts.exists():
         for line in lab.known_hosts.read_text().splitlines():
@@ -132,7 +136,8 @@ def _write_known_hosts(lab: Lab, nodes: tuple[LabNode, ...], keys: dict[str, str
                 lines[line.split()[0]] = line
     for node in nodes:
         keytype, keydata = keys[node.name].split()[:2]
-        lines[f"[127.0.0.1]:{node.ssh_port}"] = f"[127.0.0.1]:{node.ssh_port} {keytype} {keydata}"
+        for name in (f"[127.0.0.1]:{node.ssh_port}", node.mgmt_address):
+            lines[name] = f"{name} {keytype} {keydata}"
     lab.known_hosts.write_text("".join(f"{line}\n" for line in lines.values()))
 
 
@@ -165,7 +170,7 @@ def up(state_dir: Path = STATE_DIR) -> Lab:
         lab.known_hosts.unlink()
     _compose(lab.image, "down", "--volumes", "--remove-orphans")
     _compose(lab.image, "up", "-d", "--force-recreate")
-    _await_nodes(lab, NODES)
+    _await_nodes(lab, (*NODES, BASTION))
     return lab
 
 

@@ -13,7 +13,15 @@ import typer
 from rich.console import Console
 
 from lbdeploy import cli_common as common
-from lbdeploy.cli_common import BecomeOpt, InventoryArg, JsonOpt, NodeOpt, StatsOpt, app
+from lbdeploy.cli_common import (
+    BecomeOpt,
+    InventoryArg,
+    JsonOpt,
+    KeyPassOpt,
+    NodeOpt,
+    StatsOpt,
+    app,
+)
 from lbdeploy.display import services_table, summary_table
 from lbdeploy.execute import converge
 from lbdeploy.inventory import Inventory
@@ -86,16 +94,17 @@ def up(
     as_json: JsonOpt = False,
     stats: StatsOpt = False,
     ask_become_pass: BecomeOpt = False,
+    ask_key_pass: KeyPassOpt = False,
 ) -> None:
     """Converge every node: files, packages, services; then wait until the pair serves."""
 
     def run() -> Report:
         desired = common.load(inventory)
         chosen = common.select(desired, node)
-        password = common.become_password(ask_become_pass)
+        creds = common.credentials(ask_become_pass, ask_key_pass)
         whole = len(chosen.nodes) == len(desired.nodes)
         return converge(
-            chosen, common.emitter(as_json), password, check=check, diff=diff, whole_pair=whole
+            chosen, common.emitter(as_json), creds, check=check, diff=diff, whole_pair=whole
         )
 
     report = common.guard(ctx, run)

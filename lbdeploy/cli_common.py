@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from lbdeploy.desired import Desired, derive
+from lbdeploy.desired import Desired, derive, resolve_path
 from lbdeploy.display import print_recap, print_step
 from lbdeploy.errors import LbdeployError, UsageError
 from lbdeploy.exitcodes import ExitCode
@@ -26,6 +26,8 @@ from lbdeploy.inventory import load_inventory
 from lbdeploy.report import Report, StepResult
 from lbdeploy.runs import Emit
 from lbdeploy.shell import Secret
+from lbdeploy.ssh import Credentials
+from lbdeploy.sshconfig import load_config
 
 app = typer.Typer(
     add_completion=False,
@@ -41,6 +43,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print the report as JSON"
 StatsOpt = Annotated[bool, typer.Option("--stats", help="show SSH connections and round trips")]
 BecomeOpt = Annotated[
     bool, typer.Option("--ask-become-pass", "-K", help="ask once for the sudo password")
+]
+KeyPassOpt = Annotated[
+    bool, typer.Option("--ask-key-pass", help="ask once for the SSH key's passphrase")
 ]
 
 
@@ -73,7 +78,10 @@ def guard(ctx: typer.Context, action: Callable[[], T]) -> T:
 
 
 def load(path: Path) -> Desired:
-    return derive(load_inventory(path, os.environ), path.resolve().parent)
+    inventory = load_inventory(path, os.environ)
+    base = path.resolve().parent
+    ssh_config = load_config(resolve_path(inventory.ssh.config_file, base))
+    return derive(inventory, base, ssh_config)
 
 
 def select(desired: Desired, nodes: list[str] | None) -> Desired:
@@ -86,10 +94,11 @@ def select(desired: Desired, nodes: list[str] | None) -> Desired:
     return desired.only(nodes)
 
 
-def become_password(ask: bool) -> Secret | None:
-    if not ask:
-        return None
-    return Secret(typer.prompt("sudo password", hide_input=True))
+def credentials(ask_become_pass: bool, ask_key_pass: bool) -> Credentials:
+    """Ask once, before any connection, for what the run will need."""
+    become = Secret(typer.prompt("sudo password", hide_input=True)) if ask_become_pass else None
+    key = Secret(typer.prompt("key passphrase", hide_input=True)) if ask_key_pass else None
+    return Credentials(become, key)
 
 
 def finish(report: Report, as_json: bool, stats: bool, diffs: bool = False) -> None:

@@ -17,10 +17,11 @@ from lbdeploy.cli_common import (
     BecomeOpt,
     InventoryArg,
     JsonOpt,
+    KeyPassOpt,
     NodeOpt,
     StatsOpt,
     app,
-    become_password,
+    credentials,
     emitter,
     finish,
     guard,
@@ -51,6 +52,7 @@ def restart(
     as_json: JsonOpt = False,
     stats: StatsOpt = False,
     ask_become_pass: BecomeOpt = False,
+    ask_key_pass: KeyPassOpt = False,
 ) -> None:
     """Restart (or --reload) haproxy and keepalived on the given nodes, never all unasked."""
 
@@ -62,8 +64,8 @@ def restart(
         services = _SERVICES.get(service)
         if services is None:
             raise UsageError(f"--service must be haproxy, keepalived or both, not {service!r}")
-        password = become_password(ask_become_pass)
-        return operate.restart_services(chosen, services, reload, emitter(as_json), password)
+        creds = credentials(ask_become_pass, ask_key_pass)
+        return operate.restart_services(chosen, services, reload, emitter(as_json), creds)
 
     finish(guard(ctx, run), as_json, stats)
 
@@ -74,6 +76,7 @@ def unlock(
     inventory: InventoryArg = Path("inventory.yaml"),
     node: NodeOpt = None,
     ask_become_pass: BecomeOpt = False,
+    ask_key_pass: KeyPassOpt = False,
 ) -> None:
     """Remove the lock a killed run left on a node (says whose it was)."""
 
@@ -81,7 +84,7 @@ def unlock(
         if not node:
             raise UsageError("name the node(s) to unlock with --node NAME")
         chosen = select(load(inventory), node)
-        return operate.unlock(chosen, emitter(False), become_password(ask_become_pass))
+        return operate.unlock(chosen, emitter(False), credentials(ask_become_pass, ask_key_pass))
 
     finish(guard(ctx, run), False, False)
 
@@ -92,11 +95,12 @@ def status(
     inventory: InventoryArg = Path("inventory.yaml"),
     as_json: JsonOpt = False,
     ask_become_pass: BecomeOpt = False,
+    ask_key_pass: KeyPassOpt = False,
 ) -> None:
     """One table: VRRP state per node, who holds each VIP, haproxy and its servers, drift."""
 
     def run() -> list[NodeStatus]:
-        return status_mod.gather_status(load(inventory), become_password(ask_become_pass))
+        return status_mod.gather_status(load(inventory), credentials(ask_become_pass, ask_key_pass))
 
     statuses = guard(ctx, run)
     if as_json:
@@ -113,11 +117,12 @@ def verify(
     inventory: InventoryArg = Path("inventory.yaml"),
     as_json: JsonOpt = False,
     ask_become_pass: BecomeOpt = False,
+    ask_key_pass: KeyPassOpt = False,
 ) -> None:
     """Exit 0 only when every VIP has one holder, answers on every port, and haproxy runs."""
 
     def run() -> status_mod.Verdict:
-        return status_mod.verify(load(inventory), become_password(ask_become_pass))
+        return status_mod.verify(load(inventory), credentials(ask_become_pass, ask_key_pass))
 
     verdict = guard(ctx, run)
     if as_json:
@@ -167,12 +172,13 @@ def failover_test(
     ] = False,
     as_json: JsonOpt = False,
     ask_become_pass: BecomeOpt = False,
+    ask_key_pass: KeyPassOpt = False,
 ) -> None:
     """Break the VIP's holder, time the failover and the way back, leave the pair as found."""
 
     def run() -> Move:
-        password = become_password(ask_become_pass)
-        return run_failover_test(load(inventory), vip, crash, emitter(as_json), password)
+        creds = credentials(ask_become_pass, ask_key_pass)
+        return run_failover_test(load(inventory), vip, crash, emitter(as_json), creds)
 
     move = guard(ctx, run)
     if as_json:
@@ -191,6 +197,7 @@ def switchover(
     back: Annotated[bool, typer.Option("--back", help="return VIPs to preferred masters")] = False,
     as_json: JsonOpt = False,
     ask_become_pass: BecomeOpt = False,
+    ask_key_pass: KeyPassOpt = False,
 ) -> None:
     """Move every VIP to one node on purpose (e.g. before maintenance), or --back."""
 
@@ -200,7 +207,7 @@ def switchover(
             raise UsageError("give either --to NODE or --back")
         if to is not None:
             select(desired, [to])
-        password = become_password(ask_become_pass)
-        return operate.switchover(desired, to, emitter(as_json), password)
+        creds = credentials(ask_become_pass, ask_key_pass)
+        return operate.switchover(desired, to, emitter(as_json), creds)
 
     finish(guard(ctx, run), as_json, False)

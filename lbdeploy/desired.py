@@ -12,22 +12,42 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Literal
 
+import paramiko
+
 from lbdeploy.inventory.model import HaproxySettings, Interface, Inventory, Server, Stats
 from lbdeploy.shell import Secret
+from lbdeploy.sshconfig import Explicit, Hop, route
 
 MASTER_PRIORITY = 101
 
 
 @dataclass(frozen=True)
 class SshTarget:
-    """How the operator's machine reaches a node."""
+    """How the operator's machine reaches a node: its route (jump hosts, then the node)."""
 
-    host: str
-    port: int
-    user: str
-    identity_file: Path | None
+    route: tuple[Hop, ...]
     known_hosts: Path
     connect_timeout: float
+
+    @property
+    def node(self) -> Hop:
+        return self.route[-1]
+
+    @property
+    def host(self) -> str:
+        return self.node.host
+
+    @property
+    def port(self) -> int:
+        return self.node.port
+
+    @property
+    def user(self) -> str:
+        return self.node.user
+
+    @property
+    def identity_file(self) -> Path | None:
+        return self.node.identity_files[0] if self.node.identity_files else None
 
     @property
     def needs_sudo(self) -> bool:
@@ -132,7 +152,8 @@ class Desired:
         return Desired(self.pair, tuple(n for n in self.nodes if n.name in names))
 
 
-def _resolve(path: str | None, base: Path) -> Path | None:
+def resolve_path(path: str | None, base: Path) -> Path | None:
+    """A path from the inventory: ~ expanded, relative to the inventory's folder."""
     if path is None:
         return None
     expanded = Path(path).expanduser()
@@ -190,7 +211,25 @@ def _role(
     )
 
 
-def derive(inv: Inventory, base_dir: Path) -> Desired:
+def _ssh_target(
+    inv: Inventory, name: str, base_dir: Path, ssh_config: paramiko.SSHConfig
+) -> SshTarget:
+    """Inventory values win over ssh_config, which wins over the defaults (as in OpenSSH)."""
+    node, defaults = inv.nodes[name], inv.ssh
+    given = defaults.model_fields_set
+    explicit = Explicit(
+        user=node.user or (defaults.user if "user" in given else None),
+        port=node.port or (defaults.port if "port" in given else None),
+        identity_file=resolve_path(node.identity_file or defaults.identity_file, base_dir),
+    )
+    return SshTarget(
+        route=route(ssh_config, node.host, explicit),
+        known_hosts=resolve_path(defaults.known_hosts, base_dir) or Path(),
+        connect_timeout=defaults.connect_timeout,
+    )
+
+
+def derive(inv: Inventory, base_dir: Path, ssh_config: paramiko.SSHConfig | None = None) -> Desired:
     """The pair and one NodeState per node; relative paths resolve against base_dir.
 
     The preferred master of a VIP (its `master`, else the first node) gets priority 101;
@@ -200,17 +239,10 @@ def derive(inv: Inventory, base_dir: Path) -> Desired:
     names = list(inv.nodes)
     addresses = {name: node.public_address for name, node in inv.nodes.items()}
     nodes = []
-    for name, node in inv.nodes.items():
+    for name in inv.nodes:
         address = addresses[name]
         assert address is not None, "checked by check_inventory"
-        ssh = SshTarget(
-            host=node.host,
-            port=node.port or inv.ssh.port,
-            user=node.user or inv.ssh.user,
-            identity_file=_resolve(node.identity_file or inv.ssh.identity_file, base_dir),
-            known_hosts=_resolve(inv.ssh.known_hosts, base_dir) or Path(),
-            connect_timeout=inv.ssh.connect_timeout,
-        )
+        ssh = _ssh_target(inv, name, base_dir, ssh_config or paramiko.SSHConfig())
         roles = tuple(_role(vip, names, name, addresses) for vip in pair.vips)
         nodes.append(NodeState(name, ssh, address, roles))
     return Desired(pair, tuple(nodes))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from lbdeploy.exitcodes import ExitCode
 
 if TYPE_CHECKING:
-    from lbdeploy.desired import SshTarget
+    from lbdeploy.sshconfig import Hop
 
 
 class LbdeployError(Exception):
@@ -62,8 +62,7 @@ class NodeError(LbdeployError):
 class Unreachable(NodeError):
     exit_code = ExitCode.UNREACHABLE
 
-    def __init__(self, node: str, target: SshTarget, reason: str) -> None:
-        where = f"{target.user}@{target.host}:{target.port}"
+    def __init__(self, node: str, where: str, reason: str) -> None:
         super().__init__(node, f"cannot reach {where}: {reason}")
 
 
@@ -73,23 +72,30 @@ class HostKeyError(NodeError):
     exit_code = ExitCode.UNREACHABLE
 
     def __init__(
-        self, node: str, target: SshTarget, known_hosts: Path, changed: bool, revoked: bool = False
+        self,
+        node: str,
+        hop: Hop,
+        known_hosts: Path,
+        via: str = "",
+        changed: bool = False,
+        revoked: bool = False,
     ) -> None:
-        host, port = target.host, target.port
-        name = host if port == 22 else f"[{host}]:{port}"
+        host, port = hop.host, hop.port
+        name = hop.known_hosts_name
+        who = f"the host key of {name}{via}"
         if revoked:
-            message = f"the host key of {name} is marked @revoked in {known_hosts}; refusing it"
+            message = f"{who} is marked @revoked in {known_hosts}; refusing it"
         elif changed:
             message = (
-                f"the host key of {name} CHANGED (not the one in {known_hosts}); this may be an "
-                f"attack or a reinstalled machine. If you trust the new key, remove the old one "
-                f"with `ssh-keygen -R '{name}' -f {known_hosts}` and add the new one"
+                f"{who} CHANGED (not the one in {known_hosts}); this may be an attack or a"
+                " reinstalled machine. If you trust the new key, remove the old one with"
+                f" `ssh-keygen -R '{name}' -f {known_hosts}` and add the new one"
             )
         else:
             message = (
-                f"the host key of {name} is not in {known_hosts}; verify it on the node "
-                f"(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and add it, e.g. "
-                f"`ssh-keyscan -p {port} {host} >> {known_hosts}` after checking the fingerprint"
+                f"{who} is not in {known_hosts}; verify it on the host"
+                " (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and add it, e.g."
+                f" `ssh-keyscan -p {port} {host} >> {known_hosts}` after checking the fingerprint"
             )
         super().__init__(node, message)
 

@@ -30,7 +30,8 @@ from lbdeploy.runs import (
     wait_until_serving,
 )
 from lbdeploy.script import NOTE, Script, split_sections
-from lbdeploy.shell import Secret, cmd
+from lbdeploy.shell import cmd
+from lbdeploy.ssh import NO_CREDENTIALS, Credentials
 
 Plans = dict[str, Plan]
 NOT_READY = "nothing was {}: every node must be reachable and unlocked"
@@ -39,7 +40,7 @@ NOT_READY = "nothing was {}: every node must be reachable and unlocked"
 def converge(
     desired: Desired,
     emit: Emit,
-    become_password: Secret | None = None,
+    creds: Credentials = NO_CREDENTIALS,
     check: bool = False,
     diff: bool = False,
     whole_pair: bool = True,
@@ -47,7 +48,7 @@ def converge(
     """`lbdeploy up`: bring every node to its desired state; with check, only say what would."""
     start = time.monotonic()
     report = Report("up --check" if check else "up", {})
-    with open_runs(desired, become_password, lock=not check) as runs:
+    with open_runs(desired, creds, lock=not check) as runs:
         report.nodes = runs.reports
         if not runs.complete:
             report.notes.append(NOT_READY.format("changed"))

@@ -18,7 +18,8 @@ from lbdeploy.health import vip_holders
 from lbdeploy.report import StepResult
 from lbdeploy.runs import Emit, NodeRun, Runs, open_runs, poll_serving
 from lbdeploy.script import Script
-from lbdeploy.shell import Secret, cmd
+from lbdeploy.shell import cmd
+from lbdeploy.ssh import NO_CREDENTIALS, Credentials
 from lbdeploy.status import check_from_here
 
 MOVE_TIMEOUT = 30.0
@@ -124,14 +125,14 @@ def failover_test(
     vip: str | None,
     crash: bool,
     emit: Emit,
-    become_password: Secret | None = None,
+    creds: Credentials = NO_CREDENTIALS,
 ) -> Move:
     """Break haproxy (or freeze keepalived) on the VIP's holder, time the move and the way back.
 
     The pair is always put back as it was, also on Ctrl-C.
     """
     pair = desired.pair
-    with open_runs(desired, become_password, lock=True) as runs:
+    with open_runs(desired, creds, lock=True) as runs:
         chosen, holder = _pick(desired, runs, vip)
         vip_state = pair.vip(chosen)
         service = next(iter(pair.services_on(vip_state.vip)), None) if vip_state else None

@@ -15,7 +15,8 @@ from lbdeploy.paths import SERVICES, STANDBY_FILE
 from lbdeploy.report import Report, StepResult
 from lbdeploy.runs import Emit, NodeRun, on_each, open_runs, rolling_order, wait_until_serving
 from lbdeploy.script import Script
-from lbdeploy.shell import Secret, cmd
+from lbdeploy.shell import cmd
+from lbdeploy.ssh import NO_CREDENTIALS, Credentials
 
 MOVE_TIMEOUT = 30.0
 NOT_READY = "nothing was {}: every node must be reachable and unlocked"
@@ -37,14 +38,14 @@ def restart_services(
     services: tuple[str, ...],
     reload: bool,
     emit: Emit,
-    become_password: Secret | None = None,
+    creds: Credentials = NO_CREDENTIALS,
 ) -> Report:
     """`lbdeploy restart`: one node at a time, backups first; stop at the first failure."""
     start = time.monotonic()
     verb = "reload" if reload else "restart"
     report = Report(verb, {})
     script = restart_script(verb, services)
-    with open_runs(desired, become_password, lock=True) as runs:
+    with open_runs(desired, creds, lock=True) as runs:
         report.nodes = runs.reports
         if not runs.complete:
             report.notes.append(NOT_READY.format("restarted"))
@@ -63,7 +64,7 @@ def restart_services(
     return report
 
 
-def unlock(desired: Desired, emit: Emit, become_password: Secret | None = None) -> Report:
+def unlock(desired: Desired, emit: Emit, creds: Credentials = NO_CREDENTIALS) -> Report:
     """Remove a lock left by a killed run, saying whose it was."""
     start = time.monotonic()
     report = Report("unlock", {})
@@ -74,7 +75,7 @@ def unlock(desired: Desired, emit: Emit, become_password: Secret | None = None) 
         detail = "was not locked" if holder == "none" else f"removed the lock of {holder}"
         run.record(StepResult("lock", "ok" if holder == "none" else "changed", detail), emit)
 
-    with open_runs(desired, become_password, lock=False) as runs:
+    with open_runs(desired, creds, lock=False) as runs:
         report.nodes = runs.reports
         if runs.complete:
             on_each(runs.ready, remove)
@@ -99,12 +100,12 @@ def switchover(
     desired: Desired,
     to: str | None,
     emit: Emit,
-    become_password: Secret | None = None,
+    creds: Credentials = NO_CREDENTIALS,
 ) -> Report:
     """Put every node but `to` on standby (or, with to=None, none) and wait until it serves."""
     start = time.monotonic()
     report = Report("switchover" if to else "switchover --back", {})
-    with open_runs(desired, become_password, lock=True) as runs:
+    with open_runs(desired, creds, lock=True) as runs:
         report.nodes = runs.reports
         if not runs.complete:
             report.notes.append(NOT_READY.format("moved"))

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from lbdeploy.connect import connect
 from lbdeploy.desired import Desired, NodeState, PairState
 from lbdeploy.errors import LockHeld, NodeError
 from lbdeploy.facts import (
@@ -49,8 +50,7 @@ from lbdeploy.locks import (
 from lbdeploy.render import render_node
 from lbdeploy.report import NodeReport, StepResult
 from lbdeploy.script import Script, split_sections
-from lbdeploy.shell import Secret
-from lbdeploy.ssh import Session, connect
+from lbdeploy.ssh import Credentials, Session
 
 CONVERGE_TIMEOUT = 20.0
 SETTLE_TIMEOUT = 10.0
@@ -128,7 +128,7 @@ def probe_targets(pair: PairState) -> list[tuple[str, int]]:
 @contextmanager
 def open_runs(
     desired: Desired,
-    become_password: Secret | None,
+    creds: Credentials,
     lock: bool,
     extra: Script | None = None,
 ) -> Iterator[Runs]:
@@ -139,7 +139,7 @@ def open_runs(
 
     def gather(node: NodeState) -> None:
         report = runs.reports[node.name]
-        session = connect(node.name, node.ssh, become_password, pair.secrets)
+        session = connect(node.name, node.ssh, creds, pair.secrets)
         report.counters = session.counters
         files = render_node(pair, node)
         try:

@@ -1,7 +1,5 @@
-"""SSH to one node through Fabric, with host keys verified and every round trip counted.
+"""A session with one node: scripts run as root in one round trip each, every one counted.
 
-Fabric accepts unknown host keys by default (AutoAddPolicy) and reads no known_hosts;
-here the inventory's known_hosts is loaded and anything not in it is refused.
 Scripts travel on stdin, never on the command line, so no secret shows in `ps`.
 
 The sudo password is sent only when sudo asks for it: the remote command prints a
@@ -14,28 +12,28 @@ by the root shell as a command (Ansible's become does the same).
 from __future__ import annotations
 
 import secrets
-import stat
 import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import fabric
 import paramiko
 
 from lbdeploy.desired import SshTarget
-from lbdeploy.errors import (
-    ConnectionLost,
-    HostKeyError,
-    KeyFileError,
-    NeedsPassword,
-    RemoteError,
-    RemoteTimeout,
-    Unreachable,
-)
-from lbdeploy.known_hosts import load_known_hosts
+from lbdeploy.errors import ConnectionLost, NeedsPassword, RemoteError, RemoteTimeout
 from lbdeploy.script import Script
 from lbdeploy.shell import Secret, mask
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the operator typed once for the whole run: the sudo password, the key passphrase."""
+
+    become: Secret | None = None
+    key_passphrase: Secret | None = None
+
+
+NO_CREDENTIALS = Credentials()
 
 
 @dataclass(frozen=True)
@@ -89,6 +87,7 @@ class Session:
     become_password: Secret | None = None
     secrets: tuple[Secret, ...] = ()  # masked in every stderr and error
     counters: Counters = field(default_factory=Counters)
+    gateways: tuple[fabric.Connection, ...] = ()  # jump hosts, outermost first
 
     def run(
         self,
@@ -186,67 +185,6 @@ class Session:
                 time.sleep(0.002)
 
     def close(self) -> None:
-        self.connection.close()
-
-
-def check_identity(node: str, path: Path) -> None:
-    """Refuse a missing key, or one others can read, before any connection (as OpenSSH does)."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise KeyFileError(node, f"identity file {path} does not exist") from None
-    except OSError as exc:
-        raise KeyFileError(node, f"cannot read identity file {path}: {exc.strerror}") from None
-    if mode & 0o077:
-        raise KeyFileError(
-            node,
-            f"permissions {stat.S_IMODE(mode):04o} for identity file {path} are too open: a"
-            f" private key must not be readable by others (chmod 600 {path}); OpenSSH refuses"
-            " it too",
-        )
-
-
-def connect(
-    node: str,
-    target: SshTarget,
-    become_password: Secret | None = None,
-    known_secrets: tuple[Secret, ...] = (),
-) -> Session:
-    """Open a verified connection; unknown or changed host keys stop here, before any change."""
-    connect_kwargs: dict[str, object] = {"banner_timeout": target.connect_timeout}
-    if target.identity_file is not None:
-        check_identity(node, target.identity_file)
-        connect_kwargs["key_filename"] = [str(target.identity_file)]
-    conn = fabric.Connection(
-        host=target.host,
-        user=target.user,
-        port=target.port,
-        connect_timeout=max(1, round(target.connect_timeout)),
-        connect_kwargs=connect_kwargs,
-    )
-    conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    known_hosts = target.known_hosts.expanduser()
-    trusted = load_known_hosts(known_hosts)
-    trusted.install(conn.client)
-    session = Session(node, target, conn, become_password, known_secrets)
-    start = time.monotonic()
-    try:
-        conn.open()
-        server_key = conn.client.get_transport().get_remote_server_key()  # type: ignore[union-attr]
-        if trusted.is_revoked(server_key):
-            conn.close()
-            raise HostKeyError(node, target, known_hosts, changed=False, revoked=True)
-    except paramiko.BadHostKeyException:
-        conn.close()
-        raise HostKeyError(node, target, known_hosts, changed=True) from None
-    except paramiko.SSHException as exc:
-        conn.close()
-        if "not found in known_hosts" in str(exc):
-            raise HostKeyError(node, target, known_hosts, changed=False) from None
-        raise Unreachable(node, target, str(exc)) from None
-    except (OSError, EOFError) as exc:
-        conn.close()
-        raise Unreachable(node, target, str(exc) or type(exc).__name__) from None
-    session.counters.connections += 1
-    session.counters.seconds += time.monotonic() - start
-    return session
+        """Close the node's connection, then each jump host's, innermost first."""
+        for connection in (self.connection, *reversed(self.gateways)):
+            connection.close()

@@ -19,7 +19,8 @@ from lbdeploy.health import NodeStatus, answer_from_holder, parse_servers, verif
 from lbdeploy.paths import KEEPALIVED_DATA, KEEPALIVED_PID
 from lbdeploy.runs import NodeRun, open_runs
 from lbdeploy.script import Script, split_sections
-from lbdeploy.shell import Secret, cmd
+from lbdeploy.shell import cmd
+from lbdeploy.ssh import NO_CREDENTIALS, Credentials
 
 
 def _http_probe(svc: ServiceState) -> Script:
@@ -95,10 +96,10 @@ def _live_drift(run: NodeRun) -> tuple[str, ...]:
     return tuple(p for p, f in run.files.items() if p in live and live[p].sha256 != f.sha256)
 
 
-def gather_status(desired: Desired, become_password: Secret | None = None) -> list[NodeStatus]:
+def gather_status(desired: Desired, creds: Credentials = NO_CREDENTIALS) -> list[NodeStatus]:
     """Every node's status in one round trip each, in parallel; no lock, nothing changed."""
     pair = desired.pair
-    with open_runs(desired, become_password, lock=False, extra=status_lines(pair)) as runs:
+    with open_runs(desired, creds, lock=False, extra=status_lines(pair)) as runs:
         statuses = {
             r.name: node_status(pair, r.name, r.facts, r.raw, _live_drift(r)) for r in runs.ready
         }
@@ -138,9 +139,9 @@ class Verdict:
     problems: list[str] = field(default_factory=list)
 
 
-def verify(desired: Desired, become_password: Secret | None = None) -> Verdict:
+def verify(desired: Desired, creds: Credentials = NO_CREDENTIALS) -> Verdict:
     """Exactly one holder per VIP, every service answering on it, haproxy running everywhere."""
-    statuses = gather_status(desired, become_password)
+    statuses = gather_status(desired, creds)
     answers: dict[str, str] = {}
     for svc in desired.pair.services:
         answer = check_from_here(str(svc.vip), svc.port, svc.mode)

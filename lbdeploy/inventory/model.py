@@ -38,6 +38,11 @@ class SshDefaults(_Strict):
     port: Port = 22
     identity_file: str | None = None
     known_hosts: str = "~/.ssh/known_hosts"
+    config_file: str | None = Field(
+        default="~/.ssh/config",
+        description="OpenSSH client config: Host aliases, HostName, User, Port, IdentityFile,"
+        " ProxyJump (null: none)",
+    )
     connect_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
 
 

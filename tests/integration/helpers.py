@@ -35,7 +35,7 @@ CLI = [sys.executable, "-m", "lbdeploy"]
 
 
 def lbdeploy(
-    *args: str, stdin: str | None = None, timeout: float = 600
+    *args: str, stdin: str | None = None, timeout: float = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*CLI, *args],
@@ -44,7 +44,7 @@ def lbdeploy(
         timeout=timeout,
         input=stdin,
         check=False,
-        env=CLI_ENV,
+        env={**CLI_ENV, **(env or {})},
     )
 
 

@@ -1,0 +1,74 @@
+"""SSH routes as OpenSSH would take them: aliases, ProxyJump chains, precedence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import paramiko
+
+from lbdeploy.desired import derive
+from lbdeploy.inventory.load import parse_inventory
+from lbdeploy.sshconfig import Explicit, route
+
+CONFIG = paramiko.SSHConfig.from_text(
+    """
+Host bastion
+    HostName 203.0.113.5
+    User jump
+    Port 2200
+    IdentityFile /keys/jump
+Host inner
+    HostName 10.0.0.9
+Host lb-*
+    User deploy
+    ProxyJump bastion,admin@inner:2222
+Host lb-hera
+    HostName 10.0.1.11
+Host direct
+    HostName 10.0.1.20
+    Port 2022
+    User ops
+    ProxyJump none
+"""
+)
+
+
+def test_an_alias_resolves_through_its_jump_chain() -> None:
+    hops = route(CONFIG, "lb-hera", Explicit())
+    assert [(h.alias, h.host, h.port, h.user) for h in hops] == [
+        ("bastion", "203.0.113.5", 2200, "jump"),
+        ("inner", "10.0.0.9", 2222, "admin"),  # the ProxyJump item's own user and port win
+        ("lb-hera", "10.0.1.11", 22, "deploy"),
+    ]
+    assert hops[0].identity_files == (Path("/keys/jump"),)
+    assert hops[0].known_hosts_name == "[203.0.113.5]:2200"
+    assert hops[-1].known_hosts_name == "10.0.1.11"
+
+
+def test_the_inventory_wins_over_ssh_config_which_wins_over_defaults() -> None:
+    hop = route(CONFIG, "direct", Explicit())[-1]
+    assert (hop.host, hop.port, hop.user) == ("10.0.1.20", 2022, "ops")
+    hop = route(CONFIG, "direct", Explicit(user="root", port=22, identity_file=Path("/k")))[-1]
+    assert (hop.port, hop.user, hop.identity_files) == (22, "root", (Path("/k"),))
+    hop = route(paramiko.SSHConfig(), "10.0.0.1", Explicit())[-1]
+    assert (hop.host, hop.port, hop.user) == ("10.0.0.1", 22, "root")
+    assert len(route(CONFIG, "direct", Explicit())) == 1
+
+
+def test_inventory_defaults_do_not_override_ssh_config_unless_written() -> None:
+    base = """
+nodes:
+  hera: {host: lb-hera, address: 10.0.1.11}
+interface: {name: eth1, netmask: 255.255.255.0}
+vrrp: {virtual_router_id: 50, vip: 10.0.1.150}
+"""
+    desired = derive(parse_inventory(base, "inv.yaml", {}), Path("/srv"), CONFIG)
+    ssh = desired.nodes[0].ssh
+    assert (ssh.user, ssh.port, [h.alias for h in ssh.route]) == (
+        "deploy",
+        22,
+        ["bastion", "inner", "lb-hera"],
+    )
+    written = base.replace("nodes:", "ssh: {user: root, port: 2201}\nnodes:")
+    ssh = derive(parse_inventory(written, "inv.yaml", {}), Path("/srv"), CONFIG).nodes[0].ssh
+    assert (ssh.user, ssh.port, ssh.needs_sudo) == ("root", 2201, False)
