@@ -63,8 +63,15 @@ def test_second_user_needs_a_password_for_sudo(lab: labmod.Lab) -> None:
 
 
 def test_each_node_has_its_own_host_key(lab: labmod.Lab) -> None:
-    keys = [line.split()[2] for line in lab.known_hosts.read_text().splitlines()]
-    assert len(keys) == 2 and keys[0] != keys[1]
+    keys = {}
+    for line in lab.known_hosts.read_text().splitlines():
+        name, _, key = line.split()
+        keys[name] = key
+    hosts = [*labmod.NODES, labmod.BASTION]
+    loopback = {keys[f"[127.0.0.1]:{h.ssh_port}"] for h in hosts}
+    assert len(loopback) == len(hosts)  # every host its own key
+    for host in hosts:  # the same key under the name a route through the bastion dials
+        assert keys[host.mgmt_address] == keys[f"[127.0.0.1]:{host.ssh_port}"]
 
 
 def test_unknown_host_key_is_refused(lab: labmod.Lab, tmp_path) -> None:
