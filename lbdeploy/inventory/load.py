@@ -10,7 +10,6 @@ import difflib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,66 +19,10 @@ from pydantic import BaseModel, ValidationError
 from lbdeploy.errors import InventoryError, Problem
 from lbdeploy.inventory.checks import check_inventory
 from lbdeploy.inventory.model import Inventory
+from lbdeploy.inventory.text import Limits, YamlProblem, check_text, decode
+from lbdeploy.inventory.tree import Loc, Located, compose_yaml
 
-Loc = tuple[str | int, ...]
-Mark = tuple[int, int]  # 1-based line, column
-
-
-@dataclass
-class Located:
-    """Parsed YAML plus the position of every value and every mapping key, by path."""
-
-    data: Any
-    values: dict[Loc, Mark] = field(default_factory=dict)
-    keys: dict[Loc, Mark] = field(default_factory=dict)
-    duplicates: list[Loc] = field(default_factory=list)
-
-    def mark(self, loc: Loc, prefer_key: bool = False) -> Mark:
-        """The position of `loc`, or of its nearest ancestor that has one."""
-        for end in range(len(loc), -1, -1):
-            sub = loc[:end]
-            tables = (self.keys, self.values) if prefer_key else (self.values, self.keys)
-            for table in tables:
-                if sub in table:
-                    return table[sub]
-        return (1, 1)
-
-
-def _mark(node: yaml.Node) -> Mark:
-    return (node.start_mark.line + 1, node.start_mark.column + 1)
-
-
-def parse_yaml(text: str) -> Located:
-    """Parse one YAML document, keeping positions; duplicate keys are recorded, not merged."""
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        located = Located(data=None)
-        if root is not None:
-            located.data = _walk(loader, root, (), located)
-        return located
-    finally:
-        loader.dispose()
-
-
-def _walk(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, out: Located) -> Any:
-    out.values[loc] = _mark(node)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str | int) or isinstance(key, bool):
-                key = str(key)
-            child = (*loc, key)
-            if key in result:
-                out.duplicates.append(child)
-            out.keys[child] = _mark(key_node)
-            result[key] = _walk(loader, value_node, child, out)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_walk(loader, item, (*loc, i), out) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+LIMITS = Limits()
 
 
 def format_loc(loc: Loc) -> str:
@@ -154,21 +97,30 @@ def _unwrap_single_vrrp(raw: dict[str, Any]) -> bool:
     return False
 
 
-def load_inventory(path: str | Path, env: Mapping[str, str]) -> Inventory:
+def load_inventory(path: str | Path, env: Mapping[str, str], limits: Limits = LIMITS) -> Inventory:
     """Read and validate an inventory; raise InventoryError listing every problem found."""
     path = Path(path)
     name = str(path)
     try:
-        text = path.read_text()
+        with path.open("rb") as handle:
+            data = handle.read(limits.max_bytes + 1)
     except OSError as exc:
-        raise InventoryError([Problem(name, 1, 1, "", f"cannot read: {exc.strerror}")]) from None
-    return parse_inventory(text, name, env)
-
-
-def parse_inventory(text: str, name: str, env: Mapping[str, str]) -> Inventory:
-    """Validate inventory text; `name` is what error messages call the file."""
+        reason = exc.strerror or str(exc)
+        raise InventoryError([Problem(name, 1, 1, "", f"cannot read: {reason}")]) from None
     try:
-        located = parse_yaml(text)
+        text = decode(data, limits)
+    except YamlProblem as exc:
+        raise InventoryError([Problem(name, exc.line, exc.column, "", exc.message)]) from None
+    return parse_inventory(text, name, env, limits)
+
+
+def parse_yaml(text: str, name: str, limits: Limits = LIMITS) -> Located:
+    """Check and parse inventory text; InventoryError, located, if it is not usable YAML."""
+    try:
+        check_text(text, limits)
+        return compose_yaml(text, limits)
+    except YamlProblem as exc:
+        raise InventoryError([Problem(name, exc.line, exc.column, "", exc.message)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -177,6 +129,13 @@ def parse_inventory(text: str, name: str, env: Mapping[str, str]) -> Inventory:
         ) from None
     except yaml.YAMLError as exc:
         raise InventoryError([Problem(name, 1, 1, "", f"not valid YAML: {exc}")]) from None
+
+
+def parse_inventory(
+    text: str, name: str, env: Mapping[str, str], limits: Limits = LIMITS
+) -> Inventory:
+    """Validate inventory text; `name` is what error messages call the file."""
+    located = parse_yaml(text, name, limits)
 
     def problem(loc: Loc, message: str, at_key: bool = False) -> Problem:
         line, col = located.mark(loc_in_file(loc), prefer_key=at_key)
