@@ -7,18 +7,22 @@ before anything is rendered.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    GetCoreSchemaHandler,
     PlainSerializer,
     PlainValidator,
     ValidationInfo,
     WithJsonSchema,
 )
+from pydantic_core import core_schema
 
+from lbdeploy.inventory.scalars import flag, seconds, whole_number
 from lbdeploy.shell import Secret
 
 # Characters that end a token, start a comment or open a block in keepalived.conf or
@@ -93,13 +97,25 @@ def _ipv4(value: Any) -> IPv4Address:
         raise ValueError(f"{value!r} is not a valid IPv4 address") from None
 
 
-def between(lo: int, hi: int) -> Any:
-    def check(value: int) -> int:
-        if not lo <= value <= hi:
-            raise ValueError(f"must be {lo}..{hi}, got {value}")
+@dataclass(frozen=True)
+class _Between:
+    """A whole number in lo..hi, written as a plain decimal (see scalars.whole_number)."""
+
+    lo: int
+    hi: int
+
+    def check(self, value: int) -> int:
+        if not self.lo <= value <= self.hi:
+            raise ValueError(f"must be {self.lo}..{self.hi}, got {value}")
         return value
 
-    return AfterValidator(check)
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        checked = core_schema.no_info_after_validator_function(self.check, handler(source))
+        return core_schema.no_info_before_validator_function(whole_number, checked)
+
+
+def between(lo: int, hi: int) -> Any:
+    return _Between(lo, hi)
 
 
 def _netmask(value: Any) -> IPv4Address:
@@ -175,6 +191,8 @@ def _to_secret(value: Any, info: ValidationInfo) -> Secret:
         if name not in env:
             raise ValueError(f"environment variable {name} is not set")
         value = env[name]
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # the loader types only numbers whose str() is what was written
     if not isinstance(value, str):
         raise ValueError("a secret is a string or {env: VARIABLE_NAME}")
     return Secret(_config_word(value))
@@ -198,6 +216,8 @@ Port = Annotated[
     int, between(1, 65535), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})
 ]
 ConfigWord = Annotated[str, AfterValidator(_config_word)]
+Flag = Annotated[bool, BeforeValidator(flag)]
+Seconds = Annotated[float, BeforeValidator(seconds)]
 UrlPath = Annotated[str, AfterValidator(_url_path)]
 Timeout = Annotated[str, BeforeValidator(_timeout)]
 HaproxyLine = Annotated[str, AfterValidator(_haproxy_line)]

@@ -79,6 +79,8 @@ def _message(error: Mapping[str, Any]) -> tuple[str, bool]:
         return f"unknown key '{key}'{suggestion}", True
     if kind == "missing":
         return "required, but missing", False
+    if kind == "string_type":
+        return _not_text(error.get("input")), False
     message = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
@@ -87,6 +89,31 @@ def _message(error: Mapping[str, Any]) -> tuple[str, bool]:
     elif kind == "string_pattern_mismatch":
         message = f"{error['input']!r} does not match {error['ctx']['pattern']}"
     return message, False
+
+
+_NULL_MESSAGE = "is empty (null or ~); leave the key out for its default, or quote the word"
+
+
+def _nulls(data: Any, loc: Loc) -> list[Loc]:
+    """Where the file says null: never taken as "use the default" (`auth_pass: null` would
+    silently turn authentication off, `master: null` would pick another node)."""
+    if data is None:
+        return [loc]
+    if isinstance(data, dict):
+        return [n for key, value in data.items() for n in _nulls(value, (*loc, key))]
+    if isinstance(data, list):
+        return [n for i, value in enumerate(data) for n in _nulls(value, (*loc, i))]
+    return []
+
+
+def _not_text(value: Any) -> str:
+    """Why a field that takes text got something else, in YAML's words."""
+    if isinstance(value, bool):
+        word = str(value).lower()
+        return f"{word} is read as a boolean here; quote it ('{word}') to mean the word"
+    if isinstance(value, dict | list):
+        return f"must be a single value, not a {'mapping' if isinstance(value, dict) else 'list'}"
+    return "must be text"
 
 
 def _unwrap_single_vrrp(raw: dict[str, Any]) -> bool:
@@ -150,12 +177,12 @@ def parse_inventory(
 
     if not isinstance(located.data, dict):
         raise InventoryError([Problem(name, 1, 1, "", "the inventory must be a YAML mapping")])
-    dups = [
+    early = [
         problem(d, f"'{d[-1]}' is given twice; names and keys must be unique", at_key=True)
         for d in located.duplicates
-    ]
-    if dups:
-        raise InventoryError(dups)
+    ] + [problem(loc, _NULL_MESSAGE) for loc in _nulls(located.data, ())]
+    if early:
+        raise InventoryError(sorted(early, key=lambda p: (p.line, p.column)))
     single_vrrp = _unwrap_single_vrrp(located.data)
     try:
         inventory = Inventory.model_validate(located.data, context={"env": dict(env)})

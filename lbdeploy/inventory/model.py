@@ -13,12 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lbdeploy.inventory.fields import (
     ConfigWord,
+    Flag,
     HaproxyLine,
     Host,
     IPv4,
     Name,
     Netmask,
     Port,
+    Seconds,
     SecretValue,
     Timeout,
     UrlPath,
@@ -28,7 +30,11 @@ from lbdeploy.shell import Secret
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    # coerce_numbers_to_str: a name or password written 1234 is the string "1234"; the
+    # loader only types numbers whose str() is exactly what was written.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, arbitrary_types_allowed=True, coerce_numbers_to_str=True
+    )
 
 
 class SshDefaults(_Strict):
@@ -38,7 +44,7 @@ class SshDefaults(_Strict):
     port: Port = 22
     identity_file: str | None = None
     known_hosts: str = "~/.ssh/known_hosts"
-    connect_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
+    connect_timeout: Annotated[Seconds, Field(gt=0, le=300, allow_inf_nan=False)] = 10.0
 
 
 class Node(_Strict):
@@ -77,8 +83,8 @@ class VrrpInstance(_Strict):
     vip: IPv4
     auth_pass: SecretValue | None = None
     advert_int: Annotated[int, between(1, 255)] = 1
-    nopreempt: bool = False
-    unicast: bool = False
+    nopreempt: Flag = False
+    unicast: Flag = False
     master: Name | None = Field(None, description="preferred holder; defaults to the first node")
 
     @field_validator("auth_pass")
@@ -114,8 +120,8 @@ class Server(_Strict):
     name: Name
     address: Host
     port: Port
-    check: bool = True
-    backup: bool = False
+    check: Flag = True
+    backup: Flag = False
     weight: Annotated[int, between(0, 256)] | None = None
 
 

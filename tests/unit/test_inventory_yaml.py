@@ -1,7 +1,8 @@
-"""The inventory's YAML: any file costs little, and its bytes are UTF-8.
+"""The inventory's YAML: values mean what was written, any file costs little, bytes are UTF-8.
 
-Refusals with their exact place are cases under data/inventory_errors/yaml_*.yaml; here
-is what a bomb may cost, and how files that are not UTF-8 are refused.
+Refusals with their exact place are cases under data/inventory_errors/ (yaml_*, port_*,
+...); here are the files that must load (data/inventory_ok/, each headed by `# holds:`
+expressions about the loaded `inv`), what a bomb may cost, and files that are not UTF-8.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from lbdeploy.inventory import load_inventory
 from lbdeploy.inventory.load import LIMITS
 
 DATA = Path(__file__).parent / "data"
+OK_CASES = sorted((DATA / "inventory_ok").glob("*.yaml"))
 BOMBS = sorted(
     p
     for p in (DATA / "inventory_errors").glob("yaml_*.yaml")
@@ -28,6 +30,19 @@ BOMBS = sorted(
 )
 CLASSIC = (DATA / "render" / "classic" / "inventory.yaml").read_text()
 ENV = {"LB_VRRP_PASS": "vrrp-pw", "LB_STATS_PASS": "stats-pw"}
+
+
+def _holds(path: Path) -> list[str]:
+    lines = path.read_bytes().decode("utf-8-sig").splitlines()
+    return [line.removeprefix("# holds: ") for line in lines if line.startswith("# holds: ")]
+
+
+@pytest.mark.parametrize("case", OK_CASES, ids=[c.stem for c in OK_CASES])
+def test_values_keep_what_the_user_wrote(case: Path) -> None:
+    inv = load_inventory(case, env=ENV)
+    assert _holds(case)
+    for expression in _holds(case):
+        assert eval(expression, {"inv": inv}), expression
 
 
 @pytest.mark.parametrize("case", BOMBS, ids=[c.stem for c in BOMBS])
