@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
+from lbdeploy.inventory.haproxy import check_line
 from lbdeploy.inventory.scalars import flag, seconds, whole_number
 from lbdeploy.shell import Secret
 
@@ -148,37 +149,6 @@ def _timeout(value: Any) -> str:
     return text
 
 
-_SECTION_KEYWORDS = {
-    "global",
-    "defaults",
-    "frontend",
-    "backend",
-    "listen",
-    "userlist",
-    "peers",
-    "resolvers",
-    "program",
-    "cache",
-    "mailers",
-    "ring",
-    "http-errors",
-    "fcgi-app",
-}
-
-
-def _haproxy_line(value: str) -> str:
-    """Raw lines are the user's HAProxy; we only stop them escaping their section."""
-    if not value.strip():
-        raise ValueError("must not be empty")
-    for ch in value:
-        if (ord(ch) < 32 and ch != "\t") or ord(ch) == 127:
-            raise ValueError("contains a newline or control character; give one option per item")
-    first = value.split()[0].lower()
-    if first in _SECTION_KEYWORDS:
-        raise ValueError(f"starts a new '{first}' section; raw options stay inside their section")
-    return value
-
-
 def _to_secret(value: Any, info: ValidationInfo) -> Secret:
     """A secret is a literal string or {env: NAME}, read from the environment given."""
     if isinstance(value, Secret):
@@ -220,7 +190,7 @@ Flag = Annotated[bool, BeforeValidator(flag)]
 Seconds = Annotated[float, BeforeValidator(seconds)]
 UrlPath = Annotated[str, AfterValidator(_url_path)]
 Timeout = Annotated[str, BeforeValidator(_timeout)]
-HaproxyLine = Annotated[str, AfterValidator(_haproxy_line)]
+HaproxyLine = Annotated[str, AfterValidator(check_line)]
 SecretValue = Annotated[
     Secret,
     PlainValidator(_to_secret),
