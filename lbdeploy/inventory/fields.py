@@ -49,7 +49,14 @@ def _breaking_char(value: str) -> str | None:
             return _BREAKING[ch]
         if ord(ch) < 32 or ord(ch) == 127:
             return "a control character"
+        if not ch.isprintable():
+            return _invisible(ch)
     return None
+
+
+def _invisible(ch: str) -> str:
+    """Line separators, format and other non-printing characters, e.g. U+200B, U+202E."""
+    return f"an invisible or non-printing character (U+{ord(ch):04X})"
 
 
 def _config_word(value: str) -> str:
@@ -168,6 +175,43 @@ def _to_secret(value: Any, info: ValidationInfo) -> Secret:
     return Secret(_config_word(value))
 
 
+_LOGIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}")
+
+
+def _login(value: str) -> str:
+    """An SSH login is a Unix user name (adduser's rules), never an option like '-oX'."""
+    if not _LOGIN.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a user name: up to 32 letters, digits, '_', '.' or '-', "
+            "not starting with '.' or '-'"
+        )
+    return value
+
+
+_STATS_USER = re.compile(r"[A-Za-z0-9_.@+:-]{1,64}")
+
+
+def _stats_user(value: str) -> str:
+    """Browsers encode non-ASCII basic-auth names differently, so keep the name plain ASCII."""
+    if not _STATS_USER.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a plain user name: letters, digits, '.', '_', '-', '@' or '+'"
+        )
+    return value
+
+
+def _local_path(value: str) -> str:
+    """A path on the operator's machine; only '~/' is expanded (Path.expanduser would raise
+    for an unknown '~user')."""
+    if not value:
+        raise ValueError("must not be empty")
+    if not value.isprintable():
+        raise ValueError("contains a control or non-printing character")
+    if value.startswith("~") and value != "~" and not value.startswith("~/"):
+        raise ValueError(f"{value!r}: only '~/' is expanded; write the other home directory out")
+    return value
+
+
 Name = Annotated[str, AfterValidator(_name)]
 Host = Annotated[str, AfterValidator(_host)]
 IPv4 = Annotated[
@@ -186,6 +230,9 @@ Port = Annotated[
     int, between(1, 65535), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})
 ]
 ConfigWord = Annotated[str, AfterValidator(_config_word)]
+LoginName = Annotated[str, AfterValidator(_config_word), AfterValidator(_login)]
+StatsUser = Annotated[str, AfterValidator(_config_word), AfterValidator(_stats_user)]
+LocalPath = Annotated[str, AfterValidator(_local_path)]
 Flag = Annotated[bool, BeforeValidator(flag)]
 Seconds = Annotated[float, BeforeValidator(seconds)]
 UrlPath = Annotated[str, AfterValidator(_url_path)]

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from lbdeploy.errors import InventoryError, Problem
 from lbdeploy.inventory.checks import check_inventory
+from lbdeploy.inventory.masking import redact, secrets_in
 from lbdeploy.inventory.model import Inventory
 from lbdeploy.inventory.text import Limits, YamlProblem, check_text, decode
 from lbdeploy.inventory.tree import Loc, Located, compose_yaml
@@ -163,10 +164,12 @@ def parse_inventory(
 ) -> Inventory:
     """Validate inventory text; `name` is what error messages call the file."""
     located = parse_yaml(text, name, limits)
+    secrets = secrets_in(located.data, env)
 
     def problem(loc: Loc, message: str, at_key: bool = False) -> Problem:
         line, col = located.mark(loc_in_file(loc), prefer_key=at_key)
-        return Problem(name, line, col, format_loc(loc_in_file(loc)), message)
+        field = redact(format_loc(loc_in_file(loc)), secrets)
+        return Problem(name, line, col, field, redact(message, secrets))
 
     single_vrrp = False
 

@@ -12,16 +12,18 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lbdeploy.inventory.fields import (
-    ConfigWord,
     Flag,
     HaproxyLine,
     Host,
     IPv4,
+    LocalPath,
+    LoginName,
     Name,
     Netmask,
     Port,
     Seconds,
     SecretValue,
+    StatsUser,
     Timeout,
     UrlPath,
     between,
@@ -40,10 +42,10 @@ class _Strict(BaseModel):
 class SshDefaults(_Strict):
     """How to reach every node unless the node says otherwise."""
 
-    user: ConfigWord = "root"
+    user: LoginName = "root"
     port: Port = 22
-    identity_file: str | None = None
-    known_hosts: str = "~/.ssh/known_hosts"
+    identity_file: LocalPath | None = None
+    known_hosts: LocalPath = "~/.ssh/known_hosts"
     connect_timeout: Annotated[Seconds, Field(gt=0, le=300, allow_inf_nan=False)] = 10.0
 
 
@@ -52,8 +54,8 @@ class Node(_Strict):
 
     host: Host
     port: Port | None = None
-    user: ConfigWord | None = None
-    identity_file: str | None = None
+    user: LoginName | None = None
+    identity_file: LocalPath | None = None
     address: IPv4 | None = Field(
         None, description="address on the public interface; defaults to host when host is an IP"
     )
@@ -90,10 +92,20 @@ class VrrpInstance(_Strict):
     @field_validator("auth_pass")
     @classmethod
     def _at_most_8(cls, value: Secret | None) -> Secret | None:
-        if value is not None and len(value) > 8:
+        """keepalived keeps 8 bytes of the password and expands '$NAME' in its config."""
+        if value is None:
+            return value
+        size = len(value.reveal().encode())
+        if size > 8:
+            unit = "characters" if size == len(value) else f"bytes in UTF-8 ({size})"
             raise ValueError(
-                "longer than 8 characters; keepalived's PASS authentication "
+                f"longer than 8 {unit}; keepalived's PASS authentication "
                 "silently uses only the first 8"
+            )
+        if "$" in value.reveal():
+            raise ValueError(
+                "contains a '$', which keepalived expands as a variable ($NAME, ${NAME}); "
+                "choose a password without '$'"
             )
         return value
 
@@ -103,7 +115,7 @@ class Stats(_Strict):
 
     port: Port = 8404
     uri: UrlPath = "/stats"
-    user: ConfigWord
+    user: StatsUser
     password: SecretValue
 
     @field_validator("user")
