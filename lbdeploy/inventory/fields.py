@@ -126,12 +126,28 @@ def between(lo: int, hi: int) -> Any:
     return _Between(lo, hi)
 
 
+# /8 is the widest real LAN: a wider mask (0.0.0.0 is /0) is a typo, and would make a node
+# treat most of the internet as on-link. /30 is the narrowest with room for two nodes and
+# a VIP.
+_WIDEST_PREFIX, _NARROWEST_PREFIX = 8, 30
+
+
 def _netmask(value: Any) -> IPv4Address:
     mask = _ipv4(value)
     try:
-        IPv4Network(f"0.0.0.0/{mask}")
+        prefix = IPv4Network(f"0.0.0.0/{mask}").prefixlen
     except ValueError:
         raise ValueError(f"{mask} is not a netmask (e.g. 255.255.255.0)") from None
+    if prefix < _WIDEST_PREFIX:
+        raise ValueError(
+            f"{mask} (/{prefix}) is wider than /{_WIDEST_PREFIX}; the public interface is one "
+            "LAN (e.g. 255.255.255.0)"
+        )
+    if prefix > _NARROWEST_PREFIX:
+        raise ValueError(
+            f"{mask} (/{prefix}) leaves no room for two nodes and a VIP; "
+            f"use /{_NARROWEST_PREFIX} or wider"
+        )
     return mask
 
 
@@ -173,6 +189,25 @@ def _to_secret(value: Any, info: ValidationInfo) -> Secret:
     if not isinstance(value, str):
         raise ValueError("a secret is a string or {env: VARIABLE_NAME}")
     return Secret(_config_word(value))
+
+
+_IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+
+
+def _interface_name(value: str) -> str:
+    """The interface keepalived sends VRRP on: a real, broadcast-capable Linux interface."""
+    if ":" in value:
+        raise ValueError(
+            f"{value!r} is an address label (alias), not an interface; VRRP runs on the "
+            f"interface itself ({value.split(':')[0]!r})"
+        )
+    if value == "lo":
+        raise ValueError("'lo' is the loopback interface; VRRP cannot reach the other nodes on it")
+    if value in (".", "..") or not _IFNAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an interface name: up to 15 letters, digits, '.', '_' or '-'"
+        )
+    return value
 
 
 _LOGIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}")
@@ -232,6 +267,7 @@ Port = Annotated[
 ConfigWord = Annotated[str, AfterValidator(_config_word)]
 LoginName = Annotated[str, AfterValidator(_config_word), AfterValidator(_login)]
 StatsUser = Annotated[str, AfterValidator(_config_word), AfterValidator(_stats_user)]
+InterfaceName = Annotated[str, AfterValidator(_interface_name)]
 LocalPath = Annotated[str, AfterValidator(_local_path)]
 Flag = Annotated[bool, BeforeValidator(flag)]
 Seconds = Annotated[float, BeforeValidator(seconds)]

@@ -15,6 +15,7 @@ from lbdeploy.inventory.fields import (
     Flag,
     HaproxyLine,
     Host,
+    InterfaceName,
     IPv4,
     LocalPath,
     LoginName,
@@ -73,7 +74,7 @@ class Node(_Strict):
 class Interface(_Strict):
     """The public interface that carries the node's address and the VIPs."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,15}$")]
+    name: InterfaceName
     netmask: Netmask
     gateway: IPv4 | None = None
 
