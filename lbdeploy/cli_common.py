@@ -80,7 +80,7 @@ def guard(ctx: typer.Context, action: Callable[[], T]) -> T:
 def load(path: Path) -> Desired:
     inventory = load_inventory(path, os.environ)
     base = path.resolve().parent
-    ssh_config = load_config(resolve_path(inventory.ssh.config_file, base))
+    ssh_config = load_config(resolve_path(inventory.ssh.config_file or None, base))
     return derive(inventory, base, ssh_config)
 
 

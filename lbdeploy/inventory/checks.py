@@ -13,16 +13,40 @@ from lbdeploy.inventory.model import Inventory
 
 Found = tuple[tuple[str | int, ...], str]
 
+# desired.derive_states gives the preferred master 101 and the others 100, 99, ... in
+# order; keepalived takes 1..254, so the 102nd node would get priority 0.
+MAX_NODES = 101
+
 
 def check_inventory(inv: Inventory) -> list[Found]:
     """Every cross-field problem of a structurally valid inventory, in file order."""
-    return [*_check_nodes(inv), *_check_vrrp(inv), *_check_services(inv)]
+    return [*_check_nodes(inv), *_check_gateway(inv), *_check_vrrp(inv), *_check_services(inv)]
+
+
+def _not_unicast(address: IPv4Address) -> str | None:
+    """Why `address` cannot be a node, a VIP or a gateway on a LAN, if it cannot."""
+    for test, what in (
+        (address.is_unspecified, "the unspecified address"),
+        (address.is_loopback, "a loopback address"),
+        (address.is_multicast, "a multicast address"),
+        (address.is_reserved, "a reserved address (240.0.0.0/4)"),
+    ):
+        if test:
+            return f"{address} is {what}, not a host on the LAN"
+    return None
 
 
 def _check_nodes(inv: Inventory) -> Iterator[Found]:
     seen_addr: dict[IPv4Address, str] = {}
     seen_ssh: dict[tuple[str, int | None], str] = {}
     network = inv.network
+    names = list(inv.nodes)
+    if len(names) > MAX_NODES:
+        yield (
+            ("nodes", names[MAX_NODES]),
+            f"node {MAX_NODES + 1} of {len(names)}: keepalived priorities run from 101 "
+            f"(preferred master) down to 1, so at most {MAX_NODES} nodes fit",
+        )
     for name, node in inv.nodes.items():
         address = node.public_address
         if address is None:
@@ -33,6 +57,10 @@ def _check_nodes(inv: Inventory) -> Iterator[Found]:
             )
             continue
         field = "address" if node.address is not None else "host"
+        unusable = _not_unicast(address)
+        if unusable:
+            yield (("nodes", name, field), unusable)
+            continue
         if address in seen_addr:
             yield (
                 ("nodes", name, field),
@@ -57,9 +85,23 @@ def _check_nodes(inv: Inventory) -> Iterator[Found]:
             network.broadcast_address,
         ):
             yield (("nodes", name, field), f"{address} is not a host address in {network}")
-    gateway = inv.interface.gateway
-    if network is not None and gateway is not None and gateway not in network:
-        yield (("interface", "gateway"), f"{gateway} is outside the public subnet {network}")
+
+
+def _check_gateway(inv: Inventory) -> Iterator[Found]:
+    network, gateway = inv.network, inv.interface.gateway
+    if network is None or gateway is None:
+        return
+    nodes = {n.public_address: name for name, n in inv.nodes.items()}
+    loc = ("interface", "gateway")
+    unusable = _not_unicast(gateway)
+    if unusable:
+        yield (loc, unusable)
+    elif gateway not in network:
+        yield (loc, f"{gateway} is outside the public subnet {network}")
+    elif gateway in (network.network_address, network.broadcast_address):
+        yield (loc, f"{gateway} is not a host address in {network}")
+    elif gateway in nodes:
+        yield (loc, f"{gateway} is the address of node {nodes[gateway]}, not of the router")
 
 
 def _check_vrrp(inv: Inventory) -> Iterator[Found]:
@@ -86,6 +128,10 @@ def _check_vrrp(inv: Inventory) -> Iterator[Found]:
                 f"{inst.vip} is the address of node {node_addresses[inst.vip]}; "
                 "the VIP must be an unused address",
             )
+        elif unusable := _not_unicast(inst.vip):
+            yield ((*loc, "vip"), unusable)
+        elif inst.vip == inv.interface.gateway:
+            yield ((*loc, "vip"), f"{inst.vip} is the gateway's address; the VIP must be unused")
         elif network is not None and inst.vip not in network:
             yield (
                 (*loc, "vip"),
@@ -129,6 +175,12 @@ def _check_services(inv: Inventory) -> Iterator[Found]:
             yield ((*loc, "health_check"), "an HTTP health check needs mode: http")
         seen_server: dict[str, int] = {}
         for j, server in enumerate(svc.servers):
+            if (server.address, server.port) == (str(bind[0]), bind[1]):
+                yield (
+                    (*loc, "servers", j, "address"),
+                    f"{bind[0]}:{bind[1]} is this service's own VIP and port; haproxy would "
+                    "send every request back to itself",
+                )
             if server.name in seen_server:
                 yield (
                     (*loc, "servers", j, "name"),

@@ -7,18 +7,23 @@ before anything is rendered.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    GetCoreSchemaHandler,
     PlainSerializer,
     PlainValidator,
     ValidationInfo,
     WithJsonSchema,
 )
+from pydantic_core import core_schema
 
+from lbdeploy.inventory.haproxy import check_line
+from lbdeploy.inventory.scalars import flag, seconds, whole_number
 from lbdeploy.shell import Secret
 
 # Characters that end a token, start a comment or open a block in keepalived.conf or
@@ -44,7 +49,14 @@ def _breaking_char(value: str) -> str | None:
             return _BREAKING[ch]
         if ord(ch) < 32 or ord(ch) == 127:
             return "a control character"
+        if not ch.isprintable():
+            return _invisible(ch)
     return None
+
+
+def _invisible(ch: str) -> str:
+    """Line separators, format and other non-printing characters, e.g. U+200B, U+202E."""
+    return f"an invisible or non-printing character (U+{ord(ch):04X})"
 
 
 def _config_word(value: str) -> str:
@@ -93,21 +105,49 @@ def _ipv4(value: Any) -> IPv4Address:
         raise ValueError(f"{value!r} is not a valid IPv4 address") from None
 
 
-def between(lo: int, hi: int) -> Any:
-    def check(value: int) -> int:
-        if not lo <= value <= hi:
-            raise ValueError(f"must be {lo}..{hi}, got {value}")
+@dataclass(frozen=True)
+class _Between:
+    """A whole number in lo..hi, written as a plain decimal (see scalars.whole_number)."""
+
+    lo: int
+    hi: int
+
+    def check(self, value: int) -> int:
+        if not self.lo <= value <= self.hi:
+            raise ValueError(f"must be {self.lo}..{self.hi}, got {value}")
         return value
 
-    return AfterValidator(check)
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        checked = core_schema.no_info_after_validator_function(self.check, handler(source))
+        return core_schema.no_info_before_validator_function(whole_number, checked)
+
+
+def between(lo: int, hi: int) -> Any:
+    return _Between(lo, hi)
+
+
+# /8 is the widest real LAN: a wider mask (0.0.0.0 is /0) is a typo, and would make a node
+# treat most of the internet as on-link. /30 is the narrowest with room for two nodes and
+# a VIP.
+_WIDEST_PREFIX, _NARROWEST_PREFIX = 8, 30
 
 
 def _netmask(value: Any) -> IPv4Address:
     mask = _ipv4(value)
     try:
-        IPv4Network(f"0.0.0.0/{mask}")
+        prefix = IPv4Network(f"0.0.0.0/{mask}").prefixlen
     except ValueError:
         raise ValueError(f"{mask} is not a netmask (e.g. 255.255.255.0)") from None
+    if prefix < _WIDEST_PREFIX:
+        raise ValueError(
+            f"{mask} (/{prefix}) is wider than /{_WIDEST_PREFIX}; the public interface is one "
+            "LAN (e.g. 255.255.255.0)"
+        )
+    if prefix > _NARROWEST_PREFIX:
+        raise ValueError(
+            f"{mask} (/{prefix}) leaves no room for two nodes and a VIP; "
+            f"use /{_NARROWEST_PREFIX} or wider"
+        )
     return mask
 
 
@@ -132,37 +172,6 @@ def _timeout(value: Any) -> str:
     return text
 
 
-_SECTION_KEYWORDS = {
-    "global",
-    "defaults",
-    "frontend",
-    "backend",
-    "listen",
-    "userlist",
-    "peers",
-    "resolvers",
-    "program",
-    "cache",
-    "mailers",
-    "ring",
-    "http-errors",
-    "fcgi-app",
-}
-
-
-def _haproxy_line(value: str) -> str:
-    """Raw lines are the user's HAProxy; we only stop them escaping their section."""
-    if not value.strip():
-        raise ValueError("must not be empty")
-    for ch in value:
-        if (ord(ch) < 32 and ch != "\t") or ord(ch) == 127:
-            raise ValueError("contains a newline or control character; give one option per item")
-    first = value.split()[0].lower()
-    if first in _SECTION_KEYWORDS:
-        raise ValueError(f"starts a new '{first}' section; raw options stay inside their section")
-    return value
-
-
 def _to_secret(value: Any, info: ValidationInfo) -> Secret:
     """A secret is a literal string or {env: NAME}, read from the environment given."""
     if isinstance(value, Secret):
@@ -175,9 +184,67 @@ def _to_secret(value: Any, info: ValidationInfo) -> Secret:
         if name not in env:
             raise ValueError(f"environment variable {name} is not set")
         value = env[name]
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # the loader types only numbers whose str() is what was written
     if not isinstance(value, str):
         raise ValueError("a secret is a string or {env: VARIABLE_NAME}")
     return Secret(_config_word(value))
+
+
+_IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+
+
+def _interface_name(value: str) -> str:
+    """The interface keepalived sends VRRP on: a real, broadcast-capable Linux interface."""
+    if ":" in value:
+        raise ValueError(
+            f"{value!r} is an address label (alias), not an interface; VRRP runs on the "
+            f"interface itself ({value.split(':')[0]!r})"
+        )
+    if value == "lo":
+        raise ValueError("'lo' is the loopback interface; VRRP cannot reach the other nodes on it")
+    if value in (".", "..") or not _IFNAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an interface name: up to 15 letters, digits, '.', '_' or '-'"
+        )
+    return value
+
+
+_LOGIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}")
+
+
+def _login(value: str) -> str:
+    """An SSH login is a Unix user name (adduser's rules), never an option like '-oX'."""
+    if not _LOGIN.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a user name: up to 32 letters, digits, '_', '.' or '-', "
+            "not starting with '.' or '-'"
+        )
+    return value
+
+
+_STATS_USER = re.compile(r"[A-Za-z0-9_.@+:-]{1,64}")
+
+
+def _stats_user(value: str) -> str:
+    """Browsers encode non-ASCII basic-auth names differently, so keep the name plain ASCII."""
+    if not _STATS_USER.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a plain user name: letters, digits, '.', '_', '-', '@' or '+'"
+        )
+    return value
+
+
+def _local_path(value: str) -> str:
+    """A path on the operator's machine; only '~/' is expanded (Path.expanduser would raise
+    for an unknown '~user')."""
+    if not value:
+        raise ValueError("must not be empty")
+    if not value.isprintable():
+        raise ValueError("contains a control or non-printing character")
+    if value.startswith("~") and value != "~" and not value.startswith("~/"):
+        raise ValueError(f"{value!r}: only '~/' is expanded; write the other home directory out")
+    return value
 
 
 Name = Annotated[str, AfterValidator(_name)]
@@ -198,9 +265,15 @@ Port = Annotated[
     int, between(1, 65535), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})
 ]
 ConfigWord = Annotated[str, AfterValidator(_config_word)]
+LoginName = Annotated[str, AfterValidator(_config_word), AfterValidator(_login)]
+StatsUser = Annotated[str, AfterValidator(_config_word), AfterValidator(_stats_user)]
+InterfaceName = Annotated[str, AfterValidator(_interface_name)]
+LocalPath = Annotated[str, AfterValidator(_local_path)]
+Flag = Annotated[bool, BeforeValidator(flag)]
+Seconds = Annotated[float, BeforeValidator(seconds)]
 UrlPath = Annotated[str, AfterValidator(_url_path)]
 Timeout = Annotated[str, BeforeValidator(_timeout)]
-HaproxyLine = Annotated[str, AfterValidator(_haproxy_line)]
+HaproxyLine = Annotated[str, AfterValidator(check_line)]
 SecretValue = Annotated[
     Secret,
     PlainValidator(_to_secret),

@@ -10,7 +10,6 @@ import difflib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,67 +18,12 @@ from pydantic import BaseModel, ValidationError
 
 from lbdeploy.errors import InventoryError, Problem
 from lbdeploy.inventory.checks import check_inventory
+from lbdeploy.inventory.masking import redact, secrets_in
 from lbdeploy.inventory.model import Inventory
+from lbdeploy.inventory.text import Limits, YamlProblem, check_text, decode
+from lbdeploy.inventory.tree import Loc, Located, compose_yaml
 
-Loc = tuple[str | int, ...]
-Mark = tuple[int, int]  # 1-based line, column
-
-
-@dataclass
-class Located:
-    """Parsed YAML plus the position of every value and every mapping key, by path."""
-
-    data: Any
-    values: dict[Loc, Mark] = field(default_factory=dict)
-    keys: dict[Loc, Mark] = field(default_factory=dict)
-    duplicates: list[Loc] = field(default_factory=list)
-
-    def mark(self, loc: Loc, prefer_key: bool = False) -> Mark:
-        """The position of `loc`, or of its nearest ancestor that has one."""
-        for end in range(len(loc), -1, -1):
-            sub = loc[:end]
-            tables = (self.keys, self.values) if prefer_key else (self.values, self.keys)
-            for table in tables:
-                if sub in table:
-                    return table[sub]
-        return (1, 1)
-
-
-def _mark(node: yaml.Node) -> Mark:
-    return (node.start_mark.line + 1, node.start_mark.column + 1)
-
-
-def parse_yaml(text: str) -> Located:
-    """Parse one YAML document, keeping positions; duplicate keys are recorded, not merged."""
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        located = Located(data=None)
-        if root is not None:
-            located.data = _walk(loader, root, (), located)
-        return located
-    finally:
-        loader.dispose()
-
-
-def _walk(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, out: Located) -> Any:
-    out.values[loc] = _mark(node)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str | int) or isinstance(key, bool):
-                key = str(key)
-            child = (*loc, key)
-            if key in result:
-                out.duplicates.append(child)
-            out.keys[child] = _mark(key_node)
-            result[key] = _walk(loader, value_node, child, out)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_walk(loader, item, (*loc, i), out) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+LIMITS = Limits()
 
 
 def format_loc(loc: Loc) -> str:
@@ -136,6 +80,8 @@ def _message(error: Mapping[str, Any]) -> tuple[str, bool]:
         return f"unknown key '{key}'{suggestion}", True
     if kind == "missing":
         return "required, but missing", False
+    if kind == "string_type":
+        return _not_text(error.get("input")), False
     message = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
@@ -146,6 +92,31 @@ def _message(error: Mapping[str, Any]) -> tuple[str, bool]:
     return message, False
 
 
+_NULL_MESSAGE = "is empty (null or ~); leave the key out for its default, or quote the word"
+
+
+def _nulls(data: Any, loc: Loc) -> list[Loc]:
+    """Where the file says null: never taken as "use the default" (`auth_pass: null` would
+    silently turn authentication off, `master: null` would pick another node)."""
+    if data is None:
+        return [loc]
+    if isinstance(data, dict):
+        return [n for key, value in data.items() for n in _nulls(value, (*loc, key))]
+    if isinstance(data, list):
+        return [n for i, value in enumerate(data) for n in _nulls(value, (*loc, i))]
+    return []
+
+
+def _not_text(value: Any) -> str:
+    """Why a field that takes text got something else, in YAML's words."""
+    if isinstance(value, bool):
+        word = str(value).lower()
+        return f"{word} is read as a boolean here; quote it ('{word}') to mean the word"
+    if isinstance(value, dict | list):
+        return f"must be a single value, not a {'mapping' if isinstance(value, dict) else 'list'}"
+    return "must be text"
+
+
 def _unwrap_single_vrrp(raw: dict[str, Any]) -> bool:
     """Accept `vrrp:` as one mapping or a list; the model always sees a list."""
     if isinstance(raw.get("vrrp"), dict):
@@ -154,21 +125,30 @@ def _unwrap_single_vrrp(raw: dict[str, Any]) -> bool:
     return False
 
 
-def load_inventory(path: str | Path, env: Mapping[str, str]) -> Inventory:
+def load_inventory(path: str | Path, env: Mapping[str, str], limits: Limits = LIMITS) -> Inventory:
     """Read and validate an inventory; raise InventoryError listing every problem found."""
     path = Path(path)
     name = str(path)
     try:
-        text = path.read_text()
+        with path.open("rb") as handle:
+            data = handle.read(limits.max_bytes + 1)
     except OSError as exc:
-        raise InventoryError([Problem(name, 1, 1, "", f"cannot read: {exc.strerror}")]) from None
-    return parse_inventory(text, name, env)
-
-
-def parse_inventory(text: str, name: str, env: Mapping[str, str]) -> Inventory:
-    """Validate inventory text; `name` is what error messages call the file."""
+        reason = exc.strerror or str(exc)
+        raise InventoryError([Problem(name, 1, 1, "", f"cannot read: {reason}")]) from None
     try:
-        located = parse_yaml(text)
+        text = decode(data, limits)
+    except YamlProblem as exc:
+        raise InventoryError([Problem(name, exc.line, exc.column, "", exc.message)]) from None
+    return parse_inventory(text, name, env, limits)
+
+
+def parse_yaml(text: str, name: str, limits: Limits = LIMITS) -> Located:
+    """Check and parse inventory text; InventoryError, located, if it is not usable YAML."""
+    try:
+        check_text(text, limits)
+        return compose_yaml(text, limits)
+    except YamlProblem as exc:
+        raise InventoryError([Problem(name, exc.line, exc.column, "", exc.message)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -178,9 +158,18 @@ def parse_inventory(text: str, name: str, env: Mapping[str, str]) -> Inventory:
     except yaml.YAMLError as exc:
         raise InventoryError([Problem(name, 1, 1, "", f"not valid YAML: {exc}")]) from None
 
+
+def parse_inventory(
+    text: str, name: str, env: Mapping[str, str], limits: Limits = LIMITS
+) -> Inventory:
+    """Validate inventory text; `name` is what error messages call the file."""
+    located = parse_yaml(text, name, limits)
+    secrets = secrets_in(located.data, env)
+
     def problem(loc: Loc, message: str, at_key: bool = False) -> Problem:
         line, col = located.mark(loc_in_file(loc), prefer_key=at_key)
-        return Problem(name, line, col, format_loc(loc_in_file(loc)), message)
+        field = redact(format_loc(loc_in_file(loc)), secrets)
+        return Problem(name, line, col, field, redact(message, secrets))
 
     single_vrrp = False
 
@@ -191,12 +180,12 @@ def parse_inventory(text: str, name: str, env: Mapping[str, str]) -> Inventory:
 
     if not isinstance(located.data, dict):
         raise InventoryError([Problem(name, 1, 1, "", "the inventory must be a YAML mapping")])
-    dups = [
+    early = [
         problem(d, f"'{d[-1]}' is given twice; names and keys must be unique", at_key=True)
         for d in located.duplicates
-    ]
-    if dups:
-        raise InventoryError(dups)
+    ] + [problem(loc, _NULL_MESSAGE) for loc in _nulls(located.data, ())]
+    if early:
+        raise InventoryError(sorted(early, key=lambda p: (p.line, p.column)))
     single_vrrp = _unwrap_single_vrrp(located.data)
     try:
         inventory = Inventory.model_validate(located.data, context={"env": dict(env)})

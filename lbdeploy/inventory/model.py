@@ -12,14 +12,19 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lbdeploy.inventory.fields import (
-    ConfigWord,
+    Flag,
     HaproxyLine,
     Host,
+    InterfaceName,
     IPv4,
+    LocalPath,
+    LoginName,
     Name,
     Netmask,
     Port,
+    Seconds,
     SecretValue,
+    StatsUser,
     Timeout,
     UrlPath,
     between,
@@ -28,22 +33,26 @@ from lbdeploy.shell import Secret
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    # coerce_numbers_to_str: a name or password written 1234 is the string "1234"; the
+    # loader only types numbers whose str() is exactly what was written.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, arbitrary_types_allowed=True, coerce_numbers_to_str=True
+    )
 
 
 class SshDefaults(_Strict):
     """How to reach every node unless the node says otherwise."""
 
-    user: ConfigWord = "root"
+    user: LoginName = "root"
     port: Port = 22
-    identity_file: str | None = None
-    known_hosts: str = "~/.ssh/known_hosts"
-    config_file: str | None = Field(
+    identity_file: LocalPath | None = None
+    known_hosts: LocalPath = "~/.ssh/known_hosts"
+    config_file: LocalPath | Literal[False] = Field(
         default="~/.ssh/config",
         description="OpenSSH client config: Host aliases, HostName, User, Port, IdentityFile,"
-        " ProxyJump (null: none)",
+        " ProxyJump (false: read none)",
     )
-    connect_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
+    connect_timeout: Annotated[Seconds, Field(gt=0, le=300, allow_inf_nan=False)] = 10.0
 
 
 class Node(_Strict):
@@ -51,8 +60,8 @@ class Node(_Strict):
 
     host: Host
     port: Port | None = None
-    user: ConfigWord | None = None
-    identity_file: str | None = None
+    user: LoginName | None = None
+    identity_file: LocalPath | None = None
     address: IPv4 | None = Field(
         None, description="address on the public interface; defaults to host when host is an IP"
     )
@@ -70,7 +79,7 @@ class Node(_Strict):
 class Interface(_Strict):
     """The public interface that carries the node's address and the VIPs."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,15}$")]
+    name: InterfaceName
     netmask: Netmask
     gateway: IPv4 | None = None
 
@@ -82,17 +91,27 @@ class VrrpInstance(_Strict):
     vip: IPv4
     auth_pass: SecretValue | None = None
     advert_int: Annotated[int, between(1, 255)] = 1
-    nopreempt: bool = False
-    unicast: bool = False
+    nopreempt: Flag = False
+    unicast: Flag = False
     master: Name | None = Field(None, description="preferred holder; defaults to the first node")
 
     @field_validator("auth_pass")
     @classmethod
     def _at_most_8(cls, value: Secret | None) -> Secret | None:
-        if value is not None and len(value) > 8:
+        """keepalived keeps 8 bytes of the password and expands '$NAME' in its config."""
+        if value is None:
+            return value
+        size = len(value.reveal().encode())
+        if size > 8:
+            unit = "characters" if size == len(value) else f"bytes in UTF-8 ({size})"
             raise ValueError(
-                "longer than 8 characters; keepalived's PASS authentication "
+                f"longer than 8 {unit}; keepalived's PASS authentication "
                 "silently uses only the first 8"
+            )
+        if "$" in value.reveal():
+            raise ValueError(
+                "contains a '$', which keepalived expands as a variable ($NAME, ${NAME}); "
+                "choose a password without '$'"
             )
         return value
 
@@ -102,7 +121,7 @@ class Stats(_Strict):
 
     port: Port = 8404
     uri: UrlPath = "/stats"
-    user: ConfigWord
+    user: StatsUser
     password: SecretValue
 
     @field_validator("user")
@@ -119,8 +138,8 @@ class Server(_Strict):
     name: Name
     address: Host
     port: Port
-    check: bool = True
-    backup: bool = False
+    check: Flag = True
+    backup: Flag = False
     weight: Annotated[int, between(0, 256)] | None = None
 
 

@@ -72,3 +72,14 @@ vrrp: {virtual_router_id: 50, vip: 10.0.1.150}
     written = base.replace("nodes:", "ssh: {user: root, port: 2201}\nnodes:")
     ssh = derive(parse_inventory(written, "inv.yaml", {}), Path("/srv"), CONFIG).nodes[0].ssh
     assert (ssh.user, ssh.port, ssh.needs_sudo) == ("root", 2201, False)
+
+
+def test_reading_no_ssh_config_is_said_with_false() -> None:
+    text = """
+ssh: {config_file: false}
+nodes:
+  hera: {host: 10.0.1.11}
+interface: {name: eth1, netmask: 255.255.255.0}
+vrrp: {virtual_router_id: 50, vip: 10.0.1.150}
+"""
+    assert parse_inventory(text, "inv.yaml", {}).ssh.config_file is False

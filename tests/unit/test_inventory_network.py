@@ -1,0 +1,43 @@
+"""Keepalived priorities stay valid for every node count the inventory accepts.
+
+The network refusals themselves (netmask, gateway, VIP, proxy loop, interface, node count)
+are cases under data/inventory_errors/ with their exact place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lbdeploy.desired import derive
+from lbdeploy.errors import InventoryError
+from lbdeploy.inventory.checks import MAX_NODES
+from lbdeploy.inventory.load import parse_inventory
+
+
+def _inventory(count: int) -> str:
+    nodes = "".join(f"  n{i}: {{host: 10.0.0.{i + 1}}}\n" for i in range(count))
+    return (
+        f"nodes:\n{nodes}interface: {{name: eth1, netmask: 255.255.255.0}}\n"
+        "vrrp:\n  - {virtual_router_id: 50, vip: 10.0.0.200}\n"
+        f"  - {{virtual_router_id: 51, vip: 10.0.0.201, master: n{count - 1}}}\n"
+    )
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, MAX_NODES])
+def test_priorities_are_101_down_and_stay_in_keepalived_range(count: int) -> None:
+    states = derive(parse_inventory(_inventory(count), "inv.yaml", {}), Path("/etc/lb")).nodes
+    for vip in range(2):
+        priorities = sorted((s.vrrp[vip].priority for s in states), reverse=True)
+        assert priorities == list(range(101, 101 - count, -1))
+        assert all(1 <= p <= 254 for p in priorities)
+
+
+def test_one_node_more_than_priorities_allow_is_refused_at_that_node() -> None:
+    with pytest.raises(InventoryError) as raised:
+        parse_inventory(_inventory(MAX_NODES + 1), "inv.yaml", {})
+    assert [str(p) for p in raised.value.problems] == [
+        "inv.yaml:103:9: nodes.n101: node 102 of 102: keepalived priorities run from 101 "
+        "(preferred master) down to 1, so at most 101 nodes fit"
+    ]
