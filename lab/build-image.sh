@@ -1,24 +1,36 @@
 #!/usr/bin/env bash
-# Build the lab's node image from the Debian mirror (no registry is reachable):
-# debootstrap a minimal bookworm, add lab/node/, docker import. The tag is a hash
-# of the recipe, so the image is rebuilt only when the recipe changes.
+# Build a lab node image from the Debian mirror (no registry is reachable):
+# debootstrap a minimal Debian, add lab/node/, docker import. The tag is the variant
+# and a hash of the recipe, so an image is rebuilt only when its recipe changes.
+# Variants:
+#   bookworm        Debian 12 with ifupdown (the default)
+#   trixie          Debian 13 with ifupdown
+#   trixie-netplan  Debian 13 with netplan + systemd-networkd and no ifupdown: Ubuntu's
+#                   network stack (the Ubuntu archive is not reachable from here)
 # Prints the image reference on stdout.
 set -euo pipefail
+variant=${1:-bookworm}
 here=$(cd "$(dirname "$0")" && pwd)
-recipe_hash=$( (cat "$here/build-image.sh"; cd "$here/node" && find . -type f | LC_ALL=C sort | while read -r f; do echo "$f"; stat -c %a "$f"; cat "$f"; done) | sha256sum | cut -c1-12)
-image="lbdeploy-lab-node:$recipe_hash"
+case "$variant" in
+    bookworm) suite=bookworm; network=ifupdown ;;
+    trixie) suite=trixie; network=ifupdown ;;
+    trixie-netplan) suite=trixie; network=netplan.io,systemd-resolved ;;
+    *) echo "lab: unknown image variant $variant" >&2; exit 2 ;;
+esac
+recipe_hash=$( (echo "$variant"; cat "$here/build-image.sh"; cd "$here/node" && find . -type f | LC_ALL=C sort | while read -r f; do echo "$f"; stat -c %a "$f"; cat "$f"; done) | sha256sum | cut -c1-12)
+image="lbdeploy-lab-node:$variant-$recipe_hash"
 if docker image inspect "$image" >/dev/null 2>&1; then
     echo "$image"
     exit 0
 fi
 
 mirror=${LBDEPLOY_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-packages=openssh-server,systemd,systemd-sysv,dbus,iproute2,ifupdown,procps,python3,sudo,iputils-ping,curl,ca-certificates,nftables
+packages=openssh-server,systemd,systemd-sysv,dbus,iproute2,$network,procps,python3,sudo,iputils-ping,curl,ca-certificates,nftables
 root=$(mktemp -d /var/tmp/lbdeploy-rootfs.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 echo "lab: building $image with debootstrap (about a minute, once)" >&2
 start=$(date +%s)
-debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" >"$root.log" 2>&1 \
+debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" >"$root.log" 2>&1 \
     || { tail -20 "$root.log" >&2; exit 1; }
 rm -f "$root.log"
 cp -a "$here/node/." "$root/"
@@ -28,6 +40,7 @@ chroot "$root" /bin/sh -euc '
     echo "ops:lab-ops-pass" | chpasswd
     rm -f /etc/ssh/ssh_host_*
     systemctl enable lab-procsys.service ssh.service >/dev/null 2>&1
+    if [ -x /usr/sbin/netplan ]; then systemctl enable systemd-networkd.service >/dev/null 2>&1; fi
     systemctl mask getty@tty1.service console-getty.service systemd-firstboot.service >/dev/null 2>&1
     : > /etc/machine-id
     apt-get clean

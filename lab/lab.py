@@ -10,7 +10,7 @@ import os
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +47,7 @@ class Lab:
 
     state_dir: Path
     image: str
+    images: dict[str, str] = field(default_factory=dict)  # matrix variant -> image
 
     @property
     def identity_file(self) -> Path:
@@ -73,13 +74,22 @@ def ensure_engine() -> None:
     _run(["bash", str(ROOT / "lab" / "ensure-docker.sh")])
 
 
-def build_image() -> str:
-    """Build the node image unless a build of the same recipe exists; return its tag."""
-    return _run(["bash", str(ROOT / "lab" / "build-image.sh")], timeout=900).strip()
+VARIANTS = ("bookworm", "trixie", "trixie-netplan")  # see lab/build-image.sh
 
 
-def _compose(image: str, *args: str, timeout: float = 300) -> str:
+def build_image(variant: str = "bookworm") -> str:
+    """Build a node image unless a build of the same recipe exists; return its tag."""
+    script = str(ROOT / "lab" / "build-image.sh")
+    return _run(["bash", script, variant], timeout=900).strip()
+
+
+def _compose(
+    image: str, *args: str, node_images: dict[str, str] | None = None, timeout: float = 300
+) -> str:
+    """docker-compose on the lab; each LB node may run another image than the default."""
     env = {**os.environ, "LBDEPLOY_LAB_IMAGE": image}
+    for node in NODES:
+        env[f"LBDEPLOY_LAB_IMAGE_{node.name.upper()}"] = (node_images or {}).get(node.name, image)
     return _run(
         ["docker-compose", "-p", PROJECT, "-f", str(COMPOSE_FILE), *args], env=env, timeout=timeout
     )
@@ -174,10 +184,17 @@ def up(state_dir: Path = STATE_DIR) -> Lab:
     return lab
 
 
-def reset_nodes(lab: Lab, names: tuple[str, ...] | None = None) -> None:
-    """Replace nodes with pristine containers (new host keys, nothing installed)."""
+def reset_nodes(
+    lab: Lab, names: tuple[str, ...] | None = None, images: dict[str, str] | None = None
+) -> None:
+    """Replace nodes with pristine containers (new host keys, nothing installed).
+
+    `images` runs a node from another image (a matrix variant); the others get the
+    default one back.
+    """
     nodes = tuple(n for n in NODES if names is None or n.name in names)
-    _compose(lab.image, "up", "-d", "--force-recreate", "--no-deps", *(n.name for n in nodes))
+    names_up = [n.name for n in nodes]
+    _compose(lab.image, "up", "-d", "--force-recreate", "--no-deps", *names_up, node_images=images)
     _await_nodes(lab, nodes)
 
 

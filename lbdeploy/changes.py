@@ -47,7 +47,7 @@ def _validate(script: Script, file: ManagedFile, cleanup: list[str]) -> None:
         script.line(cmd("umask 077"))
         script.write(target, _content(file, file.validate.test_copy(file.content)))
         script.line(cmd("umask 022"))
-    check = file.validate.command(target)
+    check = file.validate.command(target, file.path)
     script.line(
         cmd("if ! out=$({ ")
         + check

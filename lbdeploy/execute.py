@@ -17,6 +17,7 @@ from lbdeploy.facts import Facts
 from lbdeploy.files import Phase, mask_config_secrets
 from lbdeploy.health import describe_servers, pair_problems
 from lbdeploy.plan import Plan, make_plan
+from lbdeploy.platforms import problems
 from lbdeploy.report import Report, StepResult
 from lbdeploy.runs import (
     CONVERGE_TIMEOUT,
@@ -50,7 +51,7 @@ def converge(
     report = Report("up --check" if check else "up", {})
     with open_runs(desired, creds, lock=not check) as runs:
         report.nodes = runs.reports
-        if not runs.complete:
+        if not runs.complete or not _judge_platforms(desired.pair, runs, emit):
             report.notes.append(NOT_READY.format("changed"))
         else:
             plans = _plan_all(desired.pair, runs, emit)
@@ -66,11 +67,30 @@ def converge(
     return report
 
 
+def _judge_platforms(pair: PairState, runs: Runs, emit: Emit) -> bool:
+    """Say what each node is; refuse every node if any is one lbdeploy cannot manage."""
+    iface = pair.interface
+    for run in runs.ready:
+        address = f"{run.node.address}/{pair.network.prefixlen}"
+        found = problems(run.platform, iface.name, address, iface.manage)
+        if not iface.manage and not run.facts.holds(iface.name, run.node.address):
+            found.append(
+                f"{iface.name} lacks {address}, and `interface: {{manage: false}}` says it is"
+                " not lbdeploy's to configure: give it the address first"
+            )
+        if found:
+            run.record(StepResult("platform", "failed", run.platform.describe()), emit)
+            run.report.error = "; ".join(found)
+        else:
+            run.record(StepResult("platform", "ok", run.platform.describe()), emit)
+    return runs.complete
+
+
 def _plan_all(pair: PairState, runs: Runs, emit: Emit) -> Plans:
     """One plan per node from its one snapshot of facts; steps already right are reported."""
     plans = {}
     for run in runs.ready:
-        plan = make_plan(pair, run.node, run.files, run.facts)
+        plan = make_plan(pair, run.node, run.files, run.facts, run.platform.stack)
         plans[run.name] = plan
         run.report.drift = list(plan.drift)
         for name in plan.ok:

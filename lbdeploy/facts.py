@@ -63,6 +63,7 @@ class Facts:
     probes: dict[str, bool] = field(default_factory=dict)  # "vip:port" -> answers
     standby: bool = False
     pending: dict[str, str] = field(default_factory=dict)  # service -> reload/restart owed
+    signals: dict[str, str] = field(default_factory=dict)  # what says which network stack runs
 
     @property
     def ssh_interface(self) -> str | None:
@@ -165,6 +166,16 @@ def _daemon_facts(s: Script) -> None:
         )
     )
     s.section("standby").probe(cmd("cat {f} 2>/dev/null", f=STANDBY_FILE))
+    s.section("platform").probe(
+        cmd(
+            "for c in apt-get ifup netplan; do if command -v $c >/dev/null 2>&1;"
+            ' then echo "$c=yes"; fi; done;'
+            ' echo "networkd=$(systemctl is-active systemd-networkd 2>/dev/null)";'
+            ' echo "networkmanager=$(systemctl is-active NetworkManager 2>/dev/null)";'
+            " if grep -qsE '^[[:space:]]*renderer:[[:space:]]*NetworkManager' /etc/netplan/*.yaml;"
+            " then echo netplan_nm=yes; fi"
+        )
+    )
     s.section("pending").probe(
         cmd(
             'for f in {dir}/*; do if [ -f "$f" ]; then echo "${f##*/} $(cat "$f")"; fi; done',
@@ -333,4 +344,5 @@ def parse_facts(output: str) -> Facts:
         probes=parse_probes(s.get("probes", [])),
         standby="".join(s.get("standby", [])).strip() not in ("", "0"),
         pending=parse_pending(s.get("pending", [])),
+        signals=parse_key_values(s.get("platform", [])),
     )

@@ -30,12 +30,13 @@ class Phase(Enum):
 class Validator:
     """The daemon's own checker, which must accept the staged copy before it goes live."""
 
-    argv: tuple[str, ...]  # the staged path is appended
+    argv: tuple[str, ...]  # the staged path is appended (and the target's, with_target)
     # What to check instead of the content itself (keepalived: see keepalived_test_copy).
     test_copy: Callable[[str], str] | None = None
+    with_target: bool = False
 
-    def command(self, staged: str) -> Command:
-        return sh(*self.argv, staged)
+    def command(self, staged: str, target: str) -> Command:
+        return sh(*self.argv, staged, *((target,) if self.with_target else ()))
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,10 @@ def interface_stanza(interface: str) -> str:
     return f"/etc/network/interfaces.d/lbdeploy-{interface}"
 
 
+def netplan_file(interface: str) -> str:
+    return f"/etc/netplan/60-lbdeploy-{interface}.yaml"
+
+
 def staged(path: str) -> str:
     """Where a new version waits beside its target until it is validated."""
     directory, _, name = path.rpartition("/")

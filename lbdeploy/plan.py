@@ -13,6 +13,7 @@ from lbdeploy.desired import NodeState, PairState
 from lbdeploy.facts import Facts
 from lbdeploy.files import ManagedFile, Phase
 from lbdeploy.paths import SERVICES
+from lbdeploy.platforms import Stack
 from lbdeploy.steps.base import Change, Step
 from lbdeploy.steps.failsafe import Failsafe
 from lbdeploy.steps.files import Files
@@ -58,11 +59,13 @@ def _groups(files: dict[str, ManagedFile], phase: Phase) -> list[Files]:
     return [Files(name, tuple(group), phase) for name, group in names.items()]
 
 
-def make_steps(pair: PairState, node: NodeState, files: dict[str, ManagedFile]) -> list[Step]:
+def make_steps(
+    pair: PairState, node: NodeState, files: dict[str, ManagedFile], stack: Stack
+) -> list[Step]:
     """The node's steps in the order they must run."""
     special = {f.step: f for f in files.values() if f.step in SPECIAL_STEPS}
     return [
-        PublicInterface(pair, node, special["network"]),
+        PublicInterface(pair, node, special.get("network"), stack),
         NonlocalBind(special["sysctl"]),
         Packages(),
         Failsafe(),
@@ -112,9 +115,14 @@ def plan_services(changes: list[Change], facts: Facts) -> list[ServiceAction]:
 
 
 def make_plan(
-    pair: PairState, node: NodeState, files: dict[str, ManagedFile], facts: Facts
+    pair: PairState,
+    node: NodeState,
+    files: dict[str, ManagedFile],
+    facts: Facts,
+    stack: Stack = "ifupdown",
 ) -> Plan:
-    planned = [(step.name, step.plan(facts)) for step in make_steps(pair, node, files)]
+    steps = make_steps(pair, node, files, stack)
+    planned = [(step.name, step.plan(facts)) for step in steps]
     changes = [change for _, change in planned if change is not None]
     ok = [name for name, change in planned if change is None]
     services = plan_services(changes, facts)

@@ -9,7 +9,9 @@ entry in `render_node`.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import jinja2
 
@@ -24,8 +26,12 @@ from lbdeploy.paths import (
     STANDBY_FILE,
     SYSCTL_CONF,
     interface_stanza,
+    netplan_file,
 )
+from lbdeploy.platforms import Platform, Stack
 from lbdeploy.shell import sh
+
+DEFAULT_PLATFORM = Platform()
 
 _SCRIPT_USER_LINE = re.compile(r"^(\s*script_user\s+)\S+.*$", re.MULTILINE)
 
@@ -62,55 +68,99 @@ def make_environment() -> jinja2.Environment:
     )
 
 
+# `netplan generate` on a copy of /etc/netplan with the staged file in place: the whole
+# set must still parse ($1: the staged file, $2: where it goes).
+NETPLAN_CHECK = Validator(
+    (
+        "sh",
+        "-c",
+        'd=$(mktemp -d) && trap \'rm -rf "$d"\' EXIT && mkdir -p "$d/etc/netplan"'
+        ' && for f in /etc/netplan/*.yaml; do if [ -f "$f" ] && [ "$f" != "$2" ];'
+        ' then cp -p "$f" "$d/etc/netplan/"; fi; done'
+        ' && cp "$1" "$d/etc/netplan/${2##*/}" && netplan generate --root-dir "$d"',
+        "netplan-check",
+    ),
+    with_target=True,
+)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """A managed file before rendering: its template and everything but its content."""
+
+    path: str
+    template: str
+    mode: int
+    options: dict[str, Any]
+
+
+def _network_spec(pair: PairState, stack: Stack) -> _Spec | None:
+    if not pair.interface.manage:
+        return None
+    iface = pair.interface.name
+    if stack == "netplan":
+        check = {"validate": NETPLAN_CHECK}
+        return _Spec(netplan_file(iface), "netplan.yaml.j2", 0o600, {**PREPARE_NETWORK, **check})
+    return _Spec(interface_stanza(iface), "interface.j2", 0o644, PREPARE_NETWORK)
+
+
+PREPARE_NETWORK: dict[str, Any] = {"phase": Phase.PREPARE, "step": "network"}
+
+
+def _specs(pair: PairState, stack: Stack) -> list[_Spec]:
+    """Every file a node of this stack gets, in the order they apply."""
+    secret = {"redact": pair.secrets}
+    network = _network_spec(pair, stack)
+    return [
+        *([network] if network else []),
+        _Spec(SYSCTL_CONF, "sysctl.conf.j2", 0o644, {"phase": Phase.PREPARE, "step": "sysctl"}),
+        _Spec(
+            KEEPALIVED_DROPIN,
+            "keepalived-restart.conf.j2",
+            0o644,
+            {"phase": Phase.PREPARE, "step": "units", "then": DAEMON_RELOAD},
+        ),
+        _Spec(DEFAULT_HAPROXY, "default-haproxy.j2", 0o644, {"on_change": RELOAD_HAPROXY}),
+        # Both configs hold a password: readable by root (and haproxy's group) only.
+        _Spec(
+            HAPROXY_CFG,
+            "haproxy.cfg.j2",
+            0o640,
+            {"group": "haproxy", "validate": HAPROXY_CHECK, "on_change": RELOAD_HAPROXY, **secret},
+        ),
+        _Spec(
+            KEEPALIVED_CONF,
+            "keepalived.conf.j2",
+            0o640,
+            {"validate": KEEPALIVED_CHECK, "on_change": RELOAD_KEEPALIVED, **secret},
+        ),
+    ]
+
+
+def managed_paths(pair: PairState) -> list[str]:
+    """Every path a node may hold for lbdeploy, whatever its stack: what facts look at."""
+    paths: dict[str, None] = {}
+    for stack in ("ifupdown", "netplan"):
+        paths.update((spec.path, None) for spec in _specs(pair, stack))
+    return list(paths)
+
+
 def render_node(
-    pair: PairState, node: NodeState, env: jinja2.Environment | None = None
+    pair: PairState,
+    node: NodeState,
+    platform: Platform = DEFAULT_PLATFORM,
+    env: jinja2.Environment | None = None,
 ) -> dict[str, ManagedFile]:
     """Every managed file of one node, keyed by remote path, in the order they apply."""
     env = env or make_environment()
-
-    def render(template: str) -> str:
-        return env.get_template(template).render(
-            pair=pair, node=node, script_user=SCRIPT_USER, standby_file=STANDBY_FILE
+    files = {}
+    for spec in _specs(pair, platform.stack):
+        content = env.get_template(spec.template).render(
+            pair=pair,
+            node=node,
+            platform=platform,
+            script_user=SCRIPT_USER,
+            standby_file=STANDBY_FILE,
         )
-
-    secrets = pair.secrets
-    files = [
-        ManagedFile(
-            interface_stanza(pair.interface.name),
-            render("interface.j2"),
-            0o644,
-            phase=Phase.PREPARE,
-            step="network",
-        ),
-        ManagedFile(
-            SYSCTL_CONF, render("sysctl.conf.j2"), 0o644, phase=Phase.PREPARE, step="sysctl"
-        ),
-        ManagedFile(
-            KEEPALIVED_DROPIN,
-            render("keepalived-restart.conf.j2"),
-            0o644,
-            phase=Phase.PREPARE,
-            step="units",
-            then=DAEMON_RELOAD,
-        ),
-        ManagedFile(DEFAULT_HAPROXY, render("default-haproxy.j2"), 0o644, on_change=RELOAD_HAPROXY),
-        # Both configs hold a password: readable by root (and haproxy's group) only.
-        ManagedFile(
-            HAPROXY_CFG,
-            render("haproxy.cfg.j2"),
-            0o640,
-            group="haproxy",
-            validate=HAPROXY_CHECK,
-            on_change=RELOAD_HAPROXY,
-            redact=secrets,
-        ),
-        ManagedFile(
-            KEEPALIVED_CONF,
-            render("keepalived.conf.j2"),
-            0o640,
-            validate=KEEPALIVED_CHECK,
-            on_change=RELOAD_KEEPALIVED,
-            redact=secrets,
-        ),
-    ]
-    return {f.path: f for f in files}
+        files[spec.path] = ManagedFile(spec.path, content, spec.mode, **spec.options)
+    return files

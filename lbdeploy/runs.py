@@ -47,7 +47,8 @@ from lbdeploy.locks import (
     stale_lock,
     takeover_script,
 )
-from lbdeploy.render import render_node
+from lbdeploy.platforms import Platform, detect
+from lbdeploy.render import managed_paths, render_node
 from lbdeploy.report import NodeReport, StepResult
 from lbdeploy.script import Script, split_sections
 from lbdeploy.ssh import Credentials, Session
@@ -71,6 +72,7 @@ class NodeRun:
     session: Session
     facts: Facts
     raw: str  # the facts script's whole output, for extra sections
+    platform: Platform
     holder: str | None = None  # this run's lock on the node, if it holds one
 
     @property
@@ -137,15 +139,20 @@ def open_runs(
     runs = Runs(pair, {n.name: NodeReport(n.name) for n in desired.nodes})
     holder = lock_holder() if lock else None
 
+    paths = managed_paths(pair)
+
     def gather(node: NodeState) -> None:
         report = runs.reports[node.name]
         session = connect(node.name, node.ssh, creds, pair.secrets)
         report.counters = session.counters
-        files = render_node(pair, node)
         try:
-            script = facts_script(list(files), probe_targets(pair), holder, extra)
+            script = facts_script(paths, probe_targets(pair), holder, extra)
             result = session.run(script, step="facts", what="gather facts", timeout=60)
-            run = NodeRun(node, files, report, session, parse_facts(result.stdout), result.stdout)
+            facts = parse_facts(result.stdout)
+            # What the node is decides what it gets: its network stack, its daemons.
+            platform = detect(facts.os, facts.signals, facts.packages)
+            files = render_node(pair, node, platform)
+            run = NodeRun(node, files, report, session, facts, result.stdout, platform)
             if holder is not None:
                 _lock(run, holder)
         except BaseException:

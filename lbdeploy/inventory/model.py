@@ -82,6 +82,11 @@ class Interface(_Strict):
     name: InterfaceName
     netmask: Netmask
     gateway: IPv4 | None = None
+    manage: Flag = Field(
+        default=True,
+        description="configure the address through the node's network stack (false: only"
+        " check that the interface has it, e.g. under NetworkManager)",
+    )
 
 
 class VrrpInstance(_Strict):

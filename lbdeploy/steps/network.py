@@ -1,4 +1,11 @@
-"""The public interface's static stanza, brought up only when its address is missing."""
+"""The public interface's static address, through the node's own stack, brought up when needed.
+
+ifupdown: a stanza in interfaces.d (and a `source` line if the main file lacks one),
+`ifup` only when the address is missing. netplan: a file in /etc/netplan, checked with
+`netplan generate`, applied to this interface alone (`networkctl reload` and
+`networkctl reconfigure IFACE`): `netplan apply` would reconfigure every interface,
+the one the SSH session runs over included, and it needs udev, which containers lack.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +15,53 @@ from lbdeploy.desired import NodeState, PairState
 from lbdeploy.facts import Facts
 from lbdeploy.files import ManagedFile
 from lbdeploy.paths import INTERFACES
-from lbdeploy.shell import cmd
-from lbdeploy.steps.base import Change, upload_if_differs
+from lbdeploy.platforms import Stack
+from lbdeploy.shell import Command, cmd
+from lbdeploy.steps.base import Change, Upload, upload_if_differs
+
+NETWORKD_WAIT_TRIES = 100  # x 0.1 s for networkd to put the address on
 
 
 @dataclass(frozen=True)
 class PublicInterface:
     pair: PairState
     node: NodeState
-    stanza: ManagedFile
+    file: ManagedFile | None  # None: the inventory says the interface is not ours
+    stack: Stack
     name: str = "network"
 
     def plan(self, facts: Facts) -> Change | None:
+        if self.file is None:
+            return None
+        upload = upload_if_differs(self.file, facts)
+        missing = not facts.holds(self.pair.interface.name, self.node.address)
+        if self.stack == "netplan":
+            before, commands, why = self._netplan(upload, missing)
+        else:
+            before, commands, why = self._ifupdown(facts, upload, missing)
+        if upload is None and not before and not commands:
+            return None
+        if upload is not None:
+            iface = self.pair.interface.name
+            what = self.file.path if self.stack == "netplan" else f"the {iface} stanza"
+            why.insert(0, f"write {what}")
+        return Change(
+            step=self.name,
+            why="; ".join(why),
+            phase=self.file.phase,
+            commands_before=tuple(before),
+            uploads=(upload,) if upload else (),
+            commands=tuple(commands),
+        )
+
+    def _needle(self) -> str:
+        return f" inet {self.node.address}/"
+
+    def _ifupdown(
+        self, facts: Facts, upload: Upload | None, missing: bool
+    ) -> tuple[list[Command], list[Command], list[str]]:
         iface = self.pair.interface.name
-        address = self.node.address
-        upload = upload_if_differs(self.stanza, facts)
-        before = []
+        before, commands, why = [], [], []
         if not facts.sources_interfaces_d:
             # Debian's default file sources interfaces.d; an old or edited one may not.
             before.append(
@@ -33,31 +71,32 @@ class PublicInterface:
                     file=INTERFACES,
                 )
             )
-        commands = []
-        if not facts.holds(iface, address):
+            why.append(f"make {INTERFACES} source interfaces.d")
+        if missing:
             # ifup fails with "Address already assigned" when Docker or an earlier boot
             # put the address there: judge by the interface, not by ifup's exit code.
             commands.append(
                 cmd(
                     "ifup {iface} || ip -4 -o addr show dev {iface} | grep -qF {needle}",
                     iface=iface,
-                    needle=f" inet {address}/",
+                    needle=self._needle(),
                 )
             )
-        if upload is None and not before and not commands:
-            return None
-        why = []
-        if upload is not None:
-            why.append(f"write the {iface} stanza")
-        if before:
-            why.append(f"make {INTERFACES} source interfaces.d")
-        if commands:
-            why.append(f"bring up {iface} with {address}")
-        return Change(
-            step=self.name,
-            why="; ".join(why),
-            phase=self.stanza.phase,
-            commands_before=tuple(before),
-            uploads=(upload,) if upload else (),
-            commands=tuple(commands),
+            why.append(f"bring up {iface} with {self.node.address}")
+        return before, commands, why
+
+    def _netplan(
+        self, upload: Upload | None, missing: bool
+    ) -> tuple[list[Command], list[Command], list[str]]:
+        iface = self.pair.interface.name
+        if upload is None and not missing:
+            return [], [], []
+        apply = cmd(
+            "netplan generate && networkctl reload && networkctl reconfigure {iface}"
+            " && i=0 && until ip -4 -o addr show dev {iface} | grep -qF {needle};"
+            " do i=$((i+1)); [ $i -lt {tries} ] || exit 1; sleep 0.1; done",
+            iface=iface,
+            needle=self._needle(),
+            tries=NETWORKD_WAIT_TRIES,
         )
+        return [], [apply], [f"apply it to {iface} alone (networkctl reconfigure {iface})"]

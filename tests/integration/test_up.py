@@ -129,7 +129,7 @@ def test_backend_edit_reloads_haproxy_only(
             ("services", "changed"),
         ]
         ok = [s["step"] for s in report["nodes"][node]["steps"] if s["status"] == "ok"]
-        assert ok == ["network", "sysctl", "packages", "failsafe", "units"]
+        assert ok == ["platform", "network", "sysctl", "packages", "failsafe", "units"]
         detail = [s["detail"] for s in changed]
         assert detail[0] == f"update {HAPROXY_CFG}"
         assert detail[1].startswith("reload haproxy")

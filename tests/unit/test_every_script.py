@@ -23,6 +23,7 @@ from lbdeploy.files import ManagedFile
 from lbdeploy.inventory import load_inventory
 from lbdeploy.inventory.load import parse_inventory
 from lbdeploy.plan import ServiceAction, make_plan
+from lbdeploy.platforms import Platform
 from lbdeploy.render import render_node
 from lbdeploy.runs import probe_targets
 from lbdeploy.script import Script
@@ -68,10 +69,13 @@ def every_script(desired: Desired) -> Iterator[tuple[str, Script]]:
         paths = [*files, f"/etc/odd dir/{HOSTILE}"]
         yield "facts", facts_script(paths, targets, HOSTILE, status.status_lines(pair))
         yield "facts-nolock", facts_script(paths, targets, None)
+        netplan = render_node(pair, node, Platform("debian", "13", "netplan"))
         for name in FACTS:
             facts = parse_facts((DATA / "facts" / name).read_text())
             for change in make_plan(pair, node, files, facts).changes:
                 yield f"change-{change.step}", changes.change_script(change)
+            for change in make_plan(pair, node, netplan, facts, "netplan").changes:
+                yield f"netplan-{change.step}", changes.change_script(change)
         odd = weird_file(f"/etc/odd dir/{HOSTILE}")
         yield "change-odd", changes.change_script(Change("odd", "odd", uploads=(Upload(odd),)))
         mode_only = Upload(odd, content_changed=False)

@@ -1,0 +1,102 @@
+"""What a node is, from its facts: OS, network stack, daemon versions; what is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lbdeploy.desired import derive
+from lbdeploy.facts import parse_facts
+from lbdeploy.inventory import load_inventory
+from lbdeploy.paths import netplan_file
+from lbdeploy.plan import make_plan
+from lbdeploy.platforms import (
+    HAPROXY_FLOOR,
+    KEEPALIVED_FLOOR,
+    Platform,
+    detect,
+    network_stack,
+    problems,
+    version,
+)
+from lbdeploy.render import NETPLAN_CHECK, render_node
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize(
+    ("signals", "stack"),
+    [
+        ({"apt-get": "yes", "ifup": "yes", "networkd": "inactive"}, "ifupdown"),
+        ({"netplan": "yes", "networkd": "active"}, "netplan"),
+        ({"netplan": "yes", "networkd": "active", "ifup": "yes"}, "netplan"),
+        ({"netplan": "yes", "networkd": "inactive", "ifup": "yes"}, "ifupdown"),
+        ({"netplan": "yes", "netplan_nm": "yes", "networkmanager": "active"}, "networkmanager"),
+        ({"networkmanager": "active"}, "networkmanager"),
+        ({}, "unknown"),
+    ],
+)
+def test_the_stack_that_manages_the_interface_is_recognised(signals: dict, stack: str) -> None:
+    assert network_stack(signals) == stack
+
+
+def test_versions_read_like_debian_writes_them() -> None:
+    assert version("1:2.2.7-1+b2") == (2, 2, 7)
+    assert version("3.0.11-1+deb13u4") == (3, 0, 11)
+    assert version(None) is None and version("") is None
+    assert HAPROXY_FLOOR == (2, 2) and KEEPALIVED_FLOOR == (2, 1)
+
+
+def test_unsupported_nodes_are_refused_naming_the_stack_and_what_to_do() -> None:
+    nm = Platform("ubuntu", "24.04", "networkmanager")
+    [message] = problems(nm, "eth1", "10.0.0.11/24", manage=True)
+    assert message.startswith("NetworkManager manages the network here")
+    assert "nmcli connection add type ethernet ifname eth1" in message
+    assert "interface: {manage: false}" in message
+    assert problems(nm, "eth1", "10.0.0.11/24", manage=False) == []
+    assert "no apt-get" in problems(Platform(apt=False), "eth1", "x", True)[0]
+    old = problems(Platform("ubuntu", "20.04", "netplan"), "eth1", "x", True)
+    assert old == [
+        "HAProxy 2.0.33 on ubuntu 20.04 is older than 2.2, the oldest lbdeploy's configs are"
+        " written for",
+        "keepalived 2.0.19 on ubuntu 20.04 is older than 2.1, the oldest lbdeploy's configs are"
+        " written for",
+    ]
+    assert problems(Platform("debian", "13", "netplan"), "eth1", "x", True) == []
+    unknown = Platform("debian", "14", "ifupdown", haproxy="3.2.1-1", keepalived="1:2.3.4-1")
+    assert problems(unknown, "eth1", "x", True) == []
+    assert "haproxy 3.2.1-1" in unknown.describe()
+
+
+def test_facts_say_what_the_node_is() -> None:
+    raw = (DATA / "facts" / "converged-hera.txt").read_text()
+    raw += (
+        "@@lbdeploy platform\napt-get=yes\nnetplan=yes\nnetworkd=active\nnetworkmanager=inactive\n"
+    )
+    facts = parse_facts(raw)
+    platform = detect(facts.os, facts.signals, facts.packages)
+    assert (platform.os_id, platform.os_version, platform.stack) == ("debian", "12", "netplan")
+    assert platform.haproxy is not None and platform.haproxy.startswith("2.6.")
+
+
+def test_a_netplan_node_gets_a_netplan_file_applied_to_its_interface_alone() -> None:
+    desired = derive(load_inventory(DATA / "render" / "lab" / "inventory.yaml", {}), DATA)
+    pair, node = desired.pair, desired.nodes[0]
+    files = render_node(pair, node, Platform("debian", "13", "netplan"))
+    path = netplan_file("eth1")
+    assert "/etc/network/interfaces.d/lbdeploy-eth1" not in files
+    netplan = files[path]
+    assert netplan.mode == 0o600 and netplan.validate is NETPLAN_CHECK
+    assert "addresses: [172.29.150.11/24]" in netplan.content
+    assert "critical: true" in netplan.content
+    facts = parse_facts((DATA / "facts" / "fresh-hera.txt").read_text())
+    plan = make_plan(pair, node, files, facts, "netplan")
+    network = plan.changes[0]
+    assert network.step == "network"
+    assert network.why == f"write {path}; apply it to eth1 alone (networkctl reconfigure eth1)"
+    [apply] = network.commands
+    assert apply.text().startswith(
+        "netplan generate && networkctl reload && networkctl reconfigure eth1"
+    )
+    assert "ifup" not in apply.text() and "netplan apply" not in apply.text()
