@@ -11,7 +11,7 @@ from __future__ import annotations
 from lbdeploy.files import ManagedFile
 from lbdeploy.paths import APPLIED, HAPROXY_CFG, HAPROXY_SOCKET, PENDING, STATE_DIR, staged
 from lbdeploy.plan import ServiceAction
-from lbdeploy.script import Script
+from lbdeploy.script import NOTE, Script
 from lbdeploy.shell import Command, Secret, cmd, sh
 from lbdeploy.steps.base import Change, Upload
 
@@ -29,23 +29,37 @@ def _content(file: ManagedFile, text: str) -> str | Secret:
 def _stage(script: Script, file: ManagedFile) -> None:
     """Write the new version beside the target, unreadable until chown/chmod."""
     target = staged(file.path)
-    script.run(cmd("mkdir -p {dir}", dir=file.path.rpartition("/")[0] or "/"))
+    directory = file.path.rpartition("/")[0] or "/"
+    script.run(cmd("mkdir -p {dir}", dir=directory))
+    if file.secret:
+        # A secret file's directory is private too (HAProxy reads keys as root).
+        script.run(cmd("chmod 0700 {dir}", dir=directory))
     script.line(cmd("umask 077")).write(target, _content(file, file.content))
     script.line(cmd("umask 022"))
     script.run(cmd("chown {owner} {path}", owner=f"{file.owner}:{file.group}", path=target))
     script.run(cmd("chmod {mode} {path}", mode=f"{file.mode:04o}", path=target))
 
 
-def _validate(script: Script, file: ManagedFile, cleanup: list[str]) -> None:
-    """Run the file's validator on the staged copy; on failure remove every staged file."""
+def _validate(script: Script, file: ManagedFile, changed: list[ManagedFile]) -> None:
+    """Run the file's validator on the staged copy; on failure remove every staged file.
+
+    A config that names other files of the same change (haproxy.cfg and its new
+    certificates) is checked as a test copy that names their staged versions, so the
+    daemon checks exactly what would go live.
+    """
     if file.validate is None:
         return
+    cleanup = [staged(f.path) for f in changed]
+    text = file.validate.test_copy(file.content) if file.validate.test_copy else file.content
+    for other in changed:
+        if other is not file:
+            text = text.replace(other.path, staged(other.path))
     target, scratch = staged(file.path), []
-    if file.validate.test_copy is not None:
+    if text != file.content:
         target = staged(file.path) + ".test"
         scratch = [target]
         script.line(cmd("umask 077"))
-        script.write(target, _content(file, file.validate.test_copy(file.content)))
+        script.write(target, _content(file, text))
         script.line(cmd("umask 022"))
     check = file.validate.command(target, file.path)
     script.line(
@@ -97,10 +111,11 @@ def _owe(script: Script, files: list[ManagedFile]) -> None:
     script.line(cmd("umask 077"))
     script.run(cmd("mkdir -p {d} && chmod 0700 {state}", d=PENDING, state=STATE_DIR))
     for service, action in sorted(owed.items()):
-        # A restart owed is never downgraded to a reload by a later change.
+        # What is owed only grows: restart > reload > ssl-cert.
         script.run(
             cmd(
-                "grep -qx restart {f} 2>/dev/null || echo {action} > {f}",
+                'case "$(cat {f} 2>/dev/null)" in restart) ;; reload) if [ {action} = restart ];'
+                " then echo restart > {f}; fi ;; *) echo {action} > {f} ;; esac",
                 f=f"{PENDING}/{service}",
                 action=action,
             )
@@ -125,11 +140,13 @@ def change_script(change: Change) -> Script:
         removal = sh("rm", "-f", *cleanup, *(s + ".test" for s in cleanup)).text()
         script.line(cmd("trap {removal} EXIT", removal=removal))
     for upload in change.uploads:
-        if not upload.content_changed:
+        if upload.content_changed:
+            _stage(script, upload.file)
+        else:
             _set_mode(script, upload)
-            continue
-        _stage(script, upload.file)
-        _validate(script, upload.file, cleanup)
+    # Every file staged before any is checked: a config may name a new certificate.
+    for file in changed:
+        _validate(script, file, changed)
     # Every file validated: say which reloads are owed (an interrupted run leaves them for
     # the next one), then move them all, keeping the previous versions.
     _owe(script, changed)
@@ -190,6 +207,31 @@ def haproxy_reload() -> Command:
     )
 
 
+def ssl_cert_update(paths: tuple[str, ...]) -> Command:
+    """New certificates through HAProxy's runtime API: no reload, no worker restarted.
+
+    `set ssl cert` takes the PEM (already moved into place, so the next reload agrees)
+    as a payload ended by an empty line; `commit ssl cert` makes it live. If HAProxy
+    refuses either, a proven reload loads the files instead; a note says which was used.
+    """
+    return cmd(
+        "api=ok; for p in {paths}; do"
+        " out=$({ printf 'set ssl cert %s <<\n' \"$p\"; cat \"$p\"; printf '\n'; }"
+        ' | socat -t 5 stdio unix-connect:{socket} 2>&1) || out="socat failed";'
+        ' case "$out" in *Transaction*) ;; *) api="set ssl cert $p: $out"; break ;; esac;'
+        ' out=$(echo "commit ssl cert $p" | socat -t 5 stdio unix-connect:{socket} 2>&1)'
+        ' || out="socat failed";'
+        ' case "$out" in *Success*) ;; *) api="commit ssl cert $p: $out"; break ;; esac;'
+        ' done; if [ "$api" = ok ]; then echo {used};'
+        ' else echo {fallback}"$(echo "$api" | head -c 300 | tr "\n" " ")"; fi',
+        paths=paths,
+        socket=HAPROXY_SOCKET,
+        used=NOTE + "certificates replaced through HAProxy's runtime API (no reload)",
+        fallback=NOTE + "HAProxy's runtime API refused the certificate, so haproxy was"
+        " reloaded instead: ",
+    )
+
+
 def services_script(actions: tuple[ServiceAction, ...]) -> Script:
     """Enable and (re)load services; reload-or-restart starts a stopped one."""
     script = Script()
@@ -197,7 +239,11 @@ def services_script(actions: tuple[ServiceAction, ...]) -> Script:
         unit = action.service
         if action.enable:
             script.run(cmd("systemctl enable -q {unit}", unit=unit))
-        if action.action == "reload" and unit == "haproxy":
+        if action.action == "ssl-cert":
+            script.run(ssl_cert_update(action.paths))
+            # Only when the runtime API refused: prove a reload instead.
+            script.line(cmd('if [ "$api" != ok ]; then :; ') + haproxy_reload() + cmd("; fi"))
+        elif action.action == "reload" and unit == "haproxy":
             script.line(haproxy_reload())
         elif action.action == "restart":
             script.run(cmd("systemctl restart {unit}", unit=unit))

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from lbdeploy import cli_common as common
+from lbdeploy.certs import expiry_warnings
 from lbdeploy.cli_common import (
     BecomeOpt,
     InventoryArg,
@@ -22,7 +23,7 @@ from lbdeploy.cli_common import (
     StatsOpt,
     app,
 )
-from lbdeploy.display import services_table, summary_table
+from lbdeploy.display import certificates_table, services_table, summary_table
 from lbdeploy.execute import converge
 from lbdeploy.inventory import Inventory
 from lbdeploy.localfiles import write_file
@@ -46,9 +47,13 @@ def validate(ctx: typer.Context, inventory: InventoryArg = Path("inventory.yaml"
 
     def run() -> None:
         desired = common.load(inventory)
-        out = Console(highlight=False)
+        out = Console(highlight=False, soft_wrap=True)
         out.print(summary_table(desired))
         out.print(services_table(desired.pair))
+        if desired.pair.bundles:
+            out.print(certificates_table(desired.pair))
+        for warning in expiry_warnings(desired.pair):
+            out.print(warning, markup=False)
         summary = f"{inventory}: valid, {len(desired.nodes)} nodes, {len(desired.pair.vips)} VIPs"
         out.print(summary, markup=False)
 
@@ -73,7 +78,7 @@ def render(
                 write_file(out / node.name, file.path, file.content, file.mode)
                 written += 1
         message = f"wrote {written} files for {len(desired.nodes)} nodes under {out}/"
-        Console(highlight=False).print(message, markup=False)
+        Console(highlight=False, soft_wrap=True).print(message, markup=False)
 
     common.guard(ctx, run)
 

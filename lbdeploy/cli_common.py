@@ -105,7 +105,7 @@ def finish(report: Report, as_json: bool, stats: bool, diffs: bool = False) -> N
     if as_json:
         print_json(report.to_json())
     else:
-        out = Console(highlight=False)
+        out = Console(highlight=False, soft_wrap=True)
         if diffs:
             for node in report.nodes.values():
                 for text in node.diffs.values():
@@ -116,7 +116,7 @@ def finish(report: Report, as_json: bool, stats: bool, diffs: bool = False) -> N
 
 
 def emitter(as_json: bool) -> Emit:
-    out = Console(highlight=False)
+    out = Console(highlight=False, soft_wrap=True)
 
     def emit(node: str, step: StepResult) -> None:
         if not as_json:

@@ -106,7 +106,7 @@ def status(
     if as_json:
         print_json(status_json(statuses))
     else:
-        Console(highlight=False).print(status_table(statuses))
+        Console(highlight=False, soft_wrap=True).print(status_table(statuses))
     if any(s.error for s in statuses):
         raise typer.Exit(int(ExitCode.UNREACHABLE))
 
@@ -135,7 +135,7 @@ def verify(
             }
         )
     else:
-        out = Console(highlight=False)
+        out = Console(highlight=False, soft_wrap=True)
         out.print(status_table(verdict.statuses))
         for target, answer in verdict.answers.items():
             out.print(Text(f"{target}: {answer}"))
@@ -148,7 +148,7 @@ def verify(
 
 
 def _print_move(move: Move) -> None:
-    out = Console(highlight=False)
+    out = Console(highlight=False, soft_wrap=True)
 
     def fmt(value: float | None) -> str:
         return f"{value:.2f} s" if value is not None else "did not happen within 30 s"

@@ -15,6 +15,8 @@ from typing import Literal
 import paramiko
 
 from lbdeploy.inventory.model import HaproxySettings, Interface, Inventory, Server, Stats
+from lbdeploy.inventory.tls import CertChain, KeyFile
+from lbdeploy.paths import certificate_path
 from lbdeploy.shell import Secret
 from lbdeploy.sshconfig import Explicit, Hop, route
 
@@ -70,6 +72,35 @@ class VipState:
 
 
 @dataclass(frozen=True)
+class TlsBundle:
+    """A certificate, its chain and its key, as one PEM file on the node (HAProxy's `crt`)."""
+
+    path: str  # on the node
+    chain: CertChain
+    key: KeyFile
+
+    @property
+    def content(self) -> str:
+        return self.chain.pem + self.key.pem.reveal()
+
+    @property
+    def about(self) -> str:
+        """What the file holds, safe to print: names, issuer, expiry, leaf fingerprint."""
+        chain = self.chain
+        return (
+            f"certificate for {', '.join(chain.names) or '?'}, issued by {chain.issuer},"
+            f" expires {chain.not_after:%Y-%m-%d} ({chain.days_left()} days),"
+            f" leaf sha256:{chain.fingerprint[:16]}"
+        )
+
+    @property
+    def key_lines(self) -> tuple[Secret, ...]:
+        """Each base64 line of the key, masked wherever output could quote one."""
+        lines = self.key.pem.reveal().splitlines()
+        return tuple(Secret(line) for line in lines if line and not line.startswith("-----"))
+
+
+@dataclass(frozen=True)
 class ServiceState:
     """A service with its VIP resolved (its own, else the first): `vip` is never None."""
 
@@ -81,6 +112,10 @@ class ServiceState:
     health_check: str | None
     options: tuple[str, ...]
     servers: tuple[Server, ...]
+    tls: tuple[TlsBundle, ...] = ()
+    redirect_http: bool = False
+    hsts: int | None = None
+    alpn: str = "h2,http/1.1"
 
     @property
     def target(self) -> str:
@@ -111,7 +146,12 @@ class PairState:
         found = [v.auth_pass for v in self.vips if v.auth_pass is not None]
         if self.stats is not None:
             found.append(self.stats.password)
+        found += [line for b in self.bundles for line in b.key_lines]
         return tuple(found)
+
+    @property
+    def bundles(self) -> tuple[TlsBundle, ...]:
+        return tuple(b for s in self.services for b in s.tls)
 
 
 @dataclass(frozen=True)
@@ -189,6 +229,13 @@ def derive_pair(inv: Inventory) -> PairState:
             health_check=svc.health_check,
             options=tuple(svc.options),
             servers=tuple(svc.servers),
+            tls=tuple(
+                TlsBundle(certificate_path(svc.name, i), pair.cert, pair.key)
+                for i, pair in enumerate(svc.tls or ())
+            ),
+            redirect_http=svc.redirect_http,
+            hsts=svc.hsts,
+            alpn=svc.alpn,
         )
         for svc in inv.services
     )

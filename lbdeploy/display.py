@@ -100,13 +100,37 @@ def services_table(pair: PairState) -> Table:
     return table
 
 
+def _certs_cell(status: NodeStatus) -> str:
+    """Each certificate HAProxy holds: its file and days to expiry."""
+    cells = []
+    for path, cert in status.certs.items():
+        left = cert.days_left()
+        cells.append(f"{path.rpartition('/')[2]} {'?' if left is None else left} d")
+    return ", ".join(cells) or "-"
+
+
+def certificates_table(pair: PairState) -> Table:
+    table = Table(title="certificates", title_justify="left")
+    for column in ("service", "file", "names", "issuer", "expires", "on the nodes"):
+        table.add_column(column, overflow="fold")
+    for svc in pair.services:
+        for bundle in svc.tls:
+            chain = bundle.chain
+            expires = f"{chain.not_after:%Y-%m-%d} ({chain.days_left()} days)"
+            cells = (svc.name, str(chain.path), ", ".join(chain.names), chain.issuer, expires)
+            table.add_row(*map(Text, (*cells, bundle.path)))
+    return table
+
+
 def status_table(statuses: list[NodeStatus]) -> Table:
     table = Table(title="lbdeploy status", title_justify="left")
-    for column in ("node", "keepalived", "holds", "haproxy", "servers", "standby", "drift"):
+    tls = any(s.certs for s in statuses)
+    columns = ("node", "keepalived", "holds", "haproxy", "servers", "standby", "drift")
+    for column in (*columns, *(("tls",) if tls else ())):
         table.add_column(column, overflow="fold")
     for status in statuses:
         if status.error:
-            table.add_row(Text(status.node), Text(status.error, style="red"), *[""] * 5)
+            table.add_row(Text(status.node), Text(status.error, style="red"), *[""] * (5 + tls))
             continue
         vrrp = ", ".join(f"{k} {v}" for k, v in status.vrrp.items()) or status.keepalived
         servers = ", ".join(f"{svc}/{srv} {st}" for svc, srv, st in status.servers) or "-"
@@ -118,6 +142,7 @@ def status_table(statuses: list[NodeStatus]) -> Table:
             servers,
             "yes" if status.standby else "no",
             ", ".join(status.drift) or "-",
+            *((_certs_cell(status),) if tls else ()),
         )
         table.add_row(*map(Text, cells))
     return table

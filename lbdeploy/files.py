@@ -11,7 +11,7 @@ import difflib
 import hashlib
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
 from typing import Literal
@@ -44,7 +44,8 @@ class OnChange:
     """What a content change of the file means for a service."""
 
     service: str
-    action: Literal["reload", "restart"]
+    # ssl-cert: a certificate HAProxy can take through its runtime API, without a reload
+    action: Literal["reload", "restart", "ssl-cert"]
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class ManagedFile:
     """A file lbdeploy owns on a node: what it holds and what a change to it means."""
 
     path: str
-    content: str
+    content: str = field(repr=False)
     mode: int
     owner: str = "root"
     group: str = "root"
@@ -63,6 +64,7 @@ class ManagedFile:
     phase: Phase = Phase.CONFIG
     step: str = "configs"  # the step that carries it, and names it in the report
     then: Command | None = None  # run once it is in place (e.g. systemctl daemon-reload)
+    about: str = ""  # what a secret file is, safe to show (a certificate's names, expiry)
 
     @cached_property
     def sha256(self) -> str:
@@ -77,14 +79,15 @@ class ManagedFile:
     def shown(self) -> str:
         """The content as a human may see it: nothing of a secret file, no password."""
         if self.secret:
-            return f"<secret: {self.fingerprint}>\n"
+            return f"<secret: {self.about or ''}{' ' if self.about else ''}{self.fingerprint}>\n"
         return mask(self.content, self.redact)
 
     def diff(self, label: str, live: str | None, live_sha256: str | None) -> str:
         """A unified diff from the live file to this one, safe to print."""
         if self.secret:
             old = f"sha256:{live_sha256[:16]}" if live_sha256 else "absent"
-            return f"--- {label}: secret file, {old} -> {self.fingerprint}\n"
+            about = f" ({self.about})" if self.about else ""
+            return f"--- {label}: secret file, {old} -> {self.fingerprint}{about}\n"
         return masked_diff(label, live or "", self.content, self.redact)
 
 

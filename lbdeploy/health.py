@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
 
+from lbdeploy.certs import LoadedCert
 from lbdeploy.desired import PairState
 
 Addresses = dict[str, dict[str, tuple[IPv4Interface, ...]]]  # node -> interface -> addresses
@@ -113,6 +114,7 @@ class NodeStatus:
     drift: tuple[str, ...] = ()
     http: dict[str, str] = field(default_factory=dict)  # "vip:port" -> HTTP status or none
     tcp: dict[str, bool] = field(default_factory=dict)  # "vip:port" -> a connect succeeded
+    certs: dict[str, LoadedCert] = field(default_factory=dict)  # file -> what HAProxy holds
 
 
 def answer_from_holder(holder: NodeStatus | None, target: str, mode: str) -> str:

@@ -26,6 +26,13 @@ def interface_stanza(interface: str) -> str:
     return f"/etc/network/interfaces.d/lbdeploy-{interface}"
 
 
+CERTS_DIR = "/etc/haproxy/certs"  # root only: HAProxy reads keys before dropping privileges
+
+
+def certificate_path(service: str, index: int) -> str:
+    return f"{CERTS_DIR}/{service}-{index}.pem"
+
+
 def netplan_file(interface: str) -> str:
     return f"/etc/netplan/60-lbdeploy-{interface}.yaml"
 

@@ -29,10 +29,12 @@ SPECIAL_STEPS = ("network", "sysctl")
 @dataclass(frozen=True)
 class ServiceAction:
     service: str
-    # reload/start: `systemctl reload-or-restart`; restart: `systemctl restart`
-    action: Literal["reload", "restart", "start", "enable"]
+    # reload/start: `systemctl reload-or-restart`; restart: `systemctl restart`;
+    # ssl-cert: certificates through HAProxy's runtime API, a reload only if it refuses
+    action: Literal["ssl-cert", "reload", "restart", "start", "enable"]
     enable: bool
     why: str
+    paths: tuple[str, ...] = ()  # the certificates of an ssl-cert update
 
 
 @dataclass(frozen=True)
@@ -87,26 +89,49 @@ def find_drift(files: dict[str, ManagedFile], facts: Facts) -> tuple[str, ...]:
     return tuple(drifted)
 
 
-def plan_services(changes: list[Change], facts: Facts) -> list[ServiceAction]:
-    """Reload what changed files ask for; start or enable what is down; else nothing."""
-    wanted: dict[str, Literal["reload", "restart"]] = {}
-    owed = {s: a for s, a in facts.pending.items() if a in ("reload", "restart")}
-    for service, action in owed.items():
-        wanted[service] = "restart" if action == "restart" else "reload"
+Reload = Literal["ssl-cert", "reload", "restart"]
+_RANK: dict[str, int] = {"ssl-cert": 0, "reload": 1, "restart": 2}
+
+
+def _wanted(changes: list[Change], facts: Facts) -> tuple[dict[str, Reload], dict[str, list[str]]]:
+    """The strongest action each service owes (restart > reload > ssl-cert), and the
+    certificates an ssl-cert update takes."""
+    wanted: dict[str, Reload] = {}
+    for service, owed in facts.pending.items():
+        # An owed ssl-cert does not say which certificates: a reload loads them all.
+        wanted[service] = "restart" if owed == "restart" else "reload"
+    certs: dict[str, list[str]] = {}
     for change in changes:
         for file in change.changed_files:
-            if file.on_change and wanted.get(file.on_change.service) != "restart":
-                wanted[file.on_change.service] = file.on_change.action
+            if file.on_change is None:
+                continue
+            service, action = file.on_change.service, file.on_change.action
+            if _RANK[action] > _RANK[wanted.get(service, "ssl-cert")] or service not in wanted:
+                wanted[service] = action
+            if action == "ssl-cert":
+                certs.setdefault(service, []).append(file.path)
+    return wanted, certs
+
+
+def plan_services(changes: list[Change], facts: Facts) -> list[ServiceAction]:
+    """Reload what changed files ask for; start or enable what is down; else nothing."""
+    wanted, certs = _wanted(changes, facts)
     actions = []
     for service in SERVICES:
         fact = facts.services.get(service)
         active = fact is not None and fact.active == "active"
         enabled = fact is not None and fact.enabled == "enabled"
         if service in wanted:
-            why = (
-                "its config changed" if service not in owed else "an earlier run changed its config"
-            )
-            actions.append(ServiceAction(service, wanted[service], not enabled, why))
+            action = wanted[service]
+            if action == "ssl-cert" and not active:
+                action = "reload"  # reload-or-restart: a stopped haproxy starts with them
+            why = "its config changed"
+            if service in facts.pending:
+                why = "an earlier run changed its config"
+            elif action == "ssl-cert":
+                why = "its certificates changed"
+            paths = tuple(certs.get(service, ())) if action == "ssl-cert" else ()
+            actions.append(ServiceAction(service, action, not enabled, why, paths))
         elif not active:
             actions.append(ServiceAction(service, "start", not enabled, "it is not running"))
         elif not enabled:

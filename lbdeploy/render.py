@@ -49,6 +49,7 @@ HAPROXY_CHECK = Validator(("haproxy", "-c", "-f"))
 KEEPALIVED_CHECK = Validator(("keepalived", "-t", "-f"), test_copy=keepalived_test_copy)
 RELOAD_HAPROXY = OnChange("haproxy", "reload")
 RELOAD_KEEPALIVED = OnChange("keepalived", "reload")
+SSL_CERT = OnChange("haproxy", "ssl-cert")
 DAEMON_RELOAD = sh("systemctl", "daemon-reload")
 
 
@@ -121,6 +122,17 @@ def _specs(pair: PairState, stack: Stack) -> list[_Spec]:
             {"phase": Phase.PREPARE, "step": "units", "then": DAEMON_RELOAD},
         ),
         _Spec(DEFAULT_HAPROXY, "default-haproxy.j2", 0o644, {"on_change": RELOAD_HAPROXY}),
+        # Certificates with their keys: root only, never shown; staged with haproxy.cfg so
+        # that `haproxy -c` checks the config with the new certificates.
+        *(
+            _Spec(
+                bundle.path,
+                "",
+                0o600,
+                {"secret": True, "on_change": SSL_CERT, "about": bundle.about},
+            )
+            for bundle in pair.bundles
+        ),
         # Both configs hold a password: readable by root (and haproxy's group) only.
         _Spec(
             HAPROXY_CFG,
@@ -154,7 +166,12 @@ def render_node(
     """Every managed file of one node, keyed by remote path, in the order they apply."""
     env = env or make_environment()
     files = {}
+    bundles = {b.path: b for b in pair.bundles}
     for spec in _specs(pair, platform.stack):
+        if spec.path in bundles:
+            content = bundles[spec.path].content
+            files[spec.path] = ManagedFile(spec.path, content, spec.mode, **spec.options)
+            continue
         content = env.get_template(spec.template).render(
             pair=pair,
             node=node,

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
+from lbdeploy.certs import cert_lines, check_service, parse_loaded, served
 from lbdeploy.desired import Desired, PairState, ServiceState
 from lbdeploy.facts import Facts, ServiceFact, servers_lines
 from lbdeploy.health import NodeStatus, answer_from_holder, parse_servers, verify_problems
@@ -57,9 +58,10 @@ def status_lines(pair: PairState) -> Script:
         )
     )
     s.extend(servers_lines())
+    s.extend(cert_lines(pair))
     s.section("http")
     for svc in pair.services:
-        if svc.mode == "http":
+        if svc.mode == "http" and not svc.tls:  # HTTPS: judged by a handshake instead
             s.extend(_http_probe(svc))
     return s
 
@@ -87,6 +89,7 @@ def node_status(
         drift=drift,
         http=dict(line.split(None, 1) for line in sections.get("http", []) if " " in line),
         tcp=dict(facts.probes),
+        certs=parse_loaded(sections),
     )
 
 
@@ -143,11 +146,18 @@ def verify(desired: Desired, creds: Credentials = NO_CREDENTIALS) -> Verdict:
     """Exactly one holder per VIP, every service answering on it, haproxy running everywhere."""
     statuses = gather_status(desired, creds)
     answers: dict[str, str] = {}
+    tls_problems: list[str] = []
     for svc in desired.pair.services:
-        answer = check_from_here(str(svc.vip), svc.port, svc.mode)
+        holder = next((s for s in statuses if str(svc.vip) in s.holds), None)
+        if svc.tls:
+            tls_problems += check_service(svc, holder.certs if holder else None)
+            answer = "ok" if served(str(svc.vip), svc.port, None) else "unreachable from here"
+            mode = "tcp"
+        else:
+            answer, mode = check_from_here(str(svc.vip), svc.port, svc.mode), svc.mode
         if answer == "unreachable from here":
             # Ask the node holding the VIP: the status round trip probed the port from inside.
-            holder = next((s for s in statuses if str(svc.vip) in s.holds), None)
-            answer = answer_from_holder(holder, svc.target, svc.mode)
+            answer = answer_from_holder(holder, svc.target, mode)
         answers[svc.target] = answer
-    return Verdict(statuses, answers, verify_problems(desired.pair, statuses, answers))
+    problems = verify_problems(desired.pair, statuses, answers) + tls_problems
+    return Verdict(statuses, answers, problems)

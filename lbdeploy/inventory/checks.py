@@ -9,7 +9,7 @@ import difflib
 from collections.abc import Iterator
 from ipaddress import IPv4Address
 
-from lbdeploy.inventory.model import Inventory
+from lbdeploy.inventory.model import Inventory, Service
 
 Found = tuple[tuple[str | int, ...], str]
 
@@ -148,6 +148,28 @@ def _check_vrrp(inv: Inventory) -> Iterator[Found]:
             yield ((*loc, "master"), f"no node is named {inst.master!r}{suggestion}")
 
 
+def _check_tls(
+    loc: tuple[str | int, ...],
+    svc: Service,
+    bind: tuple[IPv4Address, int],
+    seen_bind: dict[tuple[IPv4Address, int], str],
+) -> Iterator[Found]:
+    """redirect_http and hsts belong to an HTTPS service; the redirect needs port 80 free."""
+    for field, given in (("redirect_http", svc.redirect_http), ("hsts", svc.hsts is not None)):
+        if given and svc.tls is None:
+            yield ((*loc, field), f"{field} needs tls (a certificate) on this service")
+        elif given and svc.mode != "http":
+            yield ((*loc, field), f"{field} needs mode: http")
+    if svc.redirect_http and svc.tls is not None:
+        http = (bind[0], 80)
+        if http in seen_bind:
+            yield (
+                (*loc, "redirect_http"),
+                f"{http[0]}:80 is already taken by service {seen_bind[http]}",
+            )
+        seen_bind.setdefault(http, f"{svc.name} (its redirect to https)")
+
+
 def _check_services(inv: Inventory) -> Iterator[Found]:
     vips = [inst.vip for inst in inv.vrrp]
     seen_name: dict[str, int] = {}
@@ -171,6 +193,7 @@ def _check_services(inv: Inventory) -> Iterator[Found]:
                 f"{bind[0]}:{bind[1]} is already taken by service {seen_bind[bind]}",
             )
         seen_bind.setdefault(bind, svc.name)
+        yield from _check_tls(loc, svc, bind, seen_bind)
         if svc.health_check is not None and svc.mode != "http":
             yield ((*loc, "health_check"), "an HTTP health check needs mode: http")
         seen_server: dict[str, int] = {}

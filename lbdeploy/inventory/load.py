@@ -139,7 +139,7 @@ def load_inventory(path: str | Path, env: Mapping[str, str], limits: Limits = LI
         text = decode(data, limits)
     except YamlProblem as exc:
         raise InventoryError([Problem(name, exc.line, exc.column, "", exc.message)]) from None
-    return parse_inventory(text, name, env, limits)
+    return parse_inventory(text, name, env, limits, base=path.resolve().parent)
 
 
 def parse_yaml(text: str, name: str, limits: Limits = LIMITS) -> Located:
@@ -159,10 +159,25 @@ def parse_yaml(text: str, name: str, limits: Limits = LIMITS) -> Located:
         raise InventoryError([Problem(name, 1, 1, "", f"not valid YAML: {exc}")]) from None
 
 
+def _single_tls(raw: dict[str, Any]) -> set[int]:
+    """Services whose `tls:` is one mapping (the model sees a list of one)."""
+    services = raw.get("services")
+    if not isinstance(services, list):
+        return set()
+    return {
+        i for i, s in enumerate(services) if isinstance(s, dict) and isinstance(s.get("tls"), dict)
+    }
+
+
 def parse_inventory(
-    text: str, name: str, env: Mapping[str, str], limits: Limits = LIMITS
+    text: str,
+    name: str,
+    env: Mapping[str, str],
+    limits: Limits = LIMITS,
+    base: Path | None = None,
 ) -> Inventory:
-    """Validate inventory text; `name` is what error messages call the file."""
+    """Validate inventory text; `name` is what error messages call the file, `base` the
+    folder its relative paths (certificates) start from."""
     located = parse_yaml(text, name, limits)
     secrets = secrets_in(located.data, env)
 
@@ -172,10 +187,13 @@ def parse_inventory(
         return Problem(name, line, col, field, redact(message, secrets))
 
     single_vrrp = False
+    single_tls: set[int] = set()
 
     def loc_in_file(loc: Loc) -> Loc:
         if single_vrrp and loc[:2] == ("vrrp", 0):
             return ("vrrp", *loc[2:])
+        if loc[:1] == ("services",) and loc[2:4] == ("tls", 0) and loc[1] in single_tls:
+            return (*loc[:3], *loc[4:])
         return loc
 
     if not isinstance(located.data, dict):
@@ -187,8 +205,10 @@ def parse_inventory(
     if early:
         raise InventoryError(sorted(early, key=lambda p: (p.line, p.column)))
     single_vrrp = _unwrap_single_vrrp(located.data)
+    single_tls = _single_tls(located.data)
+    context = {"env": dict(env), "base": base or Path.cwd()}
     try:
-        inventory = Inventory.model_validate(located.data, context={"env": dict(env)})
+        inventory = Inventory.model_validate(located.data, context=context)
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):

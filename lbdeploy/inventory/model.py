@@ -9,9 +9,10 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from lbdeploy.inventory.fields import (
+    ConfigWord,
     Flag,
     HaproxyLine,
     Host,
@@ -29,6 +30,7 @@ from lbdeploy.inventory.fields import (
     UrlPath,
     between,
 )
+from lbdeploy.inventory.tls import CertChain, Certificate, KeyFile, PrivateKey, key_matches
 from lbdeploy.shell import Secret
 
 
@@ -148,6 +150,34 @@ class Server(_Strict):
     weight: Annotated[int, between(0, 256)] | None = None
 
 
+# Mozilla's "intermediate" profile (version 5.7): TLS 1.2 and 1.3, forward secrecy only.
+INTERMEDIATE_CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+)
+INTERMEDIATE_SUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+
+
+class TlsPair(_Strict):
+    """A certificate (with its chain) and its key; several on a service are picked by SNI."""
+
+    cert: Certificate
+    key: PrivateKey
+
+    @field_validator("key")
+    @classmethod
+    def _matches(cls, key: KeyFile, info: ValidationInfo) -> KeyFile:
+        cert = info.data.get("cert")
+        if isinstance(cert, CertChain) and not key_matches(cert, key):
+            raise ValueError(f"{key.path} is not the key of the certificate {cert.path}")
+        return key
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, dict) else value
+
+
 class Service(_Strict):
     """A port HAProxy listens on at a VIP, and the servers behind it."""
 
@@ -163,6 +193,24 @@ class Service(_Strict):
         default_factory=list, description="raw HAProxy lines for this service's section"
     )
     servers: Annotated[list[Server], Field(min_length=1)]
+    tls: Annotated[list[TlsPair], BeforeValidator(_one_or_many), Field(min_length=1)] | None = (
+        Field(None, description="terminate HTTPS here: {cert, key} or a list of them (SNI)")
+    )
+    redirect_http: Flag = Field(
+        default=False, description="with tls: also listen on port 80 and redirect to https"
+    )
+    hsts: Annotated[int, between(0, 2 * 365 * 86400)] | None = Field(
+        None, description="with tls: Strict-Transport-Security max-age, in seconds"
+    )
+    alpn: ConfigWord = "h2,http/1.1"
+
+
+class TlsSettings(_Strict):
+    """TLS defaults for every HTTPS listener (Mozilla's intermediate profile)."""
+
+    min_version: Literal["TLSv1.2", "TLSv1.3"] = "TLSv1.2"
+    ciphers: ConfigWord = INTERMEDIATE_CIPHERS
+    ciphersuites: ConfigWord = INTERMEDIATE_SUITES
 
 
 class Timeouts(_Strict):
@@ -179,6 +227,7 @@ class HaproxySettings(_Strict):
     options: list[HaproxyLine] = Field(
         default_factory=list, description="raw HAProxy lines for the defaults section"
     )
+    tls: TlsSettings = TlsSettings()
 
 
 def _vrrp_one_or_many(schema: dict[str, Any]) -> None:
