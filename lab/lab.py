@@ -6,10 +6,14 @@ so the tool's host-key checking stays on in every test.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,6 +173,34 @@ def _await_nodes(lab: Lab, nodes: tuple[LabNode, ...], timeout: float = 90) -> N
     for node in nodes:
         _wait_ssh_port(node.ssh_port, deadline)
     _write_known_hosts(lab, nodes, keys)
+
+
+LOCK_FILE = Path("/run/lock/lbdeploy-lab.lock")
+
+
+@contextlib.contextmanager
+def exclusive(timeout: float = 1800) -> Iterator[None]:
+    """Hold the machine's lab lock: only one lab (fixed ports, fixed subnets) at a time."""
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK_FILE.open("a") as handle:
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    message = f"another lab run held {LOCK_FILE} for {timeout:.0f} s"
+                    raise RuntimeError(message) from None
+                if not told:
+                    print(f"lab: waiting for another lab run ({LOCK_FILE})", file=sys.stderr)
+                    told = True
+                time.sleep(2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def up(state_dir: Path = STATE_DIR) -> Lab:

@@ -25,12 +25,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[labmod.Lab]:
-    """The running lab; torn down at the end of the run, also after failures."""
-    started = labmod.up()
-    try:
-        yield started
-    finally:
-        labmod.down(started)
+    """The running lab; torn down at the end of the run, also after failures.
+
+    One lab per machine (its ports and subnets are fixed): a second test run waits
+    (bounded) for the first instead of tearing its containers down under it.
+    """
+    with labmod.exclusive():
+        started = labmod.up()
+        try:
+            yield started
+        finally:
+            labmod.down(started)
 
 
 @pytest.fixture
