@@ -117,4 +117,4 @@ def up(
 
 
 # The operating commands register themselves on the same app, listed after these.
-from lbdeploy import cli_operate  # noqa: E402, F401
+from lbdeploy import cli_incident, cli_operate  # noqa: E402, F401

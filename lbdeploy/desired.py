@@ -133,6 +133,7 @@ class PairState:
     services: tuple[ServiceState, ...]
     stats: Stats | None
     haproxy: HaproxySettings
+    webhook: Secret | None = None
 
     def vip(self, text: str) -> VipState | None:
         return next((v for v in self.vips if str(v.vip) == text), None)
@@ -146,6 +147,8 @@ class PairState:
         found = [v.auth_pass for v in self.vips if v.auth_pass is not None]
         if self.stats is not None:
             found.append(self.stats.password)
+        if self.webhook is not None:
+            found.append(self.webhook)
         found += [line for b in self.bundles for line in b.key_lines]
         return tuple(found)
 
@@ -239,7 +242,8 @@ def derive_pair(inv: Inventory) -> PairState:
         )
         for svc in inv.services
     )
-    return PairState(inv.interface, network, vips, services, inv.stats, inv.haproxy)
+    webhook = inv.alerts.webhook if inv.alerts else None
+    return PairState(inv.interface, network, vips, services, inv.stats, inv.haproxy, webhook)
 
 
 def _role(

@@ -51,7 +51,7 @@ def converge(
     start = time.monotonic()
     report = Report("up --check" if check else "up", {})
     report.notes += expiry_warnings(desired.pair)
-    with open_runs(desired, creds, lock=not check) as runs:
+    with open_runs(desired, creds, lock=not check, command=report.command) as runs:
         report.nodes = runs.reports
         if not runs.complete or not _judge_platforms(desired.pair, runs, emit):
             report.notes.append(NOT_READY.format("changed"))

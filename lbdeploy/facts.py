@@ -12,6 +12,7 @@ from ipaddress import IPv4Address, IPv4Interface
 
 from lbdeploy.locks import LOCK_HOLDER
 from lbdeploy.paths import (
+    ALERT_PACKAGES,
     APPLIED,
     FAILSAFE,
     HAPROXY_SOCKET,
@@ -131,7 +132,7 @@ def _system_facts(s: Script, paths: list[str]) -> None:
         cmd(
             "dpkg-query -W -f={fmt} {packages} 2>/dev/null",
             fmt="${Package} ${db:Status-Abbrev} ${Version}\\n",
-            packages=PACKAGES,
+            packages=(*PACKAGES, *ALERT_PACKAGES),
         )
     )
     s.section("apt").probe(cmd("ls /var/lib/apt/lists/ 2>/dev/null | grep -c '_Packages$'"))
@@ -173,7 +174,9 @@ def _daemon_facts(s: Script) -> None:
             ' echo "networkd=$(systemctl is-active systemd-networkd 2>/dev/null)";'
             ' echo "networkmanager=$(systemctl is-active NetworkManager 2>/dev/null)";'
             " if grep -qsE '^[[:space:]]*renderer:[[:space:]]*NetworkManager' /etc/netplan/*.yaml;"
-            " then echo netplan_nm=yes; fi"
+            " then echo netplan_nm=yes; fi;"
+            " if command -v haproxy >/dev/null 2>&1; then if haproxy -vv 2>/dev/null"
+            " | grep -qi 'prometheus'; then echo promex=yes; else echo promex=no; fi; fi"
         )
     )
     s.section("pending").probe(

@@ -132,7 +132,8 @@ def failover_test(
     The pair is always put back as it was, also on Ctrl-C.
     """
     pair = desired.pair
-    with open_runs(desired, creds, lock=True) as runs:
+    command = "failover-test --crash" if crash else "failover-test"
+    with open_runs(desired, creds, lock=True, command=command) as runs:
         chosen, holder = _pick(desired, runs, vip)
         vip_state = pair.vip(chosen)
         service = next(iter(pair.services_on(vip_state.vip)), None) if vip_state else None

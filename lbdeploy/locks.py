@@ -74,9 +74,12 @@ def takeover_script(old: str, holder: str) -> Script:
     )
 
 
-def release_script(holder: str) -> Script:
-    """Remove the lock only if it is still this run's own."""
-    return Script().line(
+def release_script(holder: str, journal: str = "") -> Script:
+    """Remove the lock only if it is still this run's own; say in the journal what ran."""
+    script = Script()
+    if journal:
+        script.probe(cmd("logger -t lbdeploy-run -- {line}", line=journal))
+    return script.line(
         cmd(
             'if [ "$(cat {file} 2>/dev/null)" = {holder} ]; then rm -rf {lock}; fi',
             file=LOCK_HOLDER,

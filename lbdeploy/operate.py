@@ -45,7 +45,7 @@ def restart_services(
     verb = "reload" if reload else "restart"
     report = Report(verb, {})
     script = restart_script(verb, services)
-    with open_runs(desired, creds, lock=True) as runs:
+    with open_runs(desired, creds, lock=True, command=report.command) as runs:
         report.nodes = runs.reports
         if not runs.complete:
             report.notes.append(NOT_READY.format("restarted"))
@@ -105,7 +105,7 @@ def switchover(
     """Put every node but `to` on standby (or, with to=None, none) and wait until it serves."""
     start = time.monotonic()
     report = Report("switchover" if to else "switchover --back", {})
-    with open_runs(desired, creds, lock=True) as runs:
+    with open_runs(desired, creds, lock=True, command=report.command) as runs:
         report.nodes = runs.reports
         if not runs.complete:
             report.notes.append(NOT_READY.format("moved"))

@@ -4,6 +4,8 @@ KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 SYSCTL_CONF = "/etc/sysctl.d/60-lbdeploy.conf"
 KEEPALIVED_DROPIN = "/etc/systemd/system/keepalived.service.d/lbdeploy.conf"
+HAPROXY_DROPIN = "/etc/systemd/system/haproxy.service.d/lbdeploy.conf"
+SERVER_STATE = "/var/lib/haproxy/server-state"  # admin states (drain, maint) across reloads
 DEFAULT_HAPROXY = "/etc/default/haproxy"
 INTERFACES = "/etc/network/interfaces"
 FAILSAFE = "/etc/init/failsafe.conf"
@@ -17,8 +19,11 @@ HAPROXY_SOCKET = "/run/haproxy/admin.sock"
 KEEPALIVED_PID = "/run/keepalived.pid"
 KEEPALIVED_DATA = "/tmp/keepalived.data"  # keepalived's SIGUSR1 state dump
 SCRIPT_USER = "keepalived_script"
+NOTIFY_SCRIPT = "/usr/local/lib/lbdeploy/vrrp-notify"
+ALERTS_FILE = "/etc/lbdeploy/alerts"  # the webhook URL (it may hold a token)
 # procps: pgrep for the track script; socat: HAProxy's stats socket for `status`.
 PACKAGES = ("keepalived", "haproxy", "procps", "socat")
+ALERT_PACKAGES = ("curl",)  # the notify handler POSTs alerts with it
 SERVICES = ("haproxy", "keepalived")
 
 

@@ -12,7 +12,7 @@ from typing import Literal
 from lbdeploy.desired import NodeState, PairState
 from lbdeploy.facts import Facts
 from lbdeploy.files import ManagedFile, Phase
-from lbdeploy.paths import SERVICES
+from lbdeploy.paths import ALERT_PACKAGES, PACKAGES, SERVICES
 from lbdeploy.platforms import Stack
 from lbdeploy.steps.base import Change, Step
 from lbdeploy.steps.failsafe import Failsafe
@@ -69,7 +69,7 @@ def make_steps(
     return [
         PublicInterface(pair, node, special.get("network"), stack),
         NonlocalBind(special["sysctl"]),
-        Packages(),
+        Packages((*PACKAGES, *(ALERT_PACKAGES if pair.webhook else ()))),
         Failsafe(),
         *_groups(files, Phase.PREPARE),
         *_groups(files, Phase.CONFIG),

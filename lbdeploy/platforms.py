@@ -102,6 +102,7 @@ class Platform:
     apt: bool = True
     haproxy: str | None = None  # the installed version, when there is one
     keepalived: str | None = None
+    promex: bool | None = None  # haproxy built with the Prometheus exporter (None: unknown)
 
     def expected(self) -> tuple[str | None, str | None]:
         """Installed versions, else what this release ships (None: unknown release)."""
@@ -139,6 +140,7 @@ def detect(
         apt=signals.get("apt-get") == "yes",
         haproxy=packages.get("haproxy"),
         keepalived=packages.get("keepalived"),
+        promex={"yes": True, "no": False}.get(signals.get("promex", "")),
     )
 
 

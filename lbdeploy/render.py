@@ -18,11 +18,16 @@ import jinja2
 from lbdeploy.desired import NodeState, PairState
 from lbdeploy.files import ManagedFile, OnChange, Phase, Validator
 from lbdeploy.paths import (
+    ALERTS_FILE,
     DEFAULT_HAPROXY,
     HAPROXY_CFG,
+    HAPROXY_DROPIN,
+    HAPROXY_SOCKET,
     KEEPALIVED_CONF,
     KEEPALIVED_DROPIN,
+    NOTIFY_SCRIPT,
     SCRIPT_USER,
+    SERVER_STATE,
     STANDBY_FILE,
     SYSCTL_CONF,
     interface_stanza,
@@ -49,6 +54,7 @@ HAPROXY_CHECK = Validator(("haproxy", "-c", "-f"))
 KEEPALIVED_CHECK = Validator(("keepalived", "-t", "-f"), test_copy=keepalived_test_copy)
 RELOAD_HAPROXY = OnChange("haproxy", "reload")
 RELOAD_KEEPALIVED = OnChange("keepalived", "reload")
+SH_CHECK = Validator(("sh", "-n"))
 SSL_CERT = OnChange("haproxy", "ssl-cert")
 DAEMON_RELOAD = sh("systemctl", "daemon-reload")
 
@@ -121,6 +127,12 @@ def _specs(pair: PairState, stack: Stack) -> list[_Spec]:
             0o644,
             {"phase": Phase.PREPARE, "step": "units", "then": DAEMON_RELOAD},
         ),
+        _Spec(
+            HAPROXY_DROPIN,
+            "haproxy-state.conf.j2",
+            0o644,
+            {"phase": Phase.PREPARE, "step": "units", "then": DAEMON_RELOAD},
+        ),
         _Spec(DEFAULT_HAPROXY, "default-haproxy.j2", 0o644, {"on_change": RELOAD_HAPROXY}),
         # Certificates with their keys: root only, never shown; staged with haproxy.cfg so
         # that `haproxy -c` checks the config with the new certificates.
@@ -140,6 +152,9 @@ def _specs(pair: PairState, stack: Stack) -> list[_Spec]:
             0o640,
             {"group": "haproxy", "validate": HAPROXY_CHECK, "on_change": RELOAD_HAPROXY, **secret},
         ),
+        # keepalived's notify handler (journal line, metric, webhook) and the webhook's URL.
+        _Spec(NOTIFY_SCRIPT, "vrrp-notify.sh.j2", 0o755, {"validate": SH_CHECK}),
+        _Spec(ALERTS_FILE, "alerts.j2", 0o600, secret),
         _Spec(
             KEEPALIVED_CONF,
             "keepalived.conf.j2",
@@ -178,6 +193,10 @@ def render_node(
             platform=platform,
             script_user=SCRIPT_USER,
             standby_file=STANDBY_FILE,
+            socket=HAPROXY_SOCKET,
+            state_file=SERVER_STATE,
+            notify_script=NOTIFY_SCRIPT,
+            alerts_file=ALERTS_FILE,
         )
         files[spec.path] = ManagedFile(spec.path, content, spec.mode, **spec.options)
     return files

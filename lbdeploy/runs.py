@@ -133,6 +133,7 @@ def open_runs(
     creds: Credentials,
     lock: bool,
     extra: Script | None = None,
+    command: str = "",
 ) -> Iterator[Runs]:
     """Connect to every node and gather its facts (and lock); always unlock and close."""
     pair = desired.pair
@@ -168,7 +169,7 @@ def open_runs(
         runs.ready.sort(key=lambda r: list(runs.reports).index(r.name))
         yield runs
     finally:
-        on_each(runs.ready, _release)
+        on_each(runs.ready, lambda run: _release(run, command))
 
 
 def _lock(run: NodeRun, holder: str) -> None:
@@ -189,18 +190,26 @@ def _lock(run: NodeRun, holder: str) -> None:
     )
 
 
-def _release_own(session: Session, holder: str) -> None:
+def _release_own(session: Session, holder: str, journal: str = "") -> None:
     """Remove the node's lock only if it is this run's own; never fail the run for it."""
-    script = release_script(holder)
+    script = release_script(holder, journal)
     # If this fails the lock stays; the next run from here takes it over (its pid is gone).
     with contextlib.suppress(NodeError):
         session.run(script, step="unlock", timeout=30)
 
 
-def _release(run: NodeRun) -> None:
+def journal_line(command: str, holder: str, report: NodeReport) -> str:
+    """What a run did on a node, for the node's journal (`lbdeploy events` reads it)."""
+    changed = [s for s in report.steps if s.status in ("changed", "failed")]
+    done = "; ".join(f"{s.step} {s.status}: {s.detail}" for s in changed) or "no change"
+    return f"lbdeploy {command or 'run'} by {holder}: {done}"[:900]
+
+
+def _release(run: NodeRun, command: str) -> None:
     try:
         if run.holder is not None:
-            _release_own(run.session, run.holder)
+            line = journal_line(command, run.holder, run.report)
+            _release_own(run.session, run.holder, line)
             run.holder = None
     finally:
         run.session.close()

@@ -130,12 +130,29 @@ class Stats(_Strict):
     uri: UrlPath = "/stats"
     user: StatsUser
     password: SecretValue
+    metrics: Flag = Field(
+        default=True,
+        description="HAProxy's Prometheus exporter at /metrics on the stats listener, same auth",
+    )
 
     @field_validator("user")
     @classmethod
     def _no_colon(cls, value: str) -> str:
         if ":" in value:
             raise ValueError("must not contain ':' (HAProxy's stats auth is user:password)")
+        return value
+
+
+class Alerts(_Strict):
+    """Where every VRRP transition is POSTed as JSON, from the nodes themselves."""
+
+    webhook: SecretValue = Field(description="http(s) URL; often holds a token: {env: NAME}")
+
+    @field_validator("webhook")
+    @classmethod
+    def _http(cls, value: Secret) -> Secret:
+        if not value.reveal().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
         return value
 
 
@@ -246,6 +263,7 @@ class Inventory(_Strict):
     interface: Interface
     vrrp: Annotated[list[VrrpInstance], Field(min_length=1)]
     stats: Stats | None = None
+    alerts: Alerts | None = None
     services: list[Service] = Field(default_factory=list)
     haproxy: HaproxySettings = HaproxySettings()
 

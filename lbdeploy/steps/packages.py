@@ -57,10 +57,11 @@ _REPAIR = cmd(
 
 @dataclass(frozen=True)
 class Packages:
+    required: tuple[str, ...] = PACKAGES
     name: str = "packages"
 
     def plan(self, facts: Facts) -> Change | None:
-        missing = [p for p in PACKAGES if p not in facts.packages]
+        missing = [p for p in self.required if p not in facts.packages]
         commands = []
         if facts.dpkg_interrupted:
             commands.append(_REPAIR)

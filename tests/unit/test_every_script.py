@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lbdeploy import changes, execute, failover, locks, operate, status
+from lbdeploy import changes, events, execute, failover, locks, operate, servers, status
 from lbdeploy.desired import Desired, derive
 from lbdeploy.facts import facts_script, parse_facts, serving_script
 from lbdeploy.files import ManagedFile
@@ -89,7 +89,11 @@ def every_script(desired: Desired) -> Iterator[tuple[str, Script]]:
     )
     yield "services", changes.services_script(actions)
     yield "takeover", locks.takeover_script(HOSTILE, HOSTILE + "2")
-    yield "release", locks.release_script(HOSTILE)
+    yield "release", locks.release_script(HOSTILE, journal=HOSTILE)
+    yield "drain", servers.state_script("web", "web1", "drain")
+    yield "sessions", servers.sessions_script("web", "web1")
+    yield "events", events.events_script("10m")
+    yield "ssl-cert", Script().run(changes.ssl_cert_update(("/etc/haproxy/certs/a b.pem",)))
     yield "unlock", locks.unlock_script()
     yield "restart", operate.restart_script("restart", ("haproxy", "keepalived"))
     yield "standby", operate.standby_script(True)

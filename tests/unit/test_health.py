@@ -143,3 +143,28 @@ def test_up_waits_for_servers_and_names_those_not_up() -> None:
     assert servers_ready(rows) and describe_servers(rows) == ["web: 2/2 servers UP"]
     # No single holder: nothing to judge by, and nothing claimed.
     assert servers_behind_vips(pair, {VIP: ["hera", "afrodita"]}, up) == {"web": ()}
+
+
+def test_events_come_from_the_journal_lines_that_matter() -> None:
+    from lbdeploy.events import parse_events
+
+    sections = {
+        "lbdeploy": [
+            "1764090000.100000 hera lbdeploy-vrrp[88]: node=hera instance=VI_50"
+            " vip=172.29.150.150 state=FAULT previous_state=MASTER at=2026-11-25T17:00:00.100Z",
+            "1764090009.000000 hera lbdeploy-run[91]: lbdeploy up by me: no change",
+        ],
+        "units": [
+            "1764090000.000000 hera systemd[1]: Stopping haproxy.service - HAProxy...",
+            "1764090000.050000 hera haproxy[77]: [WARNING] some chatter",
+            "1764090003.000000 hera haproxy[77]: Server web/web1 is DOWN, reason: Layer4 timeout",
+        ],
+    }
+    found = parse_events("hera", sections)
+    assert [(e.source, e.at) for e in found] == [
+        ("vrrp", 1764090000.1),
+        ("lbdeploy", 1764090009.0),
+        ("haproxy", 1764090000.0),
+        ("haproxy", 1764090003.0),
+    ]
+    assert found[0].message.startswith("node=hera instance=VI_50")
