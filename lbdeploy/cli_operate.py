@@ -37,6 +37,8 @@ from lbdeploy.failover import failover_test as run_failover_test
 from lbdeploy.health import NodeStatus
 from lbdeploy.paths import SERVICES
 from lbdeploy.report import Report
+from lbdeploy.restart import Mode, restart_services
+from lbdeploy.watch import watch_status
 
 _SERVICES = {"both": SERVICES, "haproxy": ("haproxy",), "keepalived": ("keepalived",)}
 
@@ -48,24 +50,28 @@ def restart(
     node: NodeOpt = None,
     all_nodes: Annotated[bool, typer.Option("--all", help="every node, one at a time")] = False,
     reload: Annotated[bool, typer.Option("--reload", help="reload instead of restart")] = False,
+    hard: Annotated[
+        bool, typer.Option("--hard", help="stop and start (default: graceful, no VIP lost)")
+    ] = False,
     service: Annotated[str, typer.Option("--service", help="haproxy, keepalived or both")] = "both",
     as_json: JsonOpt = False,
     stats: StatsOpt = False,
     ask_become_pass: BecomeOpt = False,
     ask_key_pass: KeyPassOpt = False,
 ) -> None:
-    """Restart (or --reload) haproxy and keepalived on the given nodes, never all unasked."""
+    """Restart haproxy and keepalived gracefully (no VIP lost), node by node; --hard, --reload."""
 
     def run() -> Report:
         desired = load(inventory)
         if not node and not all_nodes:
             raise UsageError("name the node(s) with --node NAME, or restart every node with --all")
-        chosen = desired if all_nodes else select(desired, node)
+        chosen = [n.name for n in (desired if all_nodes else select(desired, node)).nodes]
         services = _SERVICES.get(service)
         if services is None:
             raise UsageError(f"--service must be haproxy, keepalived or both, not {service!r}")
         creds = credentials(ask_become_pass, ask_key_pass)
-        return operate.restart_services(chosen, services, reload, emitter(as_json), creds)
+        mode: Mode = "hard" if hard else "reload" if reload else "graceful"
+        return restart_services(desired, chosen, services, mode, emitter(as_json), creds)
 
     finish(guard(ctx, run), as_json, stats)
 
@@ -94,10 +100,16 @@ def status(
     ctx: typer.Context,
     inventory: InventoryArg = Path("inventory.yaml"),
     as_json: JsonOpt = False,
+    watch: Annotated[bool, typer.Option("--watch", help="refresh in place until Ctrl-C")] = False,
+    interval: Annotated[float, typer.Option("--interval", help="seconds between refreshes")] = 2,
     ask_become_pass: BecomeOpt = False,
     ask_key_pass: KeyPassOpt = False,
 ) -> None:
     """One table: VRRP state per node, who holds each VIP, haproxy and its servers, drift."""
+    if watch:
+        creds = credentials(ask_become_pass, ask_key_pass)
+        guard(ctx, lambda: watch_status(load(inventory), creds, max(0.5, interval)))
+        return
 
     def run() -> list[NodeStatus]:
         return status_mod.gather_status(load(inventory), credentials(ask_become_pass, ask_key_pass))

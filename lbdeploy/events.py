@@ -24,7 +24,7 @@ SINCE = re.compile(r"[1-9][0-9]{0,5}[smhd]")
 # Lines of the daemons' own journals worth a place in an incident's timeline.
 INTERESTING = re.compile(
     r"Start|Stopp|Reload|is DOWN|is UP|going DOWN|back UP|Loading failure|ALERT|exited|"
-    r"Entering (MASTER|BACKUP|FAULT) STATE|Restart|Failed|killed"
+    r"Restart|Failed|failed|killed"
 )
 SKEW = 0.5  # seconds of clock difference worth saying
 
@@ -77,6 +77,8 @@ def parse_events(node: str, sections: dict[str, list[str]]) -> list[Event]:
             if not match:
                 continue
             at, ident, message = float(match.group(1)), match.group(2), match.group(3)
+            if section == "units" and ident.startswith("lbdeploy-"):
+                continue  # read once, from its own tag
             if ident == "lbdeploy-vrrp":
                 source = "vrrp"
             elif ident == "lbdeploy-run":

@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 
 from lbdeploy.desired import Desired
-from lbdeploy.errors import LbdeployError, RemoteError
+from lbdeploy.errors import LbdeployError
 from lbdeploy.locks import unlock_script
 from lbdeploy.paths import SERVICES, STANDBY_FILE
 from lbdeploy.report import Report, StepResult
-from lbdeploy.runs import Emit, NodeRun, on_each, open_runs, rolling_order, wait_until_serving
+from lbdeploy.runs import Emit, NodeRun, on_each, open_runs, wait_until_serving
 from lbdeploy.script import Script
 from lbdeploy.shell import cmd
 from lbdeploy.ssh import NO_CREDENTIALS, Credentials
@@ -31,37 +31,6 @@ def restart_script(verb: str, services: tuple[str, ...]) -> Script:
 def standby_script(standby: bool) -> Script:
     """Set the keepalived track file that `switchover` uses: 1 = give up every VIP."""
     return Script().run(cmd("echo {value} > {file}", value=int(standby), file=STANDBY_FILE))
-
-
-def restart_services(
-    desired: Desired,
-    services: tuple[str, ...],
-    reload: bool,
-    emit: Emit,
-    creds: Credentials = NO_CREDENTIALS,
-) -> Report:
-    """`lbdeploy restart`: one node at a time, backups first; stop at the first failure."""
-    start = time.monotonic()
-    verb = "reload" if reload else "restart"
-    report = Report(verb, {})
-    script = restart_script(verb, services)
-    with open_runs(desired, creds, lock=True, command=report.command) as runs:
-        report.nodes = runs.reports
-        if not runs.complete:
-            report.notes.append(NOT_READY.format("restarted"))
-        for run in rolling_order(runs.ready) if runs.complete else []:
-            t0 = time.monotonic()
-            try:
-                run.session.run(script, step="services", timeout=120)
-            except RemoteError as exc:
-                detail = f"{verb} {', '.join(services)}"
-                run.record(StepResult("services", "failed", detail, time.monotonic() - t0), emit)
-                run.report.error = f"{verb} failed: {exc.stderr.strip()[-500:]}"
-                break
-            detail = f"{verb} {', '.join(services)}"
-            run.record(StepResult("services", "changed", detail, time.monotonic() - t0), emit)
-    report.seconds = time.monotonic() - start
-    return report
 
 
 def unlock(desired: Desired, emit: Emit, creds: Credentials = NO_CREDENTIALS) -> Report:

@@ -282,7 +282,7 @@ def test_restart_touches_only_the_named_node(first_run: dict, inventory: Path) -
     before = {n.name: pids(n.name) for n in labmod.NODES}
     refused = lbdeploy("restart", str(inventory))
     assert refused.returncode == 2 and "--all" in refused.stderr
-    result = lbdeploy("restart", str(inventory), "--node", "afrodita")
+    result = lbdeploy("restart", str(inventory), "--node", "afrodita", "--hard")
     assert result.returncode == 0, result.stdout + result.stderr
     after = {n.name: pids(n.name) for n in labmod.NODES}
     assert after["hera"] == before["hera"]
