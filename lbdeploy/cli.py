@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from lbdeploy import __version__
 from lbdeploy import cli_common as common
 from lbdeploy.certs import expiry_warnings
 from lbdeploy.cli_common import (
@@ -29,16 +30,29 @@ from lbdeploy.inventory import Inventory
 from lbdeploy.localfiles import write_file
 from lbdeploy.render import render_node
 from lbdeploy.report import Report
+from lbdeploy.start import start_inventory
 
 __all__ = ["app"]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lbdeploy {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def main(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="only the recap, no step lines")] = (
+        False
+    ),
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")
+    ] = False,
 ) -> None:
-    ctx.obj = {"debug": debug}
+    ctx.obj = {"debug": debug, "quiet": quiet}
 
 
 @app.command()
@@ -109,11 +123,50 @@ def up(
         creds = common.credentials(ask_become_pass, ask_key_pass)
         whole = len(chosen.nodes) == len(desired.nodes)
         return converge(
-            chosen, common.emitter(as_json), creds, check=check, diff=diff, whole_pair=whole
+            chosen, common.emitter(ctx, as_json), creds, check=check, diff=diff, whole_pair=whole
         )
 
     report = common.guard(ctx, run)
     common.finish(report, as_json, stats, diffs=check and diff)
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    nodes: Annotated[list[str], typer.Argument(help="[user@]host[:port] or ssh_config alias")],
+    vip: Annotated[str, typer.Option("--vip", help="the virtual IP the pair will share")],
+    user: Annotated[str | None, typer.Option("--user", help="SSH user (sudo if not root)")] = None,
+    identity: Annotated[Path | None, typer.Option("--identity", help="SSH private key")] = None,
+    known_hosts: Annotated[Path, typer.Option("--known-hosts")] = Path("~/.ssh/known_hosts"),
+    trust_new: Annotated[
+        bool,
+        typer.Option(
+            "--trust-new-host-keys", help="record unknown host keys (a changed one still stops)"
+        ),
+    ] = False,
+    out: Annotated[Path, typer.Option("--out", help="the inventory to write")] = Path(
+        "inventory.yaml"
+    ),
+    force: Annotated[bool, typer.Option("--force", help="overwrite --out")] = False,
+    ask_become_pass: BecomeOpt = False,
+    ask_key_pass: KeyPassOpt = False,
+) -> None:
+    """Write an inventory from the nodes themselves: public interface, netmask, a free vrid."""
+
+    def run() -> str:
+        return start_inventory(
+            nodes,
+            vip,
+            user,
+            identity,
+            known_hosts.expanduser(),
+            trust_new,
+            out,
+            force,
+            common.credentials(ask_become_pass, ask_key_pass),
+        )
+
+    Console(highlight=False, soft_wrap=True).print(common.guard(ctx, run), markup=False)
 
 
 # The operating commands register themselves on the same app, listed after these.

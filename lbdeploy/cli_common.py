@@ -30,7 +30,7 @@ from lbdeploy.ssh import Credentials
 from lbdeploy.sshconfig import load_config
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     help="Turn bare Debian/Ubuntu nodes into an HAProxy + Keepalived HA pair, over SSH.",
 )
@@ -115,11 +115,13 @@ def finish(report: Report, as_json: bool, stats: bool, diffs: bool = False) -> N
         raise typer.Exit(int(ExitCode.FAILED))
 
 
-def emitter(as_json: bool) -> Emit:
+def emitter(ctx: typer.Context, as_json: bool) -> Emit:
+    """Step lines as they happen: one line each, never wrapped (logs read them whole)."""
     out = Console(highlight=False, soft_wrap=True)
+    silent = as_json or bool((ctx.obj or {}).get("quiet"))
 
     def emit(node: str, step: StepResult) -> None:
-        if not as_json:
+        if not silent:
             print_step(out, node, step)
 
     return emit

@@ -48,7 +48,7 @@ def _admin(
         credentials_ = credentials(*creds)
         desired = load(inventory)
         return set_state(
-            desired, server, service, state, emitter(False), wait, timeout, credentials_
+            desired, server, service, state, emitter(ctx, False), wait, timeout, credentials_
         )
 
     finish(guard(ctx, run), False, False)

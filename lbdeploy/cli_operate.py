@@ -71,7 +71,7 @@ def restart(
             raise UsageError(f"--service must be haproxy, keepalived or both, not {service!r}")
         creds = credentials(ask_become_pass, ask_key_pass)
         mode: Mode = "hard" if hard else "reload" if reload else "graceful"
-        return restart_services(desired, chosen, services, mode, emitter(as_json), creds)
+        return restart_services(desired, chosen, services, mode, emitter(ctx, as_json), creds)
 
     finish(guard(ctx, run), as_json, stats)
 
@@ -90,7 +90,9 @@ def unlock(
         if not node:
             raise UsageError("name the node(s) to unlock with --node NAME")
         chosen = select(load(inventory), node)
-        return operate.unlock(chosen, emitter(False), credentials(ask_become_pass, ask_key_pass))
+        return operate.unlock(
+            chosen, emitter(ctx, False), credentials(ask_become_pass, ask_key_pass)
+        )
 
     finish(guard(ctx, run), False, False)
 
@@ -190,7 +192,7 @@ def failover_test(
 
     def run() -> Move:
         creds = credentials(ask_become_pass, ask_key_pass)
-        return run_failover_test(load(inventory), vip, crash, emitter(as_json), creds)
+        return run_failover_test(load(inventory), vip, crash, emitter(ctx, as_json), creds)
 
     move = guard(ctx, run)
     if as_json:
@@ -220,6 +222,6 @@ def switchover(
         if to is not None:
             select(desired, [to])
         creds = credentials(ask_become_pass, ask_key_pass)
-        return operate.switchover(desired, to, emitter(as_json), creds)
+        return operate.switchover(desired, to, emitter(ctx, as_json), creds)
 
     finish(guard(ctx, run), as_json, False)

@@ -41,6 +41,21 @@ def check_identity(node: str, path: Path) -> None:
         )
 
 
+class AcceptNew(paramiko.MissingHostKeyPolicy):
+    """OpenSSH's accept-new: an unknown host's key is recorded; a changed one still stops."""
+
+    def __init__(self, known_hosts: Path) -> None:
+        self.known_hosts = known_hosts
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        self.known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with self.known_hosts.open("a") as handle:
+            handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
 def _connection(
     node: str,
     hop: Hop,
@@ -48,6 +63,7 @@ def _connection(
     gateway: fabric.Connection | None,
     trusted: KnownHosts,
     passphrase: Secret | None,
+    accept_new: bool = False,
 ) -> fabric.Connection:
     kwargs: dict[str, object] = {
         "banner_timeout": target.connect_timeout,
@@ -70,7 +86,8 @@ def _connection(
         # The route is ours: Fabric must not read ssh_config and add hops of its own.
         config=fabric.Config(ssh_config=paramiko.SSHConfig(), lazy=True),
     )
-    conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    policy = AcceptNew(trusted.path) if accept_new else paramiko.RejectPolicy()
+    conn.client.set_missing_host_key_policy(policy)
     trusted.install(conn.client)
     return conn
 
@@ -104,6 +121,7 @@ def connect(
     target: SshTarget,
     creds: Credentials,
     known_secrets: tuple[Secret, ...] = (),
+    accept_new: bool = False,
 ) -> Session:
     """Open every hop of the route in order; the first refusal stops here, before any change."""
     trusted = load_known_hosts(target.known_hosts.expanduser())
@@ -112,7 +130,8 @@ def connect(
     try:
         for hop in target.route:
             gateway = opened[-1] if opened else None
-            conn = _connection(node, hop, target, gateway, trusted, creds.key_passphrase)
+            passphrase = creds.key_passphrase
+            conn = _connection(node, hop, target, gateway, trusted, passphrase, accept_new)
             opened.append(conn)
             _open(node, hop, conn, trusted, _via(target, hop))
     except BaseException:

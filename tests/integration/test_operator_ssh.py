@@ -152,3 +152,56 @@ def test_a_passphrase_protected_key_is_unlocked_once(
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "open sesame" not in output
+
+
+def init(lab: labmod.Lab, out: Path, vip: str, *extra: str, known: Path | None = None):  # type: ignore[no-untyped-def]
+    return lbdeploy(
+        "init",
+        "deploy@127.0.0.1:2201",
+        "deploy@127.0.0.1:2202",
+        "--vip",
+        vip,
+        "--identity",
+        str(lab.identity_file),
+        "--known-hosts",
+        str(known or lab.known_hosts),
+        "--out",
+        str(out),
+        *extra,
+    )
+
+
+def test_init_writes_an_inventory_that_validates_and_converges(
+    converged: labmod.Lab, tmp_path: Path
+) -> None:
+    out = tmp_path / "inventory.yaml"
+    first = init(converged, out, "172.29.150.150")
+    assert first.returncode == 0, first.stdout + first.stderr
+    text = out.read_text()
+    print("\n" + first.stdout)
+    assert (
+        "virtual_router_id: 50" in text
+        and "interface: {name: eth1, netmask: 255.255.255.0}" in text
+    )
+    assert "hera: {host: 127.0.0.1, port: 2201, address: 172.29.150.11}" in text
+    again = init(converged, out, "172.29.150.150", "--force")
+    assert again.returncode == 0 and out.read_text() == text  # the same proposal
+    env = {"LB_VRRP_PASS": "lab-vrrp", "LB_STATS_PASS": "lab-stats"}
+    assert lbdeploy("validate", str(out), env=env).returncode == 0
+    code = lbdeploy("up", str(out), env=env)
+    assert code.returncode == 0, code.stdout + code.stderr
+    busy = init(converged, tmp_path / "busy.yaml", "172.29.150.21")
+    assert busy.returncode == 2 and "already answers on the network" in busy.stderr
+    assert up_json(write_inventory(tmp_path, converged))[0] == 0
+
+
+def test_init_records_new_host_keys_only_when_asked(converged: labmod.Lab, tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    refused = init(converged, tmp_path / "a.yaml", "172.29.150.150", known=known)
+    assert refused.returncode != 0 and "is not in" in refused.stderr
+    trusted = init(
+        converged, tmp_path / "b.yaml", "172.29.150.150", "--trust-new-host-keys", known=known
+    )
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    assert known.read_text().count("[127.0.0.1]:220") == 2

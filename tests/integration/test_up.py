@@ -56,6 +56,11 @@ def test_check_on_fresh_nodes_changes_nothing(lab: labmod.Lab, inventory: Path) 
     result = lbdeploy("up", str(inventory), "--check", "--diff")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "install keepalived haproxy socat;" in result.stdout
+    # Piped, as into a log: no colour codes, each step's sentence on one line.
+    assert "\x1b[" not in result.stdout
+    assert "install keepalived haproxy socat; add system user keepalived_script for" in (
+        result.stdout
+    )
     assert "+        auth_pass ***" in result.stdout
     assert "lab-vrrp" not in result.stdout and "lab-stats" not in result.stdout
     for node in ("hera", "afrodita"):

@@ -56,3 +56,28 @@ def test_schema_is_json_schema_of_the_inventory() -> None:
     schema = json.loads(result.output)
     assert set(schema["required"]) == {"nodes", "interface", "vrrp"}
     assert "VrrpInstance" in schema["$defs"]
+
+
+def test_step_lines_are_whole_lines_without_colour_codes_in_a_log() -> None:
+    """Piped into a file or a CI log: one line per step, whatever the width, no ANSI."""
+    import io
+
+    from rich.console import Console
+
+    from lbdeploy.display import print_step
+    from lbdeploy.report import StepResult
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=40, highlight=False, soft_wrap=True)
+    detail = "install keepalived haproxy socat; add system user keepalived_script [red]x[/red]"
+    print_step(console, "afrodita", StepResult("packages", "changed", detail))
+    text = buffer.getvalue()
+    assert text.count("\n") == 1 and "\x1b[" not in text
+    assert text == f"afrodita     packages   changed  {detail}\n"
+
+
+def test_version_and_quiet() -> None:
+    from lbdeploy import __version__
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output == f"lbdeploy {__version__}\n"
