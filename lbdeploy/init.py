@@ -149,7 +149,10 @@ def propose(seen: list[Seen], vip: IPv4Address) -> Proposal:
 
 
 def render_inventory(
-    proposal: Proposal, specs: list[tuple[str, int | None]], vip: IPv4Address, ssh: dict[str, str]
+    proposal: Proposal,
+    specs: list[tuple[str | None, str, int | None]],
+    vip: IPv4Address,
+    ssh: dict[str, str],
 ) -> str:
     """A commented inventory; secrets come from the environment, never written here."""
     first, rest = proposal.names[0], proposal.names[1:]
@@ -163,9 +166,12 @@ def render_inventory(
         lines.append("ssh:")
         lines += [f"  {key}: {value}" for key, value in ssh.items()]
     lines.append("nodes:")
-    for name, (host, port), addr in zip(proposal.names, specs, proposal.addresses, strict=True):
+    for name, (user, host, port), addr in zip(
+        proposal.names, specs, proposal.addresses, strict=True
+    ):
+        user_part = f", user: {user}" if user and user != ssh.get("user") else ""
         port_part = f", port: {port}" if port else ""
-        lines.append(f"  {name}: {{host: {host}{port_part}, address: {addr.ip}}}")
+        lines.append(f"  {name}: {{host: {host}{port_part}{user_part}, address: {addr.ip}}}")
     gateway = f", gateway: {proposal.gateway}" if proposal.gateway else ""
     netmask = proposal.addresses[0].network.netmask
     lines += [

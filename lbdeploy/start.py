@@ -48,7 +48,7 @@ def start_inventory(
         ssh["user"] = user
     if identity:
         ssh["identity_file"] = str(identity.expanduser().resolve())
-    text = render_inventory(proposal, [(h, p) for _, h, p in specs], vip, ssh)
+    text = render_inventory(proposal, specs, vip, ssh)
     env = {"LB_VRRP_PASS": "x", "LB_STATS_PASS": "x"}
     parse_inventory(text, str(out), env, base=out.resolve().parent)  # what validate will say
     out.write_text(text)

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -143,10 +144,12 @@ def test_every_vrrp_move_is_alerted_metered_and_in_the_timeline(inventory: Path)
         [("afrodita", "MASTER"), ("hera", "FAULT")],
     ), moves
     assert ("hera", "MASTER") in moves[2:] and ("afrodita", "BACKUP") in moves[2:], moves
+    latencies = []
     for post, body in zip(posts, bodies, strict=True):
-        sent = time.mktime(time.strptime(body["at"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-        assert post["received"] - sent < 2 + 1, (body, post)  # `at` is to the second here
+        at = datetime.fromisoformat(body["at"].replace("Z", "+00:00")).timestamp()
+        latencies.append(post["received"] - at)  # the node's clock and web1's: one host here
         assert body["vip"] == VIP and body["previous_state"]
+    assert max(latencies) < 2, latencies
     metric = sh("hera", "cat /var/lib/prometheus/node-exporter/lbdeploy-VI_50.prom")
     assert 'lbdeploy_vrrp_state{instance="VI_50",vip="172.29.150.150"} 2' in metric
     timeline = lbdeploy("events", str(alerted), "--since", "10m", "--json")
@@ -164,7 +167,10 @@ def test_every_vrrp_move_is_alerted_metered_and_in_the_timeline(inventory: Path)
     restore = after(stop, lambda t: t.startswith("hera haproxy") and "Started" in t)
     back = after(restore, lambda t: t.startswith("hera vrrp") and "state=MASTER" in t)
     assert stop < fault < back and master < restore, "\n".join(text)
-    print(f"\nalerts: {len(posts)} POSTs; failover {move['failover_seconds']:.2f} s")
+    print(
+        f"\nalerts: {len(posts)} POSTs, latency {min(latencies):.2f}-{max(latencies):.2f} s;"
+        f" failover {move['failover_seconds']:.2f} s"
+    )
     print("\n".join(text[stop : back + 1]))
 
 
@@ -244,8 +250,12 @@ def test_planned_restarts_lose_no_more_than_physics_allows(inventory: Path) -> N
         + ", ".join(f"{name} {sent}/{failed}" for name, (sent, failed) in figures.items())
     )
     assert figures["restart haproxy"][1] == 0
+    # A keepalived restart on the holder moves the VIP twice, as a switchover and its way
+    # back do; what each move can break is what is in flight when it happens: at most one
+    # request per client thread. Both are held to that bound (counts vary run to run).
+    bound = 4 * 2
     moved = figures["switchover"][1] + figures["switchover --back"][1]
-    assert figures["restart keepalived"][1] <= max(moved, 3), figures
+    assert figures["restart keepalived"][1] <= bound and moved <= bound, figures
 
 
 def test_status_watch_refreshes_in_place_and_leaves_the_terminal_clean(inventory: Path) -> None:

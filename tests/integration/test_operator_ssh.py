@@ -183,7 +183,7 @@ def test_init_writes_an_inventory_that_validates_and_converges(
         "virtual_router_id: 50" in text
         and "interface: {name: eth1, netmask: 255.255.255.0}" in text
     )
-    assert "hera: {host: 127.0.0.1, port: 2201, address: 172.29.150.11}" in text
+    assert "hera: {host: 127.0.0.1, port: 2201, user: deploy, address: 172.29.150.11}" in text
     again = init(converged, out, "172.29.150.150", "--force")
     assert again.returncode == 0 and out.read_text() == text  # the same proposal
     env = {"LB_VRRP_PASS": "lab-vrrp", "LB_STATS_PASS": "lab-stats"}

@@ -34,7 +34,9 @@ def test_the_public_interface_and_a_free_vrid_follow_from_the_nodes() -> None:
     assert proposal.names == ("hera", "afrodita") and proposal.interface == "eth1"
     assert proposal.vrid == 51  # 50 is another router's
     assert proposal.gateway is None  # the default route is on the management network
-    text = render_inventory(proposal, [("10.0.0.1", None), ("10.0.0.2", 2222)], VIP, {})
+    text = render_inventory(
+        proposal, [(None, "10.0.0.1", None), ("ops", "10.0.0.2", 2222)], VIP, {}
+    )
     inventory = parse_inventory(text, "inv.yaml", {"LB_VRRP_PASS": "a", "LB_STATS_PASS": "b"})
     assert inventory.vrrp[0].virtual_router_id == 51
     assert inventory.nodes["afrodita"].port == 2222
