@@ -51,7 +51,12 @@ def restart(
     all_nodes: Annotated[bool, typer.Option("--all", help="every node, one at a time")] = False,
     reload: Annotated[bool, typer.Option("--reload", help="reload instead of restart")] = False,
     hard: Annotated[
-        bool, typer.Option("--hard", help="stop and start (default: graceful, no VIP lost)")
+        bool,
+        typer.Option(
+            "--hard",
+            help="stop and start (default: haproxy reloads, a VIP holder"
+            " hands its VIPs over before keepalived restarts)",
+        ),
     ] = False,
     service: Annotated[str, typer.Option("--service", help="haproxy, keepalived or both")] = "both",
     as_json: JsonOpt = False,
