@@ -28,7 +28,7 @@ from lbdeploy.display import certificates_table, services_table, summary_table
 from lbdeploy.execute import converge
 from lbdeploy.inventory import Inventory
 from lbdeploy.localfiles import write_file
-from lbdeploy.render import render_node
+from lbdeploy.render import make_environment, render_node
 from lbdeploy.report import Report
 from lbdeploy.start import start_inventory
 
@@ -87,8 +87,9 @@ def render(
     def run() -> None:
         desired = common.load(inventory)
         written = 0
+        templates = make_environment()
         for node in desired.nodes:
-            for file in render_node(desired.pair, node).values():
+            for file in render_node(desired.pair, node, env=templates).values():
                 write_file(out / node.name, file.path, file.content, file.mode)
                 written += 1
         message = f"wrote {written} files for {len(desired.nodes)} nodes under {out}/"

@@ -48,7 +48,7 @@ from lbdeploy.locks import (
     takeover_script,
 )
 from lbdeploy.platforms import Platform, detect
-from lbdeploy.render import managed_paths, render_node
+from lbdeploy.render import make_environment, managed_paths, render_node
 from lbdeploy.report import NodeReport, StepResult
 from lbdeploy.script import Script, split_sections
 from lbdeploy.ssh import Credentials, Session
@@ -141,6 +141,7 @@ def open_runs(
     holder = lock_holder() if lock else None
 
     paths = managed_paths(pair)
+    templates = make_environment()  # compiled once for every node of the run
 
     def gather(node: NodeState) -> None:
         report = runs.reports[node.name]
@@ -152,7 +153,7 @@ def open_runs(
             facts = parse_facts(result.stdout)
             # What the node is decides what it gets: its network stack, its daemons.
             platform = detect(facts.os, facts.signals, facts.packages)
-            files = render_node(pair, node, platform)
+            files = render_node(pair, node, platform, templates)
             run = NodeRun(node, files, report, session, facts, result.stdout, platform)
             if holder is not None:
                 _lock(run, holder)

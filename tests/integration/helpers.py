@@ -56,6 +56,14 @@ def up_json(inventory: Path, *extra: str) -> tuple[int, dict]:
         raise AssertionError(f"no JSON report:\n{result.stdout}\n{result.stderr}") from None
 
 
+def converged_inventory(lab: labmod.Lab, directory: Path) -> Path:
+    """The lab inventory written into `directory`, and the pair converged with it."""
+    path = write_inventory(directory, lab)
+    code, report = up_json(path)
+    assert code == 0, report
+    return path
+
+
 def sh(node: str, command: str) -> str:
     result = labmod.node_exec(node, command)
     assert result.returncode == 0, f"{node}: {command}: {result.stderr}"

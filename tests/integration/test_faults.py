@@ -21,6 +21,7 @@ from tests.integration.helpers import (
     CLI,
     CLI_ENV,
     VIP,
+    converged_inventory,
     lbdeploy,
     sh,
     sha,
@@ -35,10 +36,7 @@ DEAD = "ops@laptop pid 4194311 since 2026-01-01T00:00:00Z"
 
 @pytest.fixture(scope="module")
 def inventory(lab: labmod.Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = write_inventory(tmp_path_factory.mktemp("faults"), lab)
-    code, report = up_json(path)
-    assert code == 0, report
-    return path
+    return converged_inventory(lab, tmp_path_factory.mktemp("faults"))
 
 
 def run_script(node: str, script: Script) -> subprocess.Popen[str]:

@@ -25,6 +25,7 @@ from tests.integration.helpers import (
     CLI,
     CLI_ENV,
     VIP,
+    converged_inventory,
     lbdeploy,
     sh,
     up_json,
@@ -38,10 +39,7 @@ WEBHOOK_LOG = "/var/log/lab-webhook.log"
 
 @pytest.fixture(scope="module")
 def inventory(lab: labmod.Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = write_inventory(tmp_path_factory.mktemp("incident"), lab)
-    code, report = up_json(path)
-    assert code == 0, report
-    return path
+    return converged_inventory(lab, tmp_path_factory.mktemp("incident"))
 
 
 def get(path: str = "/", timeout: float = 5) -> str:

@@ -14,6 +14,7 @@ import pytest
 from lab import lab as labmod
 from tests.integration.helpers import (
     VIP,
+    converged_inventory,
     lbdeploy,
     sh,
     up_json,
@@ -32,10 +33,7 @@ VRRP_UNBLOCK = "nft delete table inet lbdtest"
 
 @pytest.fixture(scope="module")
 def inventory(lab: labmod.Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = write_inventory(tmp_path_factory.mktemp("operate"), lab)
-    code, report = up_json(path)
-    assert code == 0, report
-    return path
+    return converged_inventory(lab, tmp_path_factory.mktemp("operate"))
 
 
 def run_json(*args: str) -> tuple[int, dict | list]:
