@@ -14,6 +14,7 @@ import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from lbdeploy.addresses import IPAddress
 from lbdeploy.desired import PairState, ServiceState, TlsBundle
 from lbdeploy.inventory.tls import WARN_DAYS
 from lbdeploy.paths import HAPROXY_SOCKET
@@ -116,26 +117,39 @@ def check_service(svc: ServiceState, loaded_on_holder: dict[str, LoadedCert] | N
             problems.append(
                 f"{bundle.chain.path} ({', '.join(bundle.chain.names)}) expires in {left} days"
             )
-        for name in bundle.chain.names or ("",):
-            got = served(str(svc.vip), svc.port, probe_name(name) if name else None)
-            if got is None:
-                problems += _judge_by_holder(svc, bundle, loaded_on_holder)
-                break
-            if got != bundle.chain.fingerprint:
-                problems.append(
-                    f"{svc.target} serves sha256:{got[:16]} for {name or 'no SNI'}, not"
-                    f" {bundle.chain.path} (sha256:{bundle.chain.fingerprint[:16]})"
-                )
+        for vip, target in svc.targets:
+            problems += _check_served(vip, target, svc, bundle, loaded_on_holder)
+    return problems
+
+
+def _check_served(
+    vip: IPAddress,
+    target: str,
+    svc: ServiceState,
+    bundle: TlsBundle,
+    loaded_on_holder: dict[str, LoadedCert] | None,
+) -> list[str]:
+    """Shake hands on one VIP with each name of the certificate as SNI."""
+    problems: list[str] = []
+    for name in bundle.chain.names or ("",):
+        got = served(str(vip), svc.port, probe_name(name) if name else None)
+        if got is None:
+            return problems + _judge_by_holder(target, bundle, loaded_on_holder)
+        if got != bundle.chain.fingerprint:
+            problems.append(
+                f"{target} serves sha256:{got[:16]} for {name or 'no SNI'}, not"
+                f" {bundle.chain.path} (sha256:{bundle.chain.fingerprint[:16]})"
+            )
     return problems
 
 
 def _judge_by_holder(
-    svc: ServiceState, bundle: TlsBundle, loaded: dict[str, LoadedCert] | None
+    target: str, bundle: TlsBundle, loaded: dict[str, LoadedCert] | None
 ) -> list[str]:
     """The VIP is out of reach from here: ask what the holder's HAProxy has loaded."""
     held = (loaded or {}).get(bundle.path)
     if held is None:
-        return [f"{svc.target}: no TLS answer from here, and no node holding it has {bundle.path}"]
+        return [f"{target}: no TLS answer from here, and no node holding it has {bundle.path}"]
     if held.sha1 != sha1(bundle):
-        return [f"{svc.target}: the holder's HAProxy has another certificate in {bundle.path}"]
+        return [f"{target}: the holder's HAProxy has another certificate in {bundle.path}"]
     return []

@@ -8,15 +8,16 @@ reads pair data back through one of the nodes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Network, IPv6Network, ip_interface
 from pathlib import Path
 from typing import Literal
 
 import paramiko
 
+from lbdeploy.addresses import IPAddress, IPInterface, hostport
 from lbdeploy.inventory.model import HaproxySettings, Interface, Inventory, Server, Stats
 from lbdeploy.inventory.tls import CertChain, KeyFile
-from lbdeploy.paths import certificate_path
+from lbdeploy.paths import NONLOCAL_BIND, certificate_path
 from lbdeploy.shell import Secret
 from lbdeploy.sshconfig import Explicit, Hop, route
 
@@ -62,13 +63,18 @@ class VipState:
 
     name: str  # keepalived instance name, e.g. VI_50
     virtual_router_id: int
-    vip: IPv4Address
+    vip: IPAddress
     prefix: int
     preferred_master: str
     advert_int: int
     nopreempt: bool
     auth_pass: Secret | None
     unicast: bool
+
+    @property
+    def version(self) -> int:
+        """The VRRP version: 3 for an IPv6 VIP (VRRPv2 is IPv4 only), else keepalived's 2."""
+        return 3 if self.vip.version == 6 else 2
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ class ServiceState:
     """A service with its VIP resolved (its own, else the first): `vip` is never None."""
 
     name: str
-    vip: IPv4Address
+    vips: tuple[IPAddress, ...]
     port: int
     mode: Literal["http", "tcp"]
     balance: str
@@ -117,10 +123,14 @@ class ServiceState:
     hsts: int | None = None
     alpn: str = "h2,http/1.1"
 
+    def target(self, vip: IPAddress) -> str:
+        """'vip:port' ('[vip]:port' for IPv6), the key of probes and answers."""
+        return hostport(vip, self.port)
+
     @property
-    def target(self) -> str:
-        """'vip:port', the key of probes and answers."""
-        return f"{self.vip}:{self.port}"
+    def targets(self) -> tuple[tuple[IPAddress, str], ...]:
+        """Each VIP the service listens on, with its target."""
+        return tuple((vip, self.target(vip)) for vip in self.vips)
 
 
 @dataclass(frozen=True)
@@ -128,7 +138,8 @@ class PairState:
     """What every node of the pair shares; rendered into each node's files."""
 
     interface: Interface
-    network: IPv4Network
+    network: IPv4Network | None
+    network6: IPv6Network | None
     vips: tuple[VipState, ...]
     services: tuple[ServiceState, ...]
     stats: Stats | None
@@ -138,8 +149,23 @@ class PairState:
     def vip(self, text: str) -> VipState | None:
         return next((v for v in self.vips if str(v.vip) == text), None)
 
-    def services_on(self, vip: IPv4Address) -> tuple[ServiceState, ...]:
-        return tuple(s for s in self.services if s.vip == vip)
+    def services_on(self, vip: IPAddress) -> tuple[ServiceState, ...]:
+        return tuple(s for s in self.services if vip in s.vips)
+
+    def interfaces(self, node: NodeState) -> tuple[IPInterface, ...]:
+        """The node's public addresses with their prefixes: '10.0.0.5/24', 'fd00::5/64'."""
+        found = []
+        for address in node.addresses:
+            network = self.network if address.version == 4 else self.network6
+            assert network is not None, "checked by check_inventory"
+            found.append(ip_interface(f"{address}/{network.prefixlen}"))
+        return tuple(found)
+
+    @property
+    def sysctls(self) -> tuple[str, ...]:
+        """The nonlocal_bind switch of each VIP family: HAProxy binds VIPs it does not hold."""
+        versions = {v.vip.version for v in self.vips}
+        return tuple(key for key, v in zip(NONLOCAL_BIND, (4, 6), strict=True) if v in versions)
 
     @property
     def secrets(self) -> tuple[Secret, ...]:
@@ -164,8 +190,8 @@ class VrrpRole:
     instance: VipState
     state: Literal["MASTER", "BACKUP"]
     priority: int
-    unicast_src: IPv4Address | None
-    unicast_peers: tuple[IPv4Address, ...]
+    unicast_src: IPAddress | None
+    unicast_peers: tuple[IPAddress, ...]
 
 
 @dataclass(frozen=True)
@@ -174,8 +200,16 @@ class NodeState:
 
     name: str
     ssh: SshTarget
-    address: IPv4Address
+    addresses: tuple[IPAddress, ...]  # on the public interface: IPv4 first, then IPv6
     vrrp: tuple[VrrpRole, ...]
+
+    @property
+    def address(self) -> IPAddress:
+        """The address that names the node in output: its IPv4 one, else its IPv6 one."""
+        return self.addresses[0]
+
+    def address_of(self, version: int) -> IPAddress | None:
+        return next((a for a in self.addresses if a.version == version), None)
 
     @property
     def is_master(self) -> bool:
@@ -205,15 +239,14 @@ def resolve_path(path: str | None, base: Path) -> Path | None:
 
 def derive_pair(inv: Inventory) -> PairState:
     """Resolve pair-wide values once: each VIP's preferred master, each service's VIP."""
-    network = inv.network
-    assert network is not None, "checked by check_inventory"
+    networks = {4: inv.network, 6: inv.network6}
     first = next(iter(inv.nodes))
     vips = tuple(
         VipState(
             name=f"VI_{inst.virtual_router_id}",
             virtual_router_id=inst.virtual_router_id,
             vip=inst.vip,
-            prefix=network.prefixlen,
+            prefix=_prefix(networks[inst.vip.version]),
             preferred_master=inst.master or first,
             advert_int=inst.advert_int,
             nopreempt=inst.nopreempt,
@@ -225,7 +258,7 @@ def derive_pair(inv: Inventory) -> PairState:
     services = tuple(
         ServiceState(
             name=svc.name,
-            vip=svc.vip or vips[0].vip,
+            vips=tuple(svc.vip or (vips[0].vip,)),
             port=svc.port,
             mode=svc.mode,
             balance=svc.balance,
@@ -243,11 +276,18 @@ def derive_pair(inv: Inventory) -> PairState:
         for svc in inv.services
     )
     webhook = inv.alerts.webhook if inv.alerts else None
-    return PairState(inv.interface, network, vips, services, inv.stats, inv.haproxy, webhook)
+    return PairState(
+        inv.interface, inv.network, inv.network6, vips, services, inv.stats, inv.haproxy, webhook
+    )
+
+
+def _prefix(network: IPv4Network | IPv6Network | None) -> int:
+    assert network is not None, "checked by check_inventory"
+    return network.prefixlen
 
 
 def _role(
-    vip: VipState, names: list[str], name: str, addresses: dict[str, IPv4Address | None]
+    vip: VipState, names: list[str], name: str, addresses: dict[str, tuple[IPAddress, ...]]
 ) -> VrrpRole:
     order = [vip.preferred_master, *(n for n in names if n != vip.preferred_master)]
     rank = order.index(name)
@@ -257,9 +297,18 @@ def _role(
         instance=vip,
         state=state,
         priority=MASTER_PRIORITY - rank,
-        unicast_src=addresses[name] if vip.unicast else None,
-        unicast_peers=tuple(a for n, a in addresses.items() if vip.unicast and n != name and a),
+        unicast_src=_of_family(addresses[name], vip.vip.version) if vip.unicast else None,
+        unicast_peers=tuple(
+            a
+            for n, found in addresses.items()
+            if vip.unicast and n != name and (a := _of_family(found, vip.vip.version))
+        ),
     )
+
+
+def _of_family(addresses: tuple[IPAddress, ...], version: int) -> IPAddress | None:
+    """Unicast peers speak the VIP's family: IPv6 adverts for an IPv6 VIP."""
+    return next((a for a in addresses if a.version == version), None)
 
 
 def _ssh_target(
@@ -288,12 +337,14 @@ def derive(inv: Inventory, base_dir: Path, ssh_config: paramiko.SSHConfig | None
     """
     pair = derive_pair(inv)
     names = list(inv.nodes)
-    addresses = {name: node.public_address for name, node in inv.nodes.items()}
+    addresses: dict[str, tuple[IPAddress, ...]] = {
+        name: tuple(a for a in (node.public_address, node.public_address6) if a is not None)
+        for name, node in inv.nodes.items()
+    }
     nodes = []
     for name in inv.nodes:
-        address = addresses[name]
-        assert address is not None, "checked by check_inventory"
+        assert addresses[name], "checked by check_inventory"
         ssh = _ssh_target(inv, name, base_dir, ssh_config or paramiko.SSHConfig())
         roles = tuple(_role(vip, names, name, addresses) for vip in pair.vips)
-        nodes.append(NodeState(name, ssh, address, roles))
+        nodes.append(NodeState(name, ssh, addresses[name], roles))
     return Desired(pair, tuple(nodes))

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from lbdeploy.addresses import hostport
 from lbdeploy.desired import Desired, PairState
 from lbdeploy.health import NodeStatus
 from lbdeploy.report import Report, StepResult
@@ -75,7 +76,7 @@ def summary_table(desired: Desired) -> Table:
         table.add_row(
             Text(node.name),
             Text(f"{ssh.user}@{ssh.host}:{ssh.port}{sudo}"),
-            Text(f"{node.address}/{pair.network.prefixlen}"),
+            Text(", ".join(map(str, pair.interfaces(node)))),
             *(
                 Text(
                     f"{r.state} prio {r.priority}" + (" nopreempt" if r.instance.nopreempt else "")
@@ -91,8 +92,9 @@ def services_table(pair: PairState) -> Table:
     for column in ("name", "listens on", "mode", "balance", "servers"):
         table.add_column(column)
     for svc in pair.services:
-        servers = ", ".join(f"{s.name}={s.address}:{s.port}" for s in svc.servers)
-        table.add_row(*map(Text, (svc.name, svc.target, svc.mode, svc.balance, servers)))
+        servers = ", ".join(f"{s.name}={hostport(s.address, s.port)}" for s in svc.servers)
+        listens = ", ".join(target for _, target in svc.targets)
+        table.add_row(*map(Text, (svc.name, listens, svc.mode, svc.balance, servers)))
     if pair.stats:
         st = pair.stats
         where = f"<node address>:{st.port}{st.uri}"

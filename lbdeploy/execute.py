@@ -73,9 +73,9 @@ def _judge_platforms(pair: PairState, runs: Runs, emit: Emit) -> bool:
     """Say what each node is; refuse every node if any is one lbdeploy cannot manage."""
     iface = pair.interface
     for run in runs.ready:
-        address = f"{run.node.address}/{pair.network.prefixlen}"
+        address = ", ".join(map(str, pair.interfaces(run.node)))
         found = problems(run.platform, iface.name, address, iface.manage)
-        if not iface.manage and not run.facts.holds(iface.name, run.node.address):
+        if not iface.manage and not all(run.facts.holds(iface.name, a) for a in run.node.addresses):
             found.append(
                 f"{iface.name} lacks {address}, and `interface: {{manage: false}}` says it is"
                 " not lbdeploy's to configure: give it the address first"

@@ -8,8 +8,8 @@ recorded output.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface
 
+from lbdeploy.addresses import IPAddress, IPInterface, hostport, needle
 from lbdeploy.locks import LOCK_HOLDER
 from lbdeploy.parsers import (
     FileFact,
@@ -32,6 +32,7 @@ from lbdeploy.paths import (
     HAPROXY_SOCKET,
     INTERFACES,
     LOCK_DIR,
+    NONLOCAL_BIND,
     PACKAGES,
     PENDING,
     SCRIPT_USER,
@@ -55,8 +56,8 @@ class Facts:
     apt_lists: int = 0
     dpkg_interrupted: bool = False  # an install was cut off: `dpkg --configure -a` first
     script_user: bool = False
-    addresses: dict[str, tuple[IPv4Interface, ...]] = field(default_factory=dict)
-    ssh_server_address: IPv4Address | None = None
+    addresses: dict[str, tuple[IPInterface, ...]] = field(default_factory=dict)
+    ssh_server_address: IPAddress | None = None
     services: dict[str, ServiceFact] = field(default_factory=dict)
     failsafe_sleeps: int | None = None  # None: the file does not exist
     sources_interfaces_d: bool = False
@@ -73,7 +74,7 @@ class Facts:
                 return iface
         return None
 
-    def holds(self, interface: str, address: IPv4Address) -> bool:
+    def holds(self, interface: str, address: IPAddress) -> bool:
         return any(a.ip == address for a in self.addresses.get(interface, ()))
 
 
@@ -93,19 +94,19 @@ def lock_lines(holder: str | None) -> Script:
     )
 
 
-def probe_lines(targets: list[tuple[str, int]]) -> Script:
+def probe_lines(targets: list[tuple[IPAddress, int]]) -> Script:
     """Does VIP:port answer? Asked only where the VIP is local; others skip the wait."""
     script = Script().section("probes")
     for vip, port in targets:
         script.probe(
             cmd(
-                "if ip -4 -o addr show | grep -qF {needle}; then"
+                "if ip -o addr show | grep -qF {needle}; then"
                 " if timeout 2 bash -c {connect} 2>/dev/null;"
                 " then echo {up}; else echo {down}; fi; fi",
-                needle=f" inet {vip}/",
+                needle=needle(vip),
                 connect=f"</dev/tcp/{vip}/{port}",
-                up=f"{vip}:{port} up",
-                down=f"{vip}:{port} down",
+                up=f"{hostport(vip, port)} up",
+                down=f"{hostport(vip, port)} down",
             )
         )
     return script
@@ -125,7 +126,10 @@ def _system_facts(s: Script, paths: list[str]) -> None:
     )
     s.section("applied").probe(cmd("cat {applied} 2>/dev/null", applied=APPLIED))
     s.section("sysctl").probe(
-        cmd('echo "net.ipv4.ip_nonlocal_bind=$(sysctl -n net.ipv4.ip_nonlocal_bind 2>/dev/null)"')
+        cmd(
+            'for k in {keys}; do echo "$k=$(sysctl -n "$k" 2>/dev/null)"; done',
+            keys=NONLOCAL_BIND,
+        )
     )
     s.section("packages").probe(
         cmd(
@@ -141,7 +145,7 @@ def _system_facts(s: Script, paths: list[str]) -> None:
 def _daemon_facts(s: Script) -> None:
     """Script user, addresses, the SSH connection, services, failsafe, interfaces, standby."""
     s.section("user").probe(cmd("id -u {user} 2>/dev/null", user=SCRIPT_USER))
-    s.section("addresses").probe(cmd("ip -4 -o addr show 2>/dev/null"))
+    s.section("addresses").probe(cmd("ip -o addr show 2>/dev/null"))
     s.section("ssh").probe(cmd("printf '%s\\n' \"${1:-}\""))
     s.section("services").probe(
         cmd(
@@ -188,7 +192,7 @@ def _daemon_facts(s: Script) -> None:
 
 def facts_script(
     paths: list[str],
-    probes: list[tuple[str, int]],
+    probes: list[tuple[IPAddress, int]],
     lock_holder: str | None,
     extra: Script | None = None,
 ) -> Script:
@@ -221,9 +225,9 @@ def servers_lines() -> Script:
     )
 
 
-def serving_script(probes: list[tuple[str, int]], servers: bool = False) -> Script:
+def serving_script(probes: list[tuple[IPAddress, int]], servers: bool = False) -> Script:
     """The cheap part of the facts, polled while waiting for the VIP: addresses and probes."""
-    s = Script().section("addresses").probe(cmd("ip -4 -o addr show 2>/dev/null"))
+    s = Script().section("addresses").probe(cmd("ip -o addr show 2>/dev/null"))
     s.extend(probe_lines(probes))
     return s.extend(servers_lines()) if servers else s
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Interface
 
+from lbdeploy.addresses import IPInterface
 from lbdeploy.certs import LoadedCert
 from lbdeploy.desired import PairState
 
-Addresses = dict[str, dict[str, tuple[IPv4Interface, ...]]]  # node -> interface -> addresses
+Addresses = dict[str, dict[str, tuple[IPInterface, ...]]]  # node -> interface -> addresses
 Probes = dict[str, dict[str, bool]]  # node -> "vip:port" -> answers
 ServerRow = tuple[str, str, str]  # (service, server, status as HAProxy says it)
 Servers = dict[str, tuple[ServerRow, ...]]  # node -> its haproxy's servers
@@ -29,11 +29,11 @@ def parse_servers(lines: list[str]) -> tuple[ServerRow, ...]:
 def servers_behind_vips(
     pair: PairState, holders: dict[str, list[str]], servers: Servers
 ) -> dict[str, tuple[ServerRow, ...]]:
-    """Each service's servers as the haproxy of the node holding its VIP sees them."""
+    """Each service's servers as the haproxy of the node holding its (first held) VIP sees them."""
     out = {}
     for svc in pair.services:
-        held_by = holders.get(str(svc.vip), [])
-        rows = servers.get(held_by[0], ()) if len(held_by) == 1 else ()
+        single = [h for vip in svc.vips if len(h := holders.get(str(vip), [])) == 1]
+        rows = servers.get(single[0][0], ()) if single else ()
         out[svc.name] = tuple(r for r in rows if r[0] == svc.name)
     return out
 
@@ -93,8 +93,9 @@ def pair_problems(
             problems.append(f"VIP {vip.vip} is on {held_by[0]}, expected {expected}")
         else:
             for svc in pair.services_on(vip.vip):
-                if not probes.get(held_by[0], {}).get(svc.target, False):
-                    problems.append(f"nothing answers on {svc.target} (service {svc.name})")
+                target = svc.target(vip.vip)
+                if not probes.get(held_by[0], {}).get(target, False):
+                    problems.append(f"nothing answers on {target} (service {svc.name})")
     return problems
 
 
@@ -156,7 +157,8 @@ def verify_problems(
         if status.haproxy != "active":
             problems.append(f"{status.node}: haproxy is {status.haproxy}")
     for svc in pair.services:
-        answer = answers.get(svc.target, "not checked")
-        if answer != "ok":
-            problems.append(f"service {svc.name} on {svc.target}: {answer}")
+        for _, target in svc.targets:
+            answer = answers.get(target, "not checked")
+            if answer != "ok":
+                problems.append(f"service {svc.name} on {target}: {answer}")
     return problems

@@ -92,7 +92,10 @@ def parse_seen(spec: str, output: str) -> Seen:
     return Seen(
         spec=spec,
         hostname="".join(s.get("hostname", [])).strip(),
-        addresses=parse_addresses(s.get("addresses", [])),
+        addresses={
+            iface: tuple(a for a in found if isinstance(a, IPv4Interface))
+            for iface, found in parse_addresses(s.get("addresses", [])).items()
+        },
         gateway=gateway,
         vip="".join(s.get("vip", [])).strip() or "unknown",
         adverts=adverts,

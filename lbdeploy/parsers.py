@@ -4,7 +4,9 @@ output, as pyinfra's facts `process()`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Interface, IPv6Interface, ip_address
+
+from lbdeploy.addresses import IPAddress, IPInterface
 
 
 @dataclass(frozen=True)
@@ -62,23 +64,26 @@ def parse_packages(lines: list[str]) -> dict[str, str]:
     return installed
 
 
-def parse_addresses(lines: list[str]) -> dict[str, tuple[IPv4Interface, ...]]:
-    """`ip -4 -o addr show` lines: '2: eth1    inet 10.0.0.5/24 brd ... scope global eth1'."""
-    found: dict[str, list[IPv4Interface]] = {}
+def parse_addresses(lines: list[str]) -> dict[str, tuple[IPInterface, ...]]:
+    """`ip -o addr show` lines: '2: eth1    inet 10.0.0.5/24 brd ... scope global eth1',
+    '2: eth1    inet6 fd00::5/64 scope global ...'; link-local IPv6 addresses left out."""
+    found: dict[str, list[IPInterface]] = {}
     for line in lines:
         parts = line.split()
-        if len(parts) >= 4 and parts[2] == "inet":
+        if len(parts) >= 4 and parts[2] in ("inet", "inet6"):
             iface = parts[1].split("@")[0]
-            found.setdefault(iface, []).append(IPv4Interface(parts[3]))
+            address = IPv4Interface(parts[3]) if parts[2] == "inet" else IPv6Interface(parts[3])
+            if not address.ip.is_link_local or address.version == 4:
+                found.setdefault(iface, []).append(address)
     return {k: tuple(v) for k, v in found.items()}
 
 
-def parse_ssh_connection(lines: list[str]) -> IPv4Address | None:
+def parse_ssh_connection(lines: list[str]) -> IPAddress | None:
     """$SSH_CONNECTION is 'client_ip client_port server_ip server_port'."""
     parts = " ".join(lines).split()
     if len(parts) == 4:
         try:
-            return IPv4Address(parts[2])
+            return ip_address(parts[2].partition("%")[0])
         except ValueError:
             return None
     return None

@@ -2,6 +2,8 @@
 
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
+# The sysctl that lets HAProxy bind a VIP the node does not hold, per family (4, 6).
+NONLOCAL_BIND = ("net.ipv4.ip_nonlocal_bind", "net.ipv6.ip_nonlocal_bind")
 SYSCTL_CONF = "/etc/sysctl.d/60-lbdeploy.conf"
 KEEPALIVED_DROPIN = "/etc/systemd/system/keepalived.service.d/lbdeploy.conf"
 HAPROXY_DROPIN = "/etc/systemd/system/haproxy.service.d/lbdeploy.conf"

@@ -68,7 +68,7 @@ def make_steps(
     special = {f.step: f for f in files.values() if f.step in SPECIAL_STEPS}
     return [
         PublicInterface(pair, node, special.get("network"), stack),
-        NonlocalBind(special["sysctl"]),
+        NonlocalBind(special["sysctl"], pair.sysctls),
         Packages((*PACKAGES, *(ALERT_PACKAGES if pair.webhook else ()))),
         Failsafe(),
         *_groups(files, Phase.PREPARE),

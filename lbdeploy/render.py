@@ -15,6 +15,7 @@ from typing import Any
 
 import jinja2
 
+from lbdeploy.addresses import hostport
 from lbdeploy.desired import NodeState, PairState
 from lbdeploy.files import ManagedFile, OnChange, Phase, Validator
 from lbdeploy.paths import (
@@ -65,7 +66,7 @@ def make_environment() -> jinja2.Environment:
     def load(name: str) -> str:
         return resources.files("lbdeploy").joinpath("templates", name).read_text()
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FunctionLoader(load),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -73,6 +74,8 @@ def make_environment() -> jinja2.Environment:
         keep_trailing_newline=True,  # HAProxy rejects a last line without LF
         autoescape=False,
     )
+    env.filters["hostport"] = hostport
+    return env
 
 
 # `netplan generate` on a copy of /etc/netplan with the staged file in place: the whole

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from lbdeploy.addresses import IPAddress
 from lbdeploy.connect import connect
 from lbdeploy.desired import Desired, NodeState, PairState
 from lbdeploy.errors import LockHeld, NodeError
@@ -123,8 +124,8 @@ def rolling_order(runs: list[NodeRun]) -> list[NodeRun]:
     return sorted(runs, key=lambda r: r.node.is_master)
 
 
-def probe_targets(pair: PairState) -> list[tuple[str, int]]:
-    return [(str(s.vip), s.port) for s in pair.services]
+def probe_targets(pair: PairState) -> list[tuple[IPAddress, int]]:
+    return [(vip, s.port) for s in pair.services for vip in s.vips]
 
 
 @contextmanager

@@ -175,3 +175,8 @@ def join(commands: Iterable[Command], op: str = "&&") -> Command:
             parts.append(Raw(f" {op} "))
         parts.extend(command.parts)
     return Command(tuple(parts))
+
+
+def wrap(command: Command) -> Command:
+    """The command as one group, `{ ...; }`, so an operator around it binds to all of it."""
+    return Command((Raw("{ "), *command.parts, Raw("; }")))

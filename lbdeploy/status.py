@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
+from lbdeploy.addresses import IPAddress, hostport, needle
 from lbdeploy.certs import cert_lines, check_service, parse_loaded, served
 from lbdeploy.desired import Desired, PairState, ServiceState
 from lbdeploy.facts import Facts, ServiceFact, servers_lines
@@ -24,16 +25,16 @@ from lbdeploy.shell import cmd
 from lbdeploy.ssh import NO_CREDENTIALS, Credentials
 
 
-def _http_probe(svc: ServiceState) -> Script:
+def _http_probe(svc: ServiceState, vip: IPAddress) -> Script:
     return Script().probe(
         cmd(
-            "if ip -4 -o addr show | grep -qF {needle}; then"
+            "if ip -o addr show | grep -qF {needle}; then"
             " code=$(timeout 3 bash -c {request} 2>/dev/null | cut -c10-12);"
             ' echo {target} "${code:-none}"; fi',
-            needle=f" inet {svc.vip}/",
-            request=f"exec 3<>/dev/tcp/{svc.vip}/{svc.port}"
+            needle=needle(vip),
+            request=f"exec 3<>/dev/tcp/{vip}/{svc.port}"
             ' && printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3 && head -c 12 <&3',
-            target=svc.target,
+            target=svc.target(vip),
         )
     )
 
@@ -62,7 +63,8 @@ def status_lines(pair: PairState) -> Script:
     s.section("http")
     for svc in pair.services:
         if svc.mode == "http" and not svc.tls:  # HTTPS: judged by a handshake instead
-            s.extend(_http_probe(svc))
+            for vip in svc.vips:
+                s.extend(_http_probe(svc, vip))
     return s
 
 
@@ -116,7 +118,8 @@ def check_from_here(vip: str, port: int, mode: str, timeout: float = 3.0) -> str
     """'ok', what went wrong, or 'unreachable from here' (then ask a node)."""
     if mode == "http":
         try:
-            with urllib.request.urlopen(f"http://{vip}:{port}/", timeout=timeout) as response:
+            url = f"http://{hostport(vip, port)}/"
+            with urllib.request.urlopen(url, timeout=timeout) as response:
                 return "ok" if response.status < 500 else f"HTTP {response.status}"
         except urllib.error.HTTPError as exc:
             return "ok" if exc.code < 500 else f"HTTP {exc.code}"
@@ -135,6 +138,19 @@ def check_from_here(vip: str, port: int, mode: str, timeout: float = 3.0) -> str
         return "unreachable from here"
 
 
+def _answer(svc: ServiceState, vip: IPAddress, holder: NodeStatus | None) -> str:
+    """'ok' or why not, for one VIP of a service: from here, else from the node holding it."""
+    if svc.tls:
+        answer = "ok" if served(str(vip), svc.port, None) else "unreachable from here"
+        mode = "tcp"
+    else:
+        answer, mode = check_from_here(str(vip), svc.port, svc.mode), svc.mode
+    if answer == "unreachable from here":
+        # Ask the node holding the VIP: the status round trip probed the port from inside.
+        answer = answer_from_holder(holder, svc.target(vip), mode)
+    return answer
+
+
 @dataclass
 class Verdict:
     statuses: list[NodeStatus]
@@ -148,16 +164,13 @@ def verify(desired: Desired, creds: Credentials = NO_CREDENTIALS) -> Verdict:
     answers: dict[str, str] = {}
     tls_problems: list[str] = []
     for svc in desired.pair.services:
-        holder = next((s for s in statuses if str(svc.vip) in s.holds), None)
+        holders = {
+            vip: next((s for s in statuses if str(vip) in s.holds), None) for vip in svc.vips
+        }
         if svc.tls:
-            tls_problems += check_service(svc, holder.certs if holder else None)
-            answer = "ok" if served(str(svc.vip), svc.port, None) else "unreachable from here"
-            mode = "tcp"
-        else:
-            answer, mode = check_from_here(str(svc.vip), svc.port, svc.mode), svc.mode
-        if answer == "unreachable from here":
-            # Ask the node holding the VIP: the status round trip probed the port from inside.
-            answer = answer_from_holder(holder, svc.target, mode)
-        answers[svc.target] = answer
+            first = next((h for h in holders.values() if h is not None), None)
+            tls_problems += check_service(svc, first.certs if first else None)
+        for vip, target in svc.targets:
+            answers[target] = _answer(svc, vip, holders[vip])
     problems = verify_problems(desired.pair, statuses, answers) + tls_problems
     return Verdict(statuses, answers, problems)

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
-from ipaddress import IPv4Address
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
 
+from lbdeploy.addresses import IPAddress, hostport
 from lbdeploy.inventory.model import Inventory, Service
 
-Found = tuple[tuple[str | int, ...], str]
+Loc = tuple[str | int, ...]
+Found = tuple[Loc, str]
+IPNetwork = IPv4Network | IPv6Network
+Bind = tuple[IPAddress, int]
 
 # desired.derive_states gives the preferred master 101 and the others 100, 99, ... in
 # order; keepalived takes 1..254, so the 102nd node would get priority 0.
@@ -23,23 +27,52 @@ def check_inventory(inv: Inventory) -> list[Found]:
     return [*_check_nodes(inv), *_check_gateway(inv), *_check_vrrp(inv), *_check_services(inv)]
 
 
-def _not_unicast(address: IPv4Address) -> str | None:
+def _not_unicast(address: IPAddress) -> str | None:
     """Why `address` cannot be a node, a VIP or a gateway on a LAN, if it cannot."""
     for test, what in (
         (address.is_unspecified, "the unspecified address"),
         (address.is_loopback, "a loopback address"),
         (address.is_multicast, "a multicast address"),
-        (address.is_reserved, "a reserved address (240.0.0.0/4)"),
+        (address.version == 6 and address.is_link_local, "a link-local address (fe80::/10)"),
+        (address.version == 4 and address.is_reserved, "a reserved address (240.0.0.0/4)"),
     ):
         if test:
             return f"{address} is {what}, not a host on the LAN"
     return None
 
 
+def _not_a_host(address: IPAddress, network: IPNetwork) -> bool:
+    """The subnet's own address (IPv4's network, IPv6's subnet-router anycast) or broadcast."""
+    ends: list[IPAddress] = [network.network_address]
+    if isinstance(network, IPv4Network):
+        ends.append(network.broadcast_address)
+    return address in ends
+
+
+def _node_addresses(inv: Inventory, name: str) -> list[tuple[IPAddress, str]]:
+    """The node's public addresses with the field each was written in."""
+    node = inv.nodes[name]
+    found: list[tuple[IPAddress, str]] = []
+    for address in (node.public_address, node.public_address6):
+        if address is None:
+            continue
+        if address == node.address6:
+            field = "address6"
+        else:
+            field = "address" if node.address is not None else "host"
+        found.append((address, field))
+    return found
+
+
+def _mask_of(inv: Inventory, version: int) -> str:
+    iface = inv.interface
+    return f"netmask {iface.netmask}" if version == 4 else f"prefix6 /{iface.prefix6}"
+
+
 def _check_nodes(inv: Inventory) -> Iterator[Found]:
-    seen_addr: dict[IPv4Address, str] = {}
+    seen_addr: dict[IPAddress, str] = {}
     seen_ssh: dict[tuple[str, int | None], str] = {}
-    network = inv.network
+    networks = {4: inv.network, 6: inv.network6}
     names = list(inv.nodes)
     if len(names) > MAX_NODES:
         yield (
@@ -48,67 +81,103 @@ def _check_nodes(inv: Inventory) -> Iterator[Found]:
             f"(preferred master) down to 1, so at most {MAX_NODES} nodes fit",
         )
     for name, node in inv.nodes.items():
-        address = node.public_address
-        if address is None:
+        if node.address6 is not None and isinstance(node.address, IPv6Address):
+            yield (
+                ("nodes", name, "address6"),
+                f"address is already IPv6 ({node.address}); address6 is the IPv6 address"
+                " beside an IPv4 one",
+            )
+            continue
+        addresses = _node_addresses(inv, name)
+        if not addresses:
             yield (
                 ("nodes", name, "host"),
                 f"host {node.host!r} is a name, so the node's address on "
                 f"{inv.interface.name} must be given as 'address'",
             )
             continue
-        field = "address" if node.address is not None else "host"
-        unusable = _not_unicast(address)
-        if unusable:
-            yield (("nodes", name, field), unusable)
-            continue
-        if address in seen_addr:
-            yield (
-                ("nodes", name, field),
-                f"{address} is also the address of node {seen_addr[address]}",
-            )
         target = (node.host, node.port or inv.ssh.port)
-        if target in seen_ssh and address not in seen_addr:
+        if target in seen_ssh and not any(a in seen_addr for a, _ in addresses):
             yield (
                 ("nodes", name, "host"),
                 f"{node.host} port {target[1]} is also how node {seen_ssh[target]} is reached",
             )
         seen_ssh.setdefault(target, name)
-        seen_addr.setdefault(address, name)
-        if network is not None and address not in network:
-            yield (
-                ("nodes", name, field),
-                f"{address} is outside the public subnet {network} "
-                f"(from the first node and netmask {inv.interface.netmask})",
-            )
-        elif network is not None and address in (
-            network.network_address,
-            network.broadcast_address,
-        ):
-            yield (("nodes", name, field), f"{address} is not a host address in {network}")
+        for address, field in addresses:
+            yield from _check_node_address(inv, name, address, field, networks, seen_addr)
+
+
+def _check_node_address(
+    inv: Inventory,
+    name: str,
+    address: IPAddress,
+    field: str,
+    networks: dict[int, IPNetwork | None],
+    seen_addr: dict[IPAddress, str],
+) -> Iterator[Found]:
+    loc = ("nodes", name, field)
+    unusable = _not_unicast(address)
+    if unusable:
+        yield (loc, unusable)
+        return
+    if address in seen_addr:
+        yield (loc, f"{address} is also the address of node {seen_addr[address]}")
+    seen_addr.setdefault(address, name)
+    network = networks[address.version]
+    if network is None and name == _first_with(inv, address.version):
+        key = "netmask" if address.version == 4 else "prefix6"
+        yield (
+            ("interface", key),
+            f"required, but missing: node {name} has the IPv{address.version} address"
+            f" {address}, and its prefix on {inv.interface.name} comes from {key}",
+        )
+    elif network is None:
+        return
+    elif address not in network:
+        yield (
+            loc,
+            f"{address} is outside the public subnet {network} "
+            f"(from the first node and {_mask_of(inv, address.version)})",
+        )
+    elif _not_a_host(address, network):
+        yield (loc, f"{address} is not a host address in {network}")
+
+
+def _first_with(inv: Inventory, version: int) -> str | None:
+    """The first node with an address of this family: where a missing mask is reported."""
+    return next(
+        (n for n in inv.nodes if any(a.version == version for a, _ in _node_addresses(inv, n))),
+        None,
+    )
 
 
 def _check_gateway(inv: Inventory) -> Iterator[Found]:
-    network, gateway = inv.network, inv.interface.gateway
-    if network is None or gateway is None:
-        return
-    nodes = {n.public_address: name for name, n in inv.nodes.items()}
-    loc = ("interface", "gateway")
-    unusable = _not_unicast(gateway)
-    if unusable:
-        yield (loc, unusable)
-    elif gateway not in network:
-        yield (loc, f"{gateway} is outside the public subnet {network}")
-    elif gateway in (network.network_address, network.broadcast_address):
-        yield (loc, f"{gateway} is not a host address in {network}")
-    elif gateway in nodes:
-        yield (loc, f"{gateway} is the address of node {nodes[gateway]}, not of the router")
+    iface = inv.interface
+    for key, gateway, network in (
+        ("gateway", iface.gateway, inv.network),
+        ("gateway6", iface.gateway6, inv.network6),
+    ):
+        if network is None or gateway is None:
+            continue
+        nodes = {a: name for name in inv.nodes for a, _ in _node_addresses(inv, name)}
+        loc = ("interface", key)
+        unusable = _not_unicast(gateway)
+        if unusable and not (gateway.version == 6 and gateway.is_link_local):
+            yield (loc, unusable)  # an IPv6 router is often known by its link-local address
+        elif gateway.version == 6 and gateway.is_link_local:
+            continue
+        elif gateway not in network:
+            yield (loc, f"{gateway} is outside the public subnet {network}")
+        elif _not_a_host(gateway, network):
+            yield (loc, f"{gateway} is not a host address in {network}")
+        elif gateway in nodes:
+            yield (loc, f"{gateway} is the address of node {nodes[gateway]}, not of the router")
 
 
 def _check_vrrp(inv: Inventory) -> Iterator[Found]:
-    network = inv.network
-    node_addresses = {n.public_address: name for name, n in inv.nodes.items()}
+    node_addresses = {a: name for name in inv.nodes for a, _ in _node_addresses(inv, name)}
     seen_vrid: dict[int, int] = {}
-    seen_vip: dict[IPv4Address, int] = {}
+    seen_vip: dict[IPAddress, int] = {}
     for i, inst in enumerate(inv.vrrp):
         loc = ("vrrp", i)
         vrid = inst.virtual_router_id
@@ -122,37 +191,61 @@ def _check_vrrp(inv: Inventory) -> Iterator[Found]:
         if inst.vip in seen_vip:
             yield ((*loc, "vip"), f"{inst.vip} is already the VIP of vrrp[{seen_vip[inst.vip]}]")
         seen_vip.setdefault(inst.vip, i)
-        if inst.vip in node_addresses:
+        yield from _check_vip(inv, loc, inst.vip, node_addresses)
+        if inst.vip.version == 6 and inst.auth_pass is not None:
             yield (
-                (*loc, "vip"),
-                f"{inst.vip} is the address of node {node_addresses[inst.vip]}; "
-                "the VIP must be an unused address",
+                (*loc, "auth_pass"),
+                "an IPv6 VIP runs VRRP version 3, which has no authentication;"
+                " remove auth_pass (keepalived would ignore it)",
             )
-        elif unusable := _not_unicast(inst.vip):
-            yield ((*loc, "vip"), unusable)
-        elif inst.vip == inv.interface.gateway:
-            yield ((*loc, "vip"), f"{inst.vip} is the gateway's address; the VIP must be unused")
-        elif network is not None and inst.vip not in network:
-            yield (
-                (*loc, "vip"),
-                f"{inst.vip} is outside the subnet {network} of interface {inv.interface.name}",
-            )
-        elif network is not None and inst.vip in (
-            network.network_address,
-            network.broadcast_address,
-        ):
-            yield ((*loc, "vip"), f"{inst.vip} is not a host address in {network}")
         if inst.master is not None and inst.master not in inv.nodes:
             hint = difflib.get_close_matches(inst.master, list(inv.nodes), n=1)
             suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
             yield ((*loc, "master"), f"no node is named {inst.master!r}{suggestion}")
+        yield from _check_families(inv, loc, inst.vip, inst.unicast)
+
+
+def _check_vip(
+    inv: Inventory, loc: Loc, vip: IPAddress, node_addresses: dict[IPAddress, str]
+) -> Iterator[Found]:
+    network = inv.network if vip.version == 4 else inv.network6
+    gateways = (inv.interface.gateway, inv.interface.gateway6)
+    if vip in node_addresses:
+        yield (
+            (*loc, "vip"),
+            f"{vip} is the address of node {node_addresses[vip]};"
+            " the VIP must be an unused address",
+        )
+    elif unusable := _not_unicast(vip):
+        yield ((*loc, "vip"), unusable)
+    elif vip in gateways:
+        yield ((*loc, "vip"), f"{vip} is the gateway's address; the VIP must be unused")
+    elif network is not None and vip not in network:
+        yield (
+            (*loc, "vip"),
+            f"{vip} is outside the subnet {network} of interface {inv.interface.name}",
+        )
+    elif network is not None and _not_a_host(vip, network):
+        yield ((*loc, "vip"), f"{vip} is not a host address in {network}")
+
+
+def _check_families(inv: Inventory, loc: Loc, vip: IPAddress, unicast: bool) -> Iterator[Found]:
+    """VRRP for an IPv6 VIP runs over IPv6: every node needs an address of the VIP's family."""
+    for name, node in inv.nodes.items():
+        has = node.public_address if vip.version == 4 else node.public_address6
+        if has is not None or not _node_addresses(inv, name):
+            continue
+        key = "address" if vip.version == 4 else "address6"
+        why = "unicast peers" if unicast else "VRRP adverts"
+        yield (
+            ("nodes", name),
+            f"has no IPv{vip.version} address ({key}), but {loc[0]}[{loc[1]}] moves the"
+            f" IPv{vip.version} VIP {vip}, and its {why} need one on every node",
+        )
 
 
 def _check_tls(
-    loc: tuple[str | int, ...],
-    svc: Service,
-    bind: tuple[IPv4Address, int],
-    seen_bind: dict[tuple[IPv4Address, int], str],
+    loc: Loc, svc: Service, binds: list[Bind], seen_bind: dict[Bind, str]
 ) -> Iterator[Found]:
     """redirect_http and hsts belong to an HTTPS service; the redirect needs port 80 free."""
     for field, given in (("redirect_http", svc.redirect_http), ("hsts", svc.hsts is not None)):
@@ -161,19 +254,20 @@ def _check_tls(
         elif given and svc.mode != "http":
             yield ((*loc, field), f"{field} needs mode: http")
     if svc.redirect_http and svc.tls is not None:
-        http = (bind[0], 80)
-        if http in seen_bind:
-            yield (
-                (*loc, "redirect_http"),
-                f"{http[0]}:80 is already taken by service {seen_bind[http]}",
-            )
-        seen_bind.setdefault(http, f"{svc.name} (its redirect to https)")
+        for vip, _ in binds:
+            http = (vip, 80)
+            if http in seen_bind:
+                yield (
+                    (*loc, "redirect_http"),
+                    f"{hostport(vip, 80)} is already taken by service {seen_bind[http]}",
+                )
+            seen_bind.setdefault(http, f"{svc.name} (its redirect to https)")
 
 
 def _check_services(inv: Inventory) -> Iterator[Found]:
     vips = [inst.vip for inst in inv.vrrp]
     seen_name: dict[str, int] = {}
-    seen_bind: dict[tuple[IPv4Address, int], str] = {}
+    seen_bind: dict[Bind, str] = {}
     for i, svc in enumerate(inv.services):
         loc = ("services", i)
         if svc.name == "stats":
@@ -184,30 +278,48 @@ def _check_services(inv: Inventory) -> Iterator[Found]:
                 f"{svc.name!r} is already the name of services[{seen_name[svc.name]}]",
             )
         seen_name.setdefault(svc.name, i)
-        if svc.vip is not None and svc.vip not in vips:
-            yield ((*loc, "vip"), f"{svc.vip} is not one of the VIPs ({', '.join(map(str, vips))})")
-        bind = (svc.vip or vips[0], svc.port)
-        if bind in seen_bind:
-            yield (
-                (*loc, "port"),
-                f"{bind[0]}:{bind[1]} is already taken by service {seen_bind[bind]}",
-            )
-        seen_bind.setdefault(bind, svc.name)
-        yield from _check_tls(loc, svc, bind, seen_bind)
+        binds: list[Bind] = []
+        for j, vip in enumerate(svc.vip or [vips[0]]):
+            if svc.vip is not None and vip not in vips:
+                known = ", ".join(map(str, vips))
+                yield ((*loc, "vip", j), f"{vip} is not one of the VIPs ({known})")
+            elif (vip, svc.port) in binds:
+                yield ((*loc, "vip", j), f"{vip} is listed twice")
+                continue
+            bind = (vip, svc.port)
+            if bind in seen_bind:
+                yield (
+                    (*loc, "port"),
+                    f"{hostport(*bind)} is already taken by service {seen_bind[bind]}",
+                )
+            seen_bind.setdefault(bind, svc.name)
+            binds.append(bind)
+        yield from _check_tls(loc, svc, binds, seen_bind)
         if svc.health_check is not None and svc.mode != "http":
             yield ((*loc, "health_check"), "an HTTP health check needs mode: http")
-        seen_server: dict[str, int] = {}
-        for j, server in enumerate(svc.servers):
-            if (server.address, server.port) == (str(bind[0]), bind[1]):
+        yield from _check_servers(loc, svc, binds)
+
+
+def _check_servers(loc: Loc, svc: Service, binds: list[Bind]) -> Iterator[Found]:
+    seen_server: dict[str, int] = {}
+    for j, server in enumerate(svc.servers):
+        for vip, port in binds:
+            if server.port == port and _same_address(server.address, vip):
                 yield (
                     (*loc, "servers", j, "address"),
-                    f"{bind[0]}:{bind[1]} is this service's own VIP and port; haproxy would "
+                    f"{hostport(vip, port)} is this service's own VIP and port; haproxy would "
                     "send every request back to itself",
                 )
-            if server.name in seen_server:
-                yield (
-                    (*loc, "servers", j, "name"),
-                    f"{server.name!r} is already servers[{seen_server[server.name]}]"
-                    " of this service",
-                )
-            seen_server.setdefault(server.name, j)
+        if server.name in seen_server:
+            yield (
+                (*loc, "servers", j, "name"),
+                f"{server.name!r} is already servers[{seen_server[server.name]}] of this service",
+            )
+        seen_server.setdefault(server.name, j)
+
+
+def _same_address(host: str, vip: IPAddress) -> bool:
+    try:
+        return ip_address(host) == vip
+    except ValueError:
+        return False

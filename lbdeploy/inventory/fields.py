@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address
 from typing import Annotated, Any
 
 from pydantic import (
@@ -86,8 +86,11 @@ _HOSTNAME = re.compile(
 
 
 def _host(value: str) -> str:
+    if ":" in value:
+        _ipv6(value)
+        return value
     if not _HOSTNAME.fullmatch(value):
-        raise ValueError(f"{value!r} is neither an IPv4 address nor a host name")
+        raise ValueError(f"{value!r} is neither an IP address nor a host name")
     if re.fullmatch(r"[0-9.]+", value):
         try:
             IPv4Address(value)
@@ -103,6 +106,34 @@ def _ipv4(value: Any) -> IPv4Address:
         return IPv4Address(str(value))
     except ValueError:
         raise ValueError(f"{value!r} is not a valid IPv4 address") from None
+
+
+def _ipv6(value: Any) -> IPv6Address:
+    if isinstance(value, IPv6Address):
+        return value
+    text = str(value)
+    if "%" in text:
+        raise ValueError(f"{text!r} has a zone (%...); give a global or unique-local address")
+    try:
+        address = IPv6Address(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a valid IPv6 address") from None
+    if address.ipv4_mapped is not None:
+        raise ValueError(f"{text} is an IPv4-mapped address; write {address.ipv4_mapped} instead")
+    return address
+
+
+def _ip(value: Any) -> IPv4Address | IPv6Address:
+    """Either family: a text with ':' is IPv6, anything else IPv4."""
+    if isinstance(value, IPv4Address | IPv6Address):
+        return value
+    text = str(value)
+    if ":" in text:
+        return _ipv6(text)
+    try:
+        return ip_address(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a valid IPv4 or IPv6 address") from None
 
 
 @dataclass(frozen=True)
@@ -255,6 +286,21 @@ IPv4 = Annotated[
     PlainSerializer(str),
     WithJsonSchema({"type": "string", "format": "ipv4"}),
 ]
+IPv6 = Annotated[
+    IPv6Address,
+    PlainValidator(_ipv6),
+    PlainSerializer(str),
+    WithJsonSchema({"type": "string", "format": "ipv6"}),
+]
+IP = Annotated[
+    IPv4Address | IPv6Address,
+    PlainValidator(_ip),
+    PlainSerializer(str),
+    WithJsonSchema({"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}),
+]
+# /126 is the narrowest IPv6 prefix with room for two nodes and a VIP; wider than /16 is
+# no LAN.
+Prefix6 = Annotated[int, between(16, 126)]
 Netmask = Annotated[
     IPv4Address,
     PlainValidator(_netmask),

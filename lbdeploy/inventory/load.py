@@ -159,13 +159,15 @@ def parse_yaml(text: str, name: str, limits: Limits = LIMITS) -> Located:
         raise InventoryError([Problem(name, 1, 1, "", f"not valid YAML: {exc}")]) from None
 
 
-def _single_tls(raw: dict[str, Any]) -> set[int]:
-    """Services whose `tls:` is one mapping (the model sees a list of one)."""
+def _single(raw: dict[str, Any], key: str) -> set[int]:
+    """Services whose `key:` is one value, not a list (the model sees a list of one)."""
     services = raw.get("services")
     if not isinstance(services, list):
         return set()
     return {
-        i for i, s in enumerate(services) if isinstance(s, dict) and isinstance(s.get("tls"), dict)
+        i
+        for i, s in enumerate(services)
+        if isinstance(s, dict) and key in s and not isinstance(s[key], list)
     }
 
 
@@ -187,12 +189,17 @@ def parse_inventory(
         return Problem(name, line, col, field, redact(message, secrets))
 
     single_vrrp = False
-    single_tls: set[int] = set()
+    single: dict[str, set[int]] = {"tls": set(), "vip": set()}
 
     def loc_in_file(loc: Loc) -> Loc:
         if single_vrrp and loc[:2] == ("vrrp", 0):
             return ("vrrp", *loc[2:])
-        if loc[:1] == ("services",) and loc[2:4] == ("tls", 0) and loc[1] in single_tls:
+        if (
+            loc[:1] == ("services",)
+            and len(loc) >= 4
+            and loc[3] == 0
+            and loc[1] in single.get(str(loc[2]), ())
+        ):
             return (*loc[:3], *loc[4:])
         return loc
 
@@ -205,7 +212,7 @@ def parse_inventory(
     if early:
         raise InventoryError(sorted(early, key=lambda p: (p.line, p.column)))
     single_vrrp = _unwrap_single_vrrp(located.data)
-    single_tls = _single_tls(located.data)
+    single = {key: _single(located.data, key) for key in single}
     context = {"env": dict(env), "base": base or Path.cwd()}
     try:
         inventory = Inventory.model_validate(located.data, context=context)

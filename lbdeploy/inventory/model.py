@@ -6,23 +6,26 @@ at the exact line that is wrong.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from lbdeploy.inventory.fields import (
+    IP,
     ConfigWord,
     Flag,
     HaproxyLine,
     Host,
     InterfaceName,
     IPv4,
+    IPv6,
     LocalPath,
     LoginName,
     Name,
     Netmask,
     Port,
+    Prefix6,
     Seconds,
     SecretValue,
     StatsUser,
@@ -64,26 +67,48 @@ class Node(_Strict):
     port: Port | None = None
     user: LoginName | None = None
     identity_file: LocalPath | None = None
-    address: IPv4 | None = Field(
-        None, description="address on the public interface; defaults to host when host is an IP"
+    address: IP | None = Field(
+        None,
+        description="address on the public interface (IPv4, or IPv6 on an IPv6-only pair);"
+        " defaults to host when host is an IP",
+    )
+    address6: IPv6 | None = Field(
+        None, description="the node's IPv6 address on the public interface, beside its IPv4 one"
     )
 
-    @property
-    def public_address(self) -> IPv4Address | None:
+    def _given(self) -> IPv4Address | IPv6Address | None:
         if self.address is not None:
             return self.address
         try:
-            return IPv4Address(self.host)
+            return ip_address(self.host)
         except ValueError:
             return None
+
+    @property
+    def public_address(self) -> IPv4Address | None:
+        """The IPv4 address on the public interface, if the node has one."""
+        given = self._given()
+        return given if isinstance(given, IPv4Address) else None
+
+    @property
+    def public_address6(self) -> IPv6Address | None:
+        """The IPv6 address on the public interface: address6, or an IPv6 address/host."""
+        if self.address6 is not None:
+            return self.address6
+        given = self._given()
+        return given if isinstance(given, IPv6Address) else None
 
 
 class Interface(_Strict):
     """The public interface that carries the node's address and the VIPs."""
 
     name: InterfaceName
-    netmask: Netmask
+    netmask: Netmask | None = Field(None, description="IPv4 netmask; needed when nodes have IPv4")
     gateway: IPv4 | None = None
+    prefix6: Prefix6 | None = Field(
+        None, description="IPv6 prefix length (e.g. 64); needed when nodes have IPv6"
+    )
+    gateway6: IPv6 | None = None
     manage: Flag = Field(
         default=True,
         description="configure the address through the node's network stack (false: only"
@@ -95,7 +120,7 @@ class VrrpInstance(_Strict):
     """One VIP and the VRRP instance that moves it."""
 
     virtual_router_id: Annotated[int, between(1, 255)]
-    vip: IPv4
+    vip: IP
     auth_pass: SecretValue | None = None
     advert_int: Annotated[int, between(1, 255)] = 1
     nopreempt: Flag = False
@@ -195,12 +220,18 @@ def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, dict) else value
 
 
+def _scalar_or_list(value: Any) -> Any:
+    return value if isinstance(value, list) else [value]
+
+
 class Service(_Strict):
     """A port HAProxy listens on at a VIP, and the servers behind it."""
 
     name: Name
     port: Port
-    vip: IPv4 | None = Field(None, description="which VIP to listen on; defaults to the first")
+    vip: Annotated[list[IP], BeforeValidator(_scalar_or_list), Field(min_length=1)] | None = Field(
+        None, description="the VIP (or a list of VIPs) to listen on; defaults to the first"
+    )
     mode: Literal["http", "tcp"] = "http"
     balance: Literal["roundrobin", "static-rr", "leastconn", "first", "source", "uri", "random"] = (
         "roundrobin"
@@ -269,8 +300,16 @@ class Inventory(_Strict):
 
     @property
     def network(self) -> IPv4Network | None:
-        """The public subnet, taken from the first node's address and the netmask."""
-        first = next(iter(self.nodes.values())).public_address
-        if first is None:
+        """The public IPv4 subnet, from the first node with an IPv4 address and the netmask."""
+        first = next((n.public_address for n in self.nodes.values() if n.public_address), None)
+        if first is None or self.interface.netmask is None:
             return None
         return IPv4Network(f"{first}/{self.interface.netmask}", strict=False)
+
+    @property
+    def network6(self) -> IPv6Network | None:
+        """The public IPv6 prefix, from the first node with an IPv6 address and prefix6."""
+        first = next((n.public_address6 for n in self.nodes.values() if n.public_address6), None)
+        if first is None or self.interface.prefix6 is None:
+            return None
+        return IPv6Network(f"{first}/{self.interface.prefix6}", strict=False)

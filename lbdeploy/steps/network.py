@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lbdeploy.addresses import needle
 from lbdeploy.desired import NodeState, PairState
 from lbdeploy.facts import Facts
 from lbdeploy.files import ManagedFile
 from lbdeploy.paths import INTERFACES
 from lbdeploy.platforms import Stack
-from lbdeploy.shell import Command, cmd
+from lbdeploy.shell import Command, cmd, join, sh, wrap
 from lbdeploy.steps.base import Change, Upload, upload_if_differs
 
 NETWORKD_WAIT_TRIES = 100  # x 0.1 s for networkd to put the address on
@@ -34,7 +35,8 @@ class PublicInterface:
         if self.file is None:
             return None
         upload = upload_if_differs(self.file, facts)
-        missing = not facts.holds(self.pair.interface.name, self.node.address)
+        iface = self.pair.interface.name
+        missing = not all(facts.holds(iface, a) for a in self.node.addresses)
         if self.stack == "netplan":
             before, commands, why = self._netplan(upload, missing)
         else:
@@ -54,8 +56,16 @@ class PublicInterface:
             commands=tuple(commands),
         )
 
-    def _needle(self) -> str:
-        return f" inet {self.node.address}/"
+    def _has_addresses(self) -> Command:
+        """True when the interface carries every address of the node (either family)."""
+        iface = self.pair.interface.name
+        return join(
+            cmd("ip -o addr show dev {iface} | grep -qF {needle}", iface=iface, needle=needle(a))
+            for a in self.node.addresses
+        )
+
+    def _addresses_text(self) -> str:
+        return " and ".join(map(str, self.node.addresses))
 
     def _ifupdown(
         self, facts: Facts, upload: Upload | None, missing: bool
@@ -75,14 +85,8 @@ class PublicInterface:
         if missing:
             # ifup fails with "Address already assigned" when Docker or an earlier boot
             # put the address there: judge by the interface, not by ifup's exit code.
-            commands.append(
-                cmd(
-                    "ifup {iface} || ip -4 -o addr show dev {iface} | grep -qF {needle}",
-                    iface=iface,
-                    needle=self._needle(),
-                )
-            )
-            why.append(f"bring up {iface} with {self.node.address}")
+            commands.append(join([sh("ifup", iface), wrap(self._has_addresses())], "||"))
+            why.append(f"bring up {iface} with {self._addresses_text()}")
         return before, commands, why
 
     def _netplan(
@@ -91,12 +95,16 @@ class PublicInterface:
         iface = self.pair.interface.name
         if upload is None and not missing:
             return [], [], []
-        apply = cmd(
-            "netplan generate && networkctl reload && networkctl reconfigure {iface}"
-            " && i=0 && until ip -4 -o addr show dev {iface} | grep -qF {needle};"
-            " do i=$((i+1)); [ $i -lt {tries} ] || exit 1; sleep 0.1; done",
-            iface=iface,
-            needle=self._needle(),
-            tries=NETWORKD_WAIT_TRIES,
+        apply = (
+            cmd(
+                "netplan generate && networkctl reload && networkctl reconfigure {iface}"
+                " && i=0 && until ",
+                iface=iface,
+            )
+            + wrap(self._has_addresses())
+            + cmd(
+                "; do i=$((i+1)); [ $i -lt {tries} ] || exit 1; sleep 0.1; done",
+                tries=NETWORKD_WAIT_TRIES,
+            )
         )
         return [], [apply], [f"apply it to {iface} alone (networkctl reconfigure {iface})"]

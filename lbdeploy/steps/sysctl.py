@@ -1,4 +1,4 @@
-"""net.ipv4.ip_nonlocal_bind=1, now and after a reboot."""
+"""ip_nonlocal_bind for each VIP family (net.ipv4, net.ipv6), now and after a reboot."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ class NonlocalBind:
     """The backup must bind the VIP before it owns it."""
 
     conf: ManagedFile
+    keys: tuple[str, ...]  # the sysctls the file sets to 1
     name: str = "sysctl"
 
     def plan(self, facts: Facts) -> Change | None:
         upload = upload_if_differs(self.conf, facts)
-        live = facts.sysctl.get("net.ipv4.ip_nonlocal_bind") == "1"
+        live = all(facts.sysctl.get(key) == "1" for key in self.keys)
         if upload is None and live:
             return None
         return Change(

@@ -83,7 +83,7 @@ def test_a_held_lock_names_its_holder() -> None:
 
 
 def test_facts_script_sections_match_the_parser() -> None:
-    script = facts_script(["/etc/a b"], [("10.0.0.1", 80)], "me").text()
+    script = facts_script(["/etc/a b"], [(IPv4Address("10.0.0.1"), 80)], "me").text()
     assert "'/etc/a b'" in script  # paths are quoted
     recorded = split_sections((DATA / "facts" / "converged-hera.txt").read_text())
     for name in recorded:
