@@ -33,16 +33,22 @@ class LabNode:
     ssh_port: int
     public_address: str
     mgmt_address: str
+    public_address6: str = ""
+    mgmt_address6: str = ""  # SSH over IPv6: this machine reaches it over the bridge
 
 
 NODES = (
-    LabNode("hera", 2201, "172.29.150.11", "172.29.149.11"),
-    LabNode("afrodita", 2202, "172.29.150.12", "172.29.149.12"),
+    LabNode("hera", 2201, "172.29.150.11", "172.29.149.11", "fd00:29:150::11", "fd00:29:149::11"),
+    LabNode(
+        "afrodita", 2202, "172.29.150.12", "172.29.149.12", "fd00:29:150::12", "fd00:29:149::12"
+    ),
 )
 # A jump host: reaches the nodes' mgmt addresses; holds no public address.
-BASTION = LabNode("bastion", 2200, "", "172.29.149.10")
+BASTION = LabNode("bastion", 2200, "", "172.29.149.10", "", "fd00:29:149::10")
 BACKENDS = {"web1": "172.29.150.21", "web2": "172.29.150.22"}
+BACKENDS6 = {"web1": "fd00:29:150::21", "web2": "fd00:29:150::22"}
 VIP = "172.29.150.150"
+VIP6 = "fd00:29:150::150"
 
 
 @dataclass(frozen=True)
@@ -142,7 +148,7 @@ def _wait_booted(node: str, deadline: float) -> str:
 
 def _write_known_hosts(lab: Lab, nodes: tuple[LabNode, ...], keys: dict[str, str]) -> None:
     """Record each host key under the names the tool dials: [127.0.0.1]:PORT, and the
-    mgmt address (port 22) that a route through the bastion reaches."""
+    mgmt addresses (port 22) that a route through the bastion, or IPv6, reaches."""
     lines = {}
     if lab.known_hosts.exists():
         for line in lab.known_hosts.read_text().splitlines():
@@ -150,7 +156,8 @@ def _write_known_hosts(lab: Lab, nodes: tuple[LabNode, ...], keys: dict[str, str
                 lines[line.split()[0]] = line
     for node in nodes:
         keytype, keydata = keys[node.name].split()[:2]
-        for name in (f"[127.0.0.1]:{node.ssh_port}", node.mgmt_address):
+        names = (f"[127.0.0.1]:{node.ssh_port}", node.mgmt_address, node.mgmt_address6)
+        for name in filter(None, names):
             lines[name] = f"{name} {keytype} {keydata}"
     lab.known_hosts.write_text("".join(f"{line}\n" for line in lines.values()))
 

@@ -19,11 +19,12 @@ from rich.console import Console
 from rich.text import Text
 
 from lbdeploy.desired import Desired, derive, resolve_path
-from lbdeploy.display import print_recap, print_step
+from lbdeploy.display import print_recap
 from lbdeploy.errors import LbdeployError, UsageError
 from lbdeploy.exitcodes import ExitCode
 from lbdeploy.inventory import load_inventory
-from lbdeploy.report import Report, StepResult
+from lbdeploy.progress import StepPrinter
+from lbdeploy.report import Report
 from lbdeploy.runs import Emit
 from lbdeploy.shell import Secret
 from lbdeploy.ssh import Credentials
@@ -58,7 +59,11 @@ def guard(ctx: typer.Context, action: Callable[[], T]) -> T:
     """Run a command body; turn errors into one message on stderr and an exit code."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        return action()
+        try:
+            return action()
+        finally:  # live progress lines end before any message is printed
+            for printer in (ctx.obj or {}).get("printers", []):
+                printer.close()
     except LbdeployError as exc:
         err.print(Text("error: ", style="bold red") + Text(str(exc)))
         raise typer.Exit(int(exc.exit_code)) from None
@@ -116,12 +121,11 @@ def finish(report: Report, as_json: bool, stats: bool, diffs: bool = False) -> N
 
 
 def emitter(ctx: typer.Context, as_json: bool) -> Emit:
-    """Step lines as they happen: one line each, never wrapped (logs read them whole)."""
+    """Step lines as they happen: one line each, never wrapped (logs read them whole); on a
+    terminal, a live line per running step. `guard` closes it, whatever happens."""
     out = Console(highlight=False, soft_wrap=True)
     silent = as_json or bool((ctx.obj or {}).get("quiet"))
-
-    def emit(node: str, step: StepResult) -> None:
-        if not silent:
-            print_step(out, node, step)
-
-    return emit
+    printer = StepPrinter(out, silent)
+    if ctx.obj is not None:
+        ctx.obj.setdefault("printers", []).append(printer)
+    return printer

@@ -172,13 +172,14 @@ def _print_move(move: Move) -> None:
     def fmt(value: float | None) -> str:
         return f"{value:.2f} s" if value is not None else "did not happen within 30 s"
 
-    lines = [
-        f"VIP {move.vip}: {move.away_from} -> {move.to or '?'} in {fmt(move.failover_seconds)}"
-    ]
-    if move.failback_seconds is not None or not move.notes:
-        lines.append(f"back to {move.away_from} in {fmt(move.failback_seconds)}")
-    for line in [*lines, *move.notes, f"outcome: {move.outcome.value}"]:
-        out.print(Text(line))
+    for one in (move, *move.also):
+        lines = [
+            f"VIP {one.vip}: {one.away_from} -> {one.to or '?'} in {fmt(one.failover_seconds)}"
+        ]
+        if one.failback_seconds is not None or not one.notes:
+            lines.append(f"back to {one.away_from} in {fmt(one.failback_seconds)}")
+        for line in [*lines, *one.notes, f"outcome: {one.outcome.value}"]:
+            out.print(Text(line))
 
 
 @app.command("failover-test")
@@ -204,7 +205,7 @@ def failover_test(
         print_json(move.to_json())
     else:
         _print_move(move)
-    if not move.outcome.ok:
+    if not move.ok:
         raise typer.Exit(int(ExitCode.FAILED))
 
 

@@ -23,6 +23,7 @@ _STYLE = {
     "would change": "yellow",
     "failed": "bold red",
     "skipped": "dim",
+    "running": "cyan",
 }
 
 
@@ -75,7 +76,7 @@ def summary_table(desired: Desired) -> Table:
         sudo = " (sudo)" if ssh.needs_sudo else ""
         table.add_row(
             Text(node.name),
-            Text(f"{ssh.user}@{ssh.host}:{ssh.port}{sudo}"),
+            Text(f"{ssh.user}@{hostport(ssh.host, ssh.port)}{sudo}"),
             Text(", ".join(map(str, pair.interfaces(node)))),
             *(
                 Text(

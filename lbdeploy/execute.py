@@ -102,6 +102,7 @@ def _plan_all(pair: PairState, runs: Runs, emit: Emit) -> Plans:
 
 def _run_change(run: NodeRun, change_step: str, script: Script, why: str, emit: Emit) -> None:
     start = time.monotonic()
+    emit(run.name, StepResult(change_step, "running", why))  # shown live, not recorded
     try:
         result = run.session.run(script, step=change_step, what=why, timeout=900)
     except RemoteError as exc:

@@ -7,7 +7,8 @@ from typing import Literal
 
 from lbdeploy.ssh import Counters
 
-Status = Literal["ok", "changed", "failed", "skipped", "would change"]
+# "running" is shown while a step runs (a live line on a terminal), never recorded.
+Status = Literal["ok", "changed", "failed", "skipped", "would change", "running"]
 
 
 @dataclass

@@ -28,7 +28,10 @@ def start_inventory(
     try:
         vip = IPv4Address(vip_text)
     except ValueError:
-        raise UsageError(f"--vip {vip_text!r} is not an IPv4 address") from None
+        raise UsageError(
+            f"--vip {vip_text!r} is not an IPv4 address; init proposes IPv4 pairs (add an"
+            " IPv6 VIP to the inventory it writes: see README, IPv6)"
+        ) from None
     if len(nodes) < 2:
         raise UsageError("name at least two nodes: a pair")
     if out.exists() and not force:

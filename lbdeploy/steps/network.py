@@ -17,7 +17,7 @@ from lbdeploy.facts import Facts
 from lbdeploy.files import ManagedFile
 from lbdeploy.paths import INTERFACES
 from lbdeploy.platforms import Stack
-from lbdeploy.shell import Command, cmd, join, sh, wrap
+from lbdeploy.shell import Command, cmd, join, wrap
 from lbdeploy.steps.base import Change, Upload, upload_if_differs
 
 NETWORKD_WAIT_TRIES = 100  # x 0.1 s for networkd to put the address on
@@ -83,9 +83,21 @@ class PublicInterface:
             )
             why.append(f"make {INTERFACES} source interfaces.d")
         if missing:
-            # ifup fails with "Address already assigned" when Docker or an earlier boot
-            # put the address there: judge by the interface, not by ifup's exit code.
-            commands.append(join([sh("ifup", iface), wrap(self._has_addresses())], "||"))
+            # ifup stops at its first failure ("Address already assigned" when Docker or
+            # an earlier boot put the IPv4 address there, before it reaches the inet6
+            # stanza) and does nothing when it believes the interface is up: judge by the
+            # interface, and put on what the stanza says and ifup did not.
+            commands.append(cmd("ifup {iface} || true", iface=iface))
+            commands += [
+                cmd(
+                    "ip -o addr show dev {iface} | grep -qF {needle}"
+                    " || ip addr add {cidr} dev {iface}",
+                    iface=iface,
+                    needle=needle(a.ip),
+                    cidr=str(a),
+                )
+                for a in self.pair.interfaces(self.node)
+            ]
             why.append(f"bring up {iface} with {self._addresses_text()}")
         return before, commands, why
 

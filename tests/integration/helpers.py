@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
+import signal
 import subprocess
 import sys
 import time
@@ -95,3 +99,34 @@ def wait_for_holders(expected: list[str], timeout: float) -> float:
         if time.monotonic() - start > timeout:
             raise AssertionError(f"VIP held by {holders}, expected {expected} within {timeout} s")
         time.sleep(0.1)
+
+
+def run_in_pty(args: list[str], timeout: float) -> tuple[int, str]:
+    """lbdeploy on a pseudo-terminal, as an operator at a terminal runs it: exit code, output.
+
+    Reads until the command ends; killed (and the test failed) past `timeout`.
+    """
+    pid, fd = pty.fork()
+    if pid == 0:  # the child
+        os.execve(CLI[0], [*CLI, *args], {**CLI_ENV, "TERM": "xterm"})
+    output = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 1)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the child closed the terminal: it has ended
+                break
+            if not chunk:
+                break
+            output += chunk
+        else:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        _, status = os.waitpid(pid, 0)
+    text = output.decode(errors="replace")
+    assert time.monotonic() < deadline, f"still running after {timeout} s:\n{text[-2000:]}"
+    return (os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1), text

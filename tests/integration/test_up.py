@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import getpass
+import re
 import socket
 import urllib.error
 import urllib.request
@@ -21,6 +22,7 @@ from tests.integration.helpers import (
     VIP,
     lbdeploy,
     pids,
+    run_in_pty,
     sh,
     sha,
     up_json,
@@ -341,3 +343,21 @@ def test_vip_moves_when_haproxy_dies_and_comes_back(first_run: dict) -> None:
         sh("hera", "systemctl start haproxy")
     back = wait_for_holders(["hera"], timeout=15)
     print(f"failover {moved:.2f} s, failback {back:.2f} s")
+
+
+@pytest.mark.destructive
+def test_a_terminal_sees_the_package_step_run_live(lab: labmod.Lab, inventory: Path) -> None:
+    """Under a pseudo-terminal, a cold `up` shows each node's running package step with its
+    seconds counting up, then the finished line; nothing of it reaches a log (see above)."""
+    labmod.reset_nodes(lab)
+    code, text = run_in_pty(["up", str(inventory)], timeout=300)
+    assert code == 0, text[-2000:]
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+    seconds = {
+        int(m.group(2)) for m in re.finditer(r"(hera|afrodita) +packages +running (\d+) s", plain)
+    }
+    assert len(seconds) >= 3 and max(seconds) >= 3, plain[-3000:]  # it counted up, live
+    done = re.search(r"hera +packages +changed", plain)
+    assert done is not None, plain[-3000:]
+    running = [m.start() for m in re.finditer(r"hera +packages +running", plain)]
+    assert running and running[0] < done.start(), plain[-3000:]
