@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip_address
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 
 IPAddress = IPv4Address | IPv6Address
 IPInterface = IPv4Interface | IPv6Interface
@@ -17,10 +17,3 @@ def hostport(host: str | IPAddress, port: int) -> str:
 def needle(address: IPAddress) -> str:
     """What `ip -o addr show` prints before the prefix of `address`: ' inet 10.0.0.1/'."""
     return f" inet{'6' if address.version == 6 else ''} {address}/"
-
-
-def is_ipv6(host: str) -> bool:
-    try:
-        return ip_address(host).version == 6
-    except ValueError:
-        return False

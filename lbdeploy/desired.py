@@ -162,6 +162,18 @@ class PairState:
         return tuple(found)
 
     @property
+    def sync_groups(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """keepalived sync groups: (name, instances). The VIPs of both families that one
+        node prefers move as one: none of them can be MASTER on a node unless all can, so
+        a fault of one family's VRRP alone (IPv6 multicast filtered) makes no split brain."""
+        groups = []
+        for master in dict.fromkeys(v.preferred_master for v in self.vips):
+            mine = [v for v in self.vips if v.preferred_master == master]
+            if len({v.vip.version for v in mine}) == 2:
+                groups.append((f"lbdeploy_{master}", tuple(v.name for v in mine)))
+        return tuple(groups)
+
+    @property
     def sysctls(self) -> tuple[str, ...]:
         """The nonlocal_bind switch of each VIP family: HAProxy binds VIPs it does not hold."""
         versions = {v.vip.version for v in self.vips}

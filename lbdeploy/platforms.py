@@ -61,6 +61,24 @@ KEYWORDS = (
         source="keepalived.conf.5 at v2.0.19; lib/notify.c at v2.2.7",
     ),
     Keyword(
+        "bind/server [IPv6]:PORT (an IPv6 VIP, stats address or server)",
+        haproxy=(2, 2),
+        source="haproxy -c accepts it on 2.6.12 (Debian 12) and 3.0.11 (Debian 13, lab);"
+        " str2sa_range has parsed '[addr]:port' since long before the floor",
+    ),
+    Keyword(
+        "vrrp_instance ... version 3 (an IPv6 VIP)",
+        keepalived=(2, 0),
+        source="keepalived -t 2.2.7 accepts it (exit 5 for an unknown keyword); VRRPv3 since"
+        " 1.2.15 (ChangeLog); lab: 2.2.7 and 2.3.3 elect over IPv6",
+    ),
+    Keyword(
+        "vrrp_sync_group NAME { group { INSTANCE ... } }",
+        keepalived=(2, 0),
+        source="keepalived.conf.5 at v2.0.19; all members must be able to be MASTER"
+        " (acassen/keepalived#2169)",
+    ),
+    Keyword(
         "keepalived -t: config test (any non-zero exit is a failure)",
         keepalived=(2, 1),
         source="keepalived.8 and main.c config_test_exit at v2.0.19..v2.3.3 (codes changed in 2.2)",

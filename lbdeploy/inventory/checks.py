@@ -203,6 +203,29 @@ def _check_vrrp(inv: Inventory) -> Iterator[Found]:
             suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
             yield ((*loc, "master"), f"no node is named {inst.master!r}{suggestion}")
         yield from _check_families(inv, loc, inst.vip, inst.unicast)
+    yield from _check_sync(inv)
+
+
+def _check_sync(inv: Inventory) -> Iterator[Found]:
+    """VIPs of both families with one preferred master are one keepalived sync group, whose
+    instances must agree on nopreempt."""
+    first = next(iter(inv.nodes))
+    by_master: dict[str, list[int]] = {}
+    for i, inst in enumerate(inv.vrrp):
+        by_master.setdefault(inst.master or first, []).append(i)
+    for master, members in by_master.items():
+        versions = {inv.vrrp[i].vip.version for i in members}
+        flags = {inv.vrrp[i].nopreempt for i in members}
+        if len(versions) == 2 and len(flags) == 2:
+            odd = next(
+                i for i in members if inv.vrrp[i].nopreempt != inv.vrrp[members[0]].nopreempt
+            )
+            yield (
+                ("vrrp", odd, "nopreempt"),
+                f"the IPv4 and IPv6 VIPs that {master} prefers move as one (a keepalived sync"
+                f" group), so they must agree on nopreempt; vrrp[{members[0]}] says"
+                f" {str(inv.vrrp[members[0]].nopreempt).lower()}",
+            )
 
 
 def _check_vip(

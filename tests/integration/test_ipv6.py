@@ -18,13 +18,15 @@ from lab import lab as labmod
 from tests.integration.helpers import ROOT, lbdeploy, sh, up_json
 
 VIP4, VIP6 = labmod.VIP, labmod.VIP6
-# VRRP (IP protocol 112) over IPv6 only: the IPv4 instance keeps talking.
-VRRP6_BLOCK = (
-    "nft add table inet lbdtest6 && nft add chain inet lbdtest6 input "
-    "'{ type filter hook input priority 0; }' && "
-    "nft add rule inet lbdtest6 input meta nfproto ipv6 meta l4proto 112 drop"
+# Drop VRRP (IP protocol 112) arriving at a node: over IPv4 ("ip protocol"), or over IPv6
+# ("meta nfproto ipv6 meta l4proto"), each in its own table.
+VRRP_BLOCK = (
+    "nft add table inet {table} && nft add chain inet {table} input "
+    "'{{ type filter hook input priority 0; }}' && "
+    "nft add rule inet {table} input {match} 112 drop"
 )
-VRRP6_UNBLOCK = "nft delete table inet lbdtest6"
+VRRP_UNBLOCK = "nft delete table inet {table}"
+MASTER_DOWN = 3 * 1 + 1  # seconds: 3 x advert_int, plus the skew
 DEADLINE = 15.0
 
 
@@ -130,17 +132,37 @@ def test_failover_moves_both_vips_and_times_each(dual: Path) -> None:
 
 
 @pytest.mark.destructive
-def test_verify_reports_split_brain_on_the_ipv6_instance_alone(dual: Path) -> None:
+def test_vrrp_failing_in_one_family_alone_makes_no_split_brain(dual: Path) -> None:
+    """The sync group: afrodita hears no IPv6 adverts, yet takes neither VIP, because its
+    IPv4 instance still hears hera (no instance of a group is MASTER unless all can be)."""
     try:
-        sh("afrodita", VRRP6_BLOCK)
+        sh("afrodita", VRRP_BLOCK.format(table="lbd6", match="meta nfproto ipv6 meta l4proto"))
+        seen = set()
+        for _ in range(int(3 * MASTER_DOWN / 0.2)):  # well past afrodita's master-down timer
+            seen.add((tuple(holders(VIP4)), tuple(holders(VIP6))))
+            subprocess.run(["sleep", "0.2"], check=True)
+        assert seen == {(("hera",), ("hera",))}, seen
+        assert run_json("verify", str(dual))[0] == 0
+    finally:
+        labmod.node_exec("afrodita", VRRP_UNBLOCK.format(table="lbd6"))
+
+
+@pytest.mark.destructive
+def test_verify_reports_split_brain_of_each_family(dual: Path) -> None:
+    try:
+        sh("afrodita", VRRP_BLOCK.format(table="lbd", match="ip protocol"))
+        sh("afrodita", VRRP_BLOCK.format(table="lbd6", match="meta nfproto ipv6 meta l4proto"))
         wait_holders(VIP6, ["hera", "afrodita"])
+        wait_holders(VIP4, ["hera", "afrodita"])
         code, verdict = run_json("verify", str(dual))
         assert code == 1
-        assert verdict["problems"] == [f"split brain: VIP {VIP6} is held by hera and afrodita"]
-        assert holders(VIP4) == ["hera"]
+        for vip in (VIP4, VIP6):
+            assert f"split brain: VIP {vip} is held by hera and afrodita" in verdict["problems"]
     finally:
-        labmod.node_exec("afrodita", VRRP6_UNBLOCK)
+        for table in ("lbd", "lbd6"):
+            labmod.node_exec("afrodita", VRRP_UNBLOCK.format(table=table))
     wait_holders(VIP6, ["hera"])
+    wait_holders(VIP4, ["hera"])
     assert run_json("verify", str(dual))[0] == 0
 
 
