@@ -53,6 +53,12 @@ def desired_cases() -> dict[str, Desired]:
         "lab": derive(load_inventory(DATA / "render" / "lab" / "inventory.yaml", {}), DATA),
         "rich": derive(load_inventory(DATA / "render" / "rich" / "inventory.yaml", ENV), DATA),
         "hostile": hostile_inventory(),
+        "dualstack": derive(
+            load_inventory(DATA / "render" / "dualstack" / "inventory.yaml", ENV), DATA
+        ),
+        "ipv6only": derive(
+            load_inventory(DATA / "render" / "ipv6only" / "inventory.yaml", ENV), DATA
+        ),
     }
 
 
