@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address
 from typing import Annotated, Any
 
 from pydantic import (
@@ -80,62 +79,6 @@ def _name(value: str) -> str:
     return value
 
 
-_HOSTNAME = re.compile(
-    r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
-)
-
-
-def _host(value: str) -> str:
-    if ":" in value:
-        _ipv6(value)
-        return value
-    if not _HOSTNAME.fullmatch(value):
-        raise ValueError(f"{value!r} is neither an IP address nor a host name")
-    if re.fullmatch(r"[0-9.]+", value):
-        try:
-            IPv4Address(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a valid IPv4 address") from None
-    return value
-
-
-def _ipv4(value: Any) -> IPv4Address:
-    if isinstance(value, IPv4Address):
-        return value
-    try:
-        return IPv4Address(str(value))
-    except ValueError:
-        raise ValueError(f"{value!r} is not a valid IPv4 address") from None
-
-
-def _ipv6(value: Any) -> IPv6Address:
-    if isinstance(value, IPv6Address):
-        return value
-    text = str(value)
-    if "%" in text:
-        raise ValueError(f"{text!r} has a zone (%...); give a global or unique-local address")
-    try:
-        address = IPv6Address(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a valid IPv6 address") from None
-    if address.ipv4_mapped is not None:
-        raise ValueError(f"{text} is an IPv4-mapped address; write {address.ipv4_mapped} instead")
-    return address
-
-
-def _ip(value: Any) -> IPv4Address | IPv6Address:
-    """Either family: a text with ':' is IPv6, anything else IPv4."""
-    if isinstance(value, IPv4Address | IPv6Address):
-        return value
-    text = str(value)
-    if ":" in text:
-        return _ipv6(text)
-    try:
-        return ip_address(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a valid IPv4 or IPv6 address") from None
-
-
 @dataclass(frozen=True)
 class _Between:
     """A whole number in lo..hi, written as a plain decimal (see scalars.whole_number)."""
@@ -155,31 +98,6 @@ class _Between:
 
 def between(lo: int, hi: int) -> Any:
     return _Between(lo, hi)
-
-
-# /8 is the widest real LAN: a wider mask (0.0.0.0 is /0) is a typo, and would make a node
-# treat most of the internet as on-link. /30 is the narrowest with room for two nodes and
-# a VIP.
-_WIDEST_PREFIX, _NARROWEST_PREFIX = 8, 30
-
-
-def _netmask(value: Any) -> IPv4Address:
-    mask = _ipv4(value)
-    try:
-        prefix = IPv4Network(f"0.0.0.0/{mask}").prefixlen
-    except ValueError:
-        raise ValueError(f"{mask} is not a netmask (e.g. 255.255.255.0)") from None
-    if prefix < _WIDEST_PREFIX:
-        raise ValueError(
-            f"{mask} (/{prefix}) is wider than /{_WIDEST_PREFIX}; the public interface is one "
-            "LAN (e.g. 255.255.255.0)"
-        )
-    if prefix > _NARROWEST_PREFIX:
-        raise ValueError(
-            f"{mask} (/{prefix}) leaves no room for two nodes and a VIP; "
-            f"use /{_NARROWEST_PREFIX} or wider"
-        )
-    return mask
 
 
 _PATH = re.compile(r"/[A-Za-z0-9._~/?=&%+-]*")
@@ -279,34 +197,9 @@ def _local_path(value: str) -> str:
 
 
 Name = Annotated[str, AfterValidator(_name)]
-Host = Annotated[str, AfterValidator(_host)]
-IPv4 = Annotated[
-    IPv4Address,
-    PlainValidator(_ipv4),
-    PlainSerializer(str),
-    WithJsonSchema({"type": "string", "format": "ipv4"}),
-]
-IPv6 = Annotated[
-    IPv6Address,
-    PlainValidator(_ipv6),
-    PlainSerializer(str),
-    WithJsonSchema({"type": "string", "format": "ipv6"}),
-]
-IP = Annotated[
-    IPv4Address | IPv6Address,
-    PlainValidator(_ip),
-    PlainSerializer(str),
-    WithJsonSchema({"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}),
-]
 # /126 is the narrowest IPv6 prefix with room for two nodes and a VIP; wider than /16 is
 # no LAN.
 Prefix6 = Annotated[int, between(16, 126)]
-Netmask = Annotated[
-    IPv4Address,
-    PlainValidator(_netmask),
-    PlainSerializer(str),
-    WithJsonSchema({"type": "string", "format": "ipv4"}),
-]
 Port = Annotated[
     int, between(1, 65535), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})
 ]

@@ -12,18 +12,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from lbdeploy.inventory.fields import (
-    IP,
     ConfigWord,
     Flag,
     HaproxyLine,
-    Host,
     InterfaceName,
-    IPv4,
-    IPv6,
     LocalPath,
     LoginName,
     Name,
-    Netmask,
     Port,
     Prefix6,
     Seconds,
@@ -33,6 +28,7 @@ from lbdeploy.inventory.fields import (
     UrlPath,
     between,
 )
+from lbdeploy.inventory.ipfields import IP, Host, IPv4, IPv6, Netmask
 from lbdeploy.inventory.tls import CertChain, Certificate, KeyFile, PrivateKey, key_matches
 from lbdeploy.shell import Secret
 
