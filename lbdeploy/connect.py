@@ -16,11 +16,12 @@ from pathlib import Path
 import fabric
 import paramiko
 
+from lbdeploy.credentials import Credentials
 from lbdeploy.desired import SshTarget
 from lbdeploy.errors import HostKeyError, KeyFileError, Unreachable
 from lbdeploy.known_hosts import KnownHosts, load_known_hosts
 from lbdeploy.shell import Secret
-from lbdeploy.ssh import Credentials, Session
+from lbdeploy.ssh import Session
 from lbdeploy.sshconfig import Hop
 
 

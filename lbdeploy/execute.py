@@ -12,6 +12,7 @@ import time
 
 from lbdeploy.certs import expiry_warnings
 from lbdeploy.changes import MARK, VALIDATION_FAILED, change_script, services_script
+from lbdeploy.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.desired import Desired, PairState
 from lbdeploy.errors import NodeError, RemoteError
 from lbdeploy.facts import Facts
@@ -33,7 +34,6 @@ from lbdeploy.runs import (
 )
 from lbdeploy.script import NOTE, Script, split_sections
 from lbdeploy.shell import cmd
-from lbdeploy.ssh import NO_CREDENTIALS, Credentials
 
 Plans = dict[str, Plan]
 NOT_READY = "nothing was {}: every node must be reachable and unlocked"

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 
 from lbdeploy.connect import connect
+from lbdeploy.credentials import Credentials
 from lbdeploy.desired import SshTarget
 from lbdeploy.errors import LbdeployError, NodeError, UsageError
 from lbdeploy.facts import parse_addresses
 from lbdeploy.script import Script, split_sections
 from lbdeploy.shell import cmd
-from lbdeploy.ssh import Credentials
 
 LISTEN_SECONDS = 4
 # VRRP adverts seen on any interface for a while: "<vrid> <source address>" per router.

@@ -5,9 +5,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from lbdeploy.ssh import Counters
-
 Status = Literal["ok", "changed", "failed", "skipped", "would change"]
+
+
+@dataclass
+class Counters:
+    """What one node cost: shown by --stats and measured by the benchmark."""
+
+    connections: int = 0
+    round_trips: int = 0
+    seconds: float = 0.0
+    bytes_sent: int = 0
 
 
 @dataclass

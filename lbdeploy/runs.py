@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from lbdeploy.connect import connect
+from lbdeploy.credentials import Credentials
 from lbdeploy.desired import Desired, NodeState, PairState
 from lbdeploy.errors import LockHeld, NodeError
 from lbdeploy.facts import (
@@ -51,7 +52,7 @@ from lbdeploy.platforms import Platform, detect
 from lbdeploy.render import make_environment, managed_paths, render_node
 from lbdeploy.report import NodeReport, StepResult
 from lbdeploy.script import Script, split_sections
-from lbdeploy.ssh import Credentials, Session
+from lbdeploy.ssh import Session
 
 CONVERGE_TIMEOUT = 20.0
 SETTLE_TIMEOUT = 10.0

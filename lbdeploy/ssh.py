@@ -21,19 +21,9 @@ import paramiko
 
 from lbdeploy.desired import SshTarget
 from lbdeploy.errors import ConnectionLost, NeedsPassword, RemoteError, RemoteTimeout
+from lbdeploy.report import Counters
 from lbdeploy.script import Script
 from lbdeploy.shell import Secret, mask
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """What the operator typed once for the whole run: the sudo password, the key passphrase."""
-
-    become: Secret | None = None
-    key_passphrase: Secret | None = None
-
-
-NO_CREDENTIALS = Credentials()
 
 
 @dataclass(frozen=True)
@@ -42,16 +32,6 @@ class Result:
     stdout: str
     stderr: str  # masked: every secret the session knows is ***
     seconds: float
-
-
-@dataclass
-class Counters:
-    """What one node cost: shown by --stats and measured by the benchmark."""
-
-    connections: int = 0
-    round_trips: int = 0
-    seconds: float = 0.0
-    bytes_sent: int = 0
 
 
 @dataclass

@@ -14,6 +14,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from lbdeploy.certs import cert_lines, check_service, parse_loaded, served
+from lbdeploy.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.desired import Desired, PairState, ServiceState
 from lbdeploy.facts import Facts, ServiceFact, servers_lines
 from lbdeploy.health import NodeStatus, answer_from_holder, parse_servers, verify_problems
@@ -21,7 +22,6 @@ from lbdeploy.paths import KEEPALIVED_DATA, KEEPALIVED_PID
 from lbdeploy.runs import NodeRun, open_runs
 from lbdeploy.script import Script, split_sections
 from lbdeploy.shell import cmd
-from lbdeploy.ssh import NO_CREDENTIALS, Credentials
 
 
 def _http_probe(svc: ServiceState) -> Script:
