@@ -142,13 +142,13 @@ def finish(report: Report, as_json: bool, stats: bool, diffs: bool = False) -> N
 
 def emitter(ctx: typer.Context, as_json: bool) -> Emit:
     """Step lines as they happen: one line each, never wrapped (logs read them whole)."""
+    if as_json or (ctx.obj or {}).get("quiet"):
+        return lambda node, step: None  # JSON and --quiet load no rich at all
     from lbdeploy.display import print_step
 
     out = console()
-    silent = as_json or bool((ctx.obj or {}).get("quiet"))
 
     def emit(node: str, step: StepResult) -> None:
-        if not silent:
-            print_step(out, node, step)
+        print_step(out, node, step)
 
     return emit
