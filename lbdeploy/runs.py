@@ -250,31 +250,50 @@ def wait_until_serving(
     expect_on: str | None = None,
 ) -> list[str]:
     """Poll (bounded) until every VIP is on its expected node and answers; return what is left."""
+    return poll_until_serving(pair, runs, timeout, standby, expect_on)[0]
+
+
+def poll_until_serving(
+    pair: PairState,
+    runs: list[NodeRun],
+    timeout: float = CONVERGE_TIMEOUT,
+    standby: frozenset[str] = frozenset(),
+    expect_on: str | None = None,
+    servers: bool = False,
+) -> tuple[list[str], Serving]:
+    """`wait_until_serving`, also returning the last poll (with haproxy's servers if asked)."""
     deadline = time.monotonic() + timeout
     names = [r.name for r in runs]
     while True:
-        seen = poll_serving(pair, runs)
+        seen = poll_serving(pair, runs, servers)
         problems = pair_problems(pair, names, seen.addresses, seen.probes, standby, expect_on)
         if not problems or time.monotonic() >= deadline:
-            return problems
+            return problems, seen
         time.sleep(POLL_INTERVAL)
 
 
 def settle_servers(
-    pair: PairState, runs: list[NodeRun], timeout: float = SETTLE_TIMEOUT
+    pair: PairState,
+    runs: list[NodeRun],
+    timeout: float = SETTLE_TIMEOUT,
+    first: Serving | None = None,
 ) -> dict[str, tuple[ServerRow, ...]]:
     """Wait (bounded) until HAProxy's health checks call every server UP; return what they say.
 
     Right after a start or reload, checks have not run yet: a VIP that answers may still
     send every request to one server. A server still DOWN at the bound is reported, not
-    waited for: a dead backend is not lbdeploy's to fix.
+    waited for: a dead backend is not lbdeploy's to fix. `first`: a poll already made
+    (with servers), judged before another round trip.
     """
     deadline = time.monotonic() + timeout
     names = [r.name for r in runs]
+    seen = first
     while True:
-        seen = poll_serving(pair, runs, servers=True)
+        if seen is None:
+            seen = poll_serving(pair, runs, servers=True)
         holders = vip_holders(pair, names, seen.addresses)
         rows = servers_behind_vips(pair, holders, seen.servers)
         if servers_ready(rows) or time.monotonic() >= deadline:
             return rows
         time.sleep(FAST_POLL)
+        seen = None
