@@ -12,13 +12,12 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Literal
 
-import paramiko
-
 from lbdeploy.inventory.model import HaproxySettings, Interface, Inventory, Server, Stats
 from lbdeploy.inventory.tls import CertChain, KeyFile
 from lbdeploy.paths import certificate_path
 from lbdeploy.shell import Secret
 from lbdeploy.sshconfig import Explicit, Hop, route
+from lbdeploy.sshlib import paramiko
 
 MASTER_PRIORITY = 101
 

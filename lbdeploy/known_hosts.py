@@ -12,16 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import paramiko
-from paramiko.hostkeys import HostKeyEntry, InvalidHostKey
-
 from lbdeploy.errors import UsageError
+from lbdeploy.sshlib import paramiko
 
 
 @dataclass(frozen=True)
 class KnownHosts:
     path: Path
-    entries: tuple[HostKeyEntry, ...]
+    entries: tuple[paramiko.hostkeys.HostKeyEntry, ...]
     revoked: frozenset[str]  # "keytype base64" of every @revoked key
     skipped: int  # @cert-authority and malformed lines
 
@@ -60,8 +58,8 @@ def load_known_hosts(path: Path) -> KnownHosts:
             skipped += 1
             continue
         try:
-            entry = HostKeyEntry.from_line(rest, number)
-        except (InvalidHostKey, ValueError, IndexError):
+            entry = paramiko.hostkeys.HostKeyEntry.from_line(rest, number)
+        except (paramiko.hostkeys.InvalidHostKey, ValueError, IndexError):
             entry = None
         if entry is None:
             skipped += 1

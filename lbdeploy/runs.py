@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from lbdeploy.connect import connect
+from lbdeploy.connect import Keys, connect
 from lbdeploy.credentials import Credentials
 from lbdeploy.desired import Desired, NodeState, PairState
 from lbdeploy.errors import LockHeld, NodeError
@@ -143,10 +143,11 @@ def open_runs(
 
     paths = managed_paths(pair)
     templates = make_environment()  # compiled once for every node of the run
+    keys = Keys(creds.key_passphrase)  # each identity file read once for every node
 
     def gather(node: NodeState) -> None:
         report = runs.reports[node.name]
-        session = connect(node.name, node.ssh, creds, pair.secrets)
+        session = connect(node.name, node.ssh, creds, pair.secrets, keys=keys)
         report.counters = session.counters
         try:
             script = facts_script(paths, probe_targets(pair), holder, extra)

@@ -16,14 +16,12 @@ import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
-import fabric
-import paramiko
-
 from lbdeploy.desired import SshTarget
 from lbdeploy.errors import ConnectionLost, NeedsPassword, RemoteError, RemoteTimeout
 from lbdeploy.report import Counters
 from lbdeploy.script import Script
 from lbdeploy.shell import Secret, mask
+from lbdeploy.sshlib import paramiko
 
 
 @dataclass(frozen=True)
@@ -63,11 +61,11 @@ class Session:
 
     node: str
     target: SshTarget
-    connection: fabric.Connection
+    connection: paramiko.SSHClient
     become_password: Secret | None = None
     secrets: tuple[Secret, ...] = ()  # masked in every stderr and error
     counters: Counters = field(default_factory=Counters)
-    gateways: tuple[fabric.Connection, ...] = ()  # jump hosts, outermost first
+    gateways: tuple[paramiko.SSHClient, ...] = ()  # jump hosts, outermost first
 
     def run(
         self,
@@ -104,7 +102,7 @@ class Session:
 
     def _exchange(self, payload: bytes, step: str, timeout: float) -> tuple[int, str, str]:
         deadline = time.monotonic() + timeout
-        transport = self.connection.client.get_transport()
+        transport = self.connection.get_transport()
         if transport is None or not transport.is_active():
             raise ConnectionLost(self.node, "the connection is closed")
         channel = transport.open_session(timeout=30)

@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import paramiko
-
 from lbdeploy.errors import UsageError
+from lbdeploy.sshlib import paramiko
 
 DEFAULT_USER = "root"
 DEFAULT_PORT = 22

@@ -83,3 +83,23 @@ interface: {name: eth1, netmask: 255.255.255.0}
 vrrp: {virtual_router_id: 50, vip: 10.0.1.150}
 """
     assert parse_inventory(text, "inv.yaml", {}).ssh.config_file is False
+
+
+def test_match_exec_still_works_though_invoke_loads_only_when_used(tmp_path: Path) -> None:
+    """lbdeploy.sshlib defers invoke (paramiko's `Match exec` runner) until a config uses it."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "ssh_config"
+    config.write_text('Match exec "true"\n    User matched\nMatch exec "false"\n    Port 2\n')
+    probe = (
+        "import sys\n"
+        "from lbdeploy.sshconfig import load_config\n"
+        "loaded = 'invoke.config' in sys.modules\n"
+        f"entry = load_config(__import__('pathlib').Path({str(config)!r})).lookup('node')\n"
+        "print(loaded, entry.get('user'), entry.get('port'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.split() == ["False", "matched", "None"]
