@@ -30,15 +30,22 @@ from lbdeploy.sshconfig import Hop
 from lbdeploy.sshlib import paramiko
 
 
-class Keys:
-    """The run's private keys, each read once for every node and hop that names it."""
+class SshFiles:
+    """The run's private keys and known_hosts, each read once for every node and hop."""
 
     def __init__(self, passphrase: Secret | None = None) -> None:
         self.passphrase = passphrase
         self._lock = threading.Lock()
         self._loaded: dict[Path, paramiko.PKey | None] = {}
+        self._known: dict[Path, KnownHosts] = {}
 
-    def load(self, path: Path) -> paramiko.PKey | None:
+    def known_hosts(self, path: Path) -> KnownHosts:
+        with self._lock:
+            if path not in self._known:
+                self._known[path] = load_known_hosts(path)
+            return self._known[path]
+
+    def key(self, path: Path) -> paramiko.PKey | None:
         """The key; None when paramiko's own loop must handle the file (locked, odd format)."""
         with self._lock:
             if path not in self._loaded:
@@ -85,7 +92,7 @@ class AcceptNew(paramiko.MissingHostKeyPolicy):
 
 
 def _connect_kwargs(
-    node: str, hop: Hop, target: SshTarget, passphrase: Secret | None, keys: Keys
+    node: str, hop: Hop, target: SshTarget, passphrase: Secret | None, files: SshFiles
 ) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "hostname": hop.host,
@@ -98,7 +105,7 @@ def _connect_kwargs(
     if hop.identity_files:
         for path in hop.identity_files:
             check_identity(node, path)
-        key = keys.load(hop.identity_files[0]) if len(hop.identity_files) == 1 else None
+        key = files.key(hop.identity_files[0]) if len(hop.identity_files) == 1 else None
         if key is not None:
             kwargs["pkey"] = key
         else:
@@ -109,11 +116,13 @@ def _connect_kwargs(
     return kwargs
 
 
-def _client(trusted: KnownHosts, accept_new: bool) -> paramiko.SSHClient:
+def _client(trusted: KnownHosts, accept_new: bool, hop: Hop) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
     policy = AcceptNew(trusted.path) if accept_new else paramiko.RejectPolicy()
     client.set_missing_host_key_policy(policy)
-    trusted.install(client)
+    # The name paramiko looks the host key up by (SSHClient.connect's server_hostkey_name).
+    name = hop.host if hop.port == 22 else f"[{hop.host}]:{hop.port}"
+    trusted.install(client, only=name)
     return client
 
 
@@ -159,21 +168,21 @@ def connect(
     creds: Credentials,
     known_secrets: tuple[Secret, ...] = (),
     accept_new: bool = False,
-    keys: Keys | None = None,
+    files: SshFiles | None = None,
 ) -> Session:
     """Open every hop of the route in order; the first refusal stops here, before any change.
 
-    `keys`: the run's keys, shared by its nodes (each file is read once).
+    `files`: the run's keys and known_hosts, shared by its nodes (each read once).
     """
-    keys = keys or Keys(creds.key_passphrase)
-    trusted = load_known_hosts(target.known_hosts.expanduser())
+    files = files or SshFiles(creds.key_passphrase)
+    trusted = files.known_hosts(target.known_hosts.expanduser())
     start = time.monotonic()
     opened: list[paramiko.SSHClient] = []
     try:
         for hop in target.route:
             gateway = opened[-1] if opened else None
-            kwargs = _connect_kwargs(node, hop, target, creds.key_passphrase, keys)
-            client = _client(trusted, accept_new)
+            kwargs = _connect_kwargs(node, hop, target, creds.key_passphrase, files)
+            client = _client(trusted, accept_new, hop)
             opened.append(client)
             _open(node, hop, client, kwargs, gateway, trusted, _via(target, hop))
     except BaseException:

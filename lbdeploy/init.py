@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 
-from lbdeploy.connect import Keys, connect
+from lbdeploy.connect import SshFiles, connect
 from lbdeploy.credentials import Credentials
 from lbdeploy.desired import SshTarget
 from lbdeploy.errors import LbdeployError, NodeError, UsageError
@@ -209,11 +209,11 @@ def gather(
     """Ask every node at once; nothing is changed on any of them (no lock either)."""
     found: dict[str, Seen] = {}
     errors: list[str] = []
-    keys = Keys(creds.key_passphrase)
+    ssh_files = SshFiles(creds.key_passphrase)
 
     def ask(spec: str) -> None:
         try:
-            session = connect(spec, target_of(spec), creds, accept_new=accept_new, keys=keys)
+            session = connect(spec, target_of(spec), creds, accept_new=accept_new, files=ssh_files)
         except NodeError as exc:
             errors.append(str(exc))
             return

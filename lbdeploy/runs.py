@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from lbdeploy.connect import Keys, connect
+from lbdeploy.connect import SshFiles, connect
 from lbdeploy.credentials import Credentials
 from lbdeploy.desired import Desired, NodeState, PairState
 from lbdeploy.errors import LockHeld, NodeError
@@ -141,16 +141,16 @@ def open_runs(
     runs = Runs(pair, {n.name: NodeReport(n.name) for n in desired.nodes})
     holder = lock_holder() if lock else None
 
-    paths = managed_paths(pair)
-    templates = make_environment()  # compiled once for every node of the run
-    keys = Keys(creds.key_passphrase)  # each identity file read once for every node
+    # The same facts script and templates for every node: built and compiled once.
+    script = facts_script(managed_paths(pair), probe_targets(pair), holder, extra)
+    templates = make_environment()
+    ssh_files = SshFiles(creds.key_passphrase)  # keys, known_hosts: read once for all nodes
 
     def gather(node: NodeState) -> None:
         report = runs.reports[node.name]
-        session = connect(node.name, node.ssh, creds, pair.secrets, keys=keys)
+        session = connect(node.name, node.ssh, creds, pair.secrets, files=ssh_files)
         report.counters = session.counters
         try:
-            script = facts_script(paths, probe_targets(pair), holder, extra)
             result = session.run(script, step="facts", what="gather facts", timeout=60)
             facts = parse_facts(result.stdout)
             # What the node is decides what it gets: its network stack, its daemons.
