@@ -12,6 +12,7 @@ by the root shell as a command (Ansible's become does the same).
 from __future__ import annotations
 
 import secrets
+import select
 import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,21 @@ class Result:
     stdout: str
     stderr: str  # masked: every secret the session knows is ***
     seconds: float
+
+
+def _wait(channel: paramiko.Channel, deadline: float) -> None:
+    """Sleep until the channel has news (output, EOF, exit status), at most until the deadline.
+
+    Polling every 2 ms cost each waiting node 500 wake-ups a second: with 20 nodes, CPU
+    and the GIL went to threads with nothing to do.
+    """
+    remaining = min(deadline - time.monotonic(), 0.2)
+    if remaining <= 0:
+        return  # the caller's deadline check raises
+    if channel.eof_received:  # only the exit status is still to come
+        channel.status_event.wait(remaining)
+    else:
+        select.select([channel], [], [], remaining)
 
 
 @dataclass
@@ -153,14 +169,14 @@ class Session:
             if streams.finished(channel):
                 return False  # sudo refused before any shell ran
             if not got:
-                time.sleep(0.002)
+                _wait(channel, deadline)
 
     def _drain(self, channel: paramiko.Channel, streams: _Streams, deadline: float) -> None:
         while not streams.finished(channel):
             if time.monotonic() > deadline:
                 raise TimeoutError
             if not streams.pull(channel):
-                time.sleep(0.002)
+                _wait(channel, deadline)
 
     def close(self) -> None:
         """Close the node's connection, then each jump host's, innermost first."""
