@@ -14,6 +14,7 @@ is (after the named key).
 
 from __future__ import annotations
 
+import socket
 import stat
 import threading
 import time
@@ -101,6 +102,7 @@ def _connect_kwargs(
         "timeout": max(1, round(target.connect_timeout)),
         "banner_timeout": target.connect_timeout,
         "auth_timeout": target.connect_timeout,
+        "transport_factory": _transport,
     }
     if hop.identity_files:
         for path in hop.identity_files:
@@ -114,6 +116,19 @@ def _connect_kwargs(
     if passphrase is not None:
         kwargs["passphrase"] = passphrase.reveal()
     return kwargs
+
+
+def _transport(sock: socket.socket | paramiko.Channel, **kwargs: Any) -> paramiko.Transport:
+    """paramiko's Transport on a TCP socket with Nagle's algorithm off.
+
+    A script's small packets (channel open, exec, EOF) otherwise wait for the delayed ACK
+    of the one before: in the lab a trivial round trip took 88 ms with Nagle, 11 ms
+    without, and connecting 76 ms instead of 36 ms. (A jump host's channel is no socket:
+    its packets travel on the outer connection's socket, which has the option.)
+    """
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return paramiko.Transport(sock, **kwargs)
 
 
 def _client(trusted: KnownHosts, accept_new: bool, hop: Hop) -> paramiko.SSHClient:
