@@ -174,7 +174,8 @@ def _wait_ssh_port(port: int, deadline: float) -> None:
     raise RuntimeError(f"nothing answers SSH on 127.0.0.1:{port}")
 
 
-def _await_nodes(lab: Lab, nodes: tuple[LabNode, ...], timeout: float = 90) -> None:
+def await_nodes(lab: Lab, nodes: tuple[LabNode, ...], timeout: float = 90) -> None:
+    """Wait until each node's sshd answers, then record its host key (read out of band)."""
     deadline = time.monotonic() + timeout
     keys = {node.name: _wait_booted(node.name, deadline) for node in nodes}
     for node in nodes:
@@ -219,7 +220,7 @@ def up(state_dir: Path = STATE_DIR) -> Lab:
         lab.known_hosts.unlink()
     _compose(lab.image, "down", "--volumes", "--remove-orphans")
     _compose(lab.image, "up", "-d", "--force-recreate")
-    _await_nodes(lab, (*NODES, BASTION))
+    await_nodes(lab, (*NODES, BASTION))
     return lab
 
 
@@ -234,7 +235,7 @@ def reset_nodes(
     nodes = tuple(n for n in NODES if names is None or n.name in names)
     names_up = [n.name for n in nodes]
     _compose(lab.image, "up", "-d", "--force-recreate", "--no-deps", *names_up, node_images=images)
-    _await_nodes(lab, nodes)
+    await_nodes(lab, nodes)
 
 
 def down(lab: Lab) -> None:

@@ -1,5 +1,5 @@
 """`python -m lbdeploy` runs the CLI."""
 
-from lbdeploy.cli import app
+from lbdeploy.cli import main
 
-app(prog_name="lbdeploy")
+main()

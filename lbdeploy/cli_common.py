@@ -2,6 +2,10 @@
 
 Only the CLI prints errors: a known LbdeployError as its message and exit code,
 anything else as a short notice (the traceback only under --debug).
+
+The CLI modules import only Typer at the top: `--help`, `--version` and shell completion
+must not pay for pydantic, Jinja2, rich tables or the SSH stack. Each command imports what
+it uses when it runs.
 """
 
 from __future__ import annotations
@@ -12,23 +16,20 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
-from lbdeploy.desired import Desired, derive, resolve_path
-from lbdeploy.display import print_recap
 from lbdeploy.errors import LbdeployError, UsageError
 from lbdeploy.exitcodes import ExitCode
-from lbdeploy.inventory import load_inventory
-from lbdeploy.progress import StepPrinter
-from lbdeploy.report import Report
-from lbdeploy.runs import Emit
-from lbdeploy.shell import Secret
-from lbdeploy.ssh import Credentials
-from lbdeploy.sshconfig import load_config
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from lbdeploy.credentials import Credentials
+    from lbdeploy.desired import Desired
+    from lbdeploy.report import Report
+    from lbdeploy.runs import Emit
 
 app = typer.Typer(
     add_completion=True,
@@ -57,7 +58,6 @@ def print_json(data: object) -> None:
 
 def guard(ctx: typer.Context, action: Callable[[], T]) -> T:
     """Run a command body; turn errors into one message on stderr and an exit code."""
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         try:
             return action()
@@ -65,16 +65,18 @@ def guard(ctx: typer.Context, action: Callable[[], T]) -> T:
             for printer in (ctx.obj or {}).get("printers", []):
                 printer.close()
     except LbdeployError as exc:
-        err.print(Text("error: ", style="bold red") + Text(str(exc)))
+        from rich.text import Text
+
+        _stderr().print(Text("error: ", style="bold red") + Text(str(exc)))
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
-        err.print("interrupted")
+        _stderr().print("interrupted")
         raise typer.Exit(130) from None
     except Exception as exc:
         if (ctx.obj or {}).get("debug"):
             traceback.print_exc()
         else:
-            err.print(
+            _stderr().print(
                 f"internal error: {type(exc).__name__}: {exc} "
                 "(this is a bug in lbdeploy; run with --debug for the traceback)",
                 markup=False,
@@ -82,7 +84,24 @@ def guard(ctx: typer.Context, action: Callable[[], T]) -> T:
         raise typer.Exit(int(ExitCode.INTERNAL)) from None
 
 
+def _stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def console() -> Console:
+    """Standard output for people: no highlighting, lines never wrapped (logs read them whole)."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
 def load(path: Path) -> Desired:
+    from lbdeploy.desired import derive, resolve_path
+    from lbdeploy.inventory import load_inventory
+    from lbdeploy.sshconfig import load_config
+
     inventory = load_inventory(path, os.environ)
     base = path.resolve().parent
     ssh_config = load_config(resolve_path(inventory.ssh.config_file or None, base))
@@ -101,6 +120,9 @@ def select(desired: Desired, nodes: list[str] | None) -> Desired:
 
 def credentials(ask_become_pass: bool, ask_key_pass: bool) -> Credentials:
     """Ask once, before any connection, for what the run will need."""
+    from lbdeploy.credentials import Credentials
+    from lbdeploy.shell import Secret
+
     become = Secret(typer.prompt("sudo password", hide_input=True)) if ask_become_pass else None
     key = Secret(typer.prompt("key passphrase", hide_input=True)) if ask_key_pass else None
     return Credentials(become, key)
@@ -110,7 +132,9 @@ def finish(report: Report, as_json: bool, stats: bool, diffs: bool = False) -> N
     if as_json:
         print_json(report.to_json())
     else:
-        out = Console(highlight=False, soft_wrap=True)
+        from lbdeploy.display import print_recap
+
+        out = console()
         if diffs:
             for node in report.nodes.values():
                 for text in node.diffs.values():
@@ -123,9 +147,11 @@ def finish(report: Report, as_json: bool, stats: bool, diffs: bool = False) -> N
 def emitter(ctx: typer.Context, as_json: bool) -> Emit:
     """Step lines as they happen: one line each, never wrapped (logs read them whole); on a
     terminal, a live line per running step. `guard` closes it, whatever happens."""
-    out = Console(highlight=False, soft_wrap=True)
-    silent = as_json or bool((ctx.obj or {}).get("quiet"))
-    printer = StepPrinter(out, silent)
+    if as_json or (ctx.obj or {}).get("quiet"):
+        return lambda node, step: None  # JSON and --quiet load no rich at all
+    from lbdeploy.progress import StepPrinter
+
+    printer = StepPrinter(console())
     if ctx.obj is not None:
         ctx.obj.setdefault("printers", []).append(printer)
     return printer

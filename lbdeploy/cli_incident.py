@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from lbdeploy.cli_common import (
     BecomeOpt,
@@ -16,6 +13,7 @@ from lbdeploy.cli_common import (
     JsonOpt,
     KeyPassOpt,
     app,
+    console,
     credentials,
     emitter,
     finish,
@@ -23,10 +21,13 @@ from lbdeploy.cli_common import (
     load,
     print_json,
 )
-from lbdeploy.events import Event, gather_events
+from lbdeploy.defaults import DRAIN_TIMEOUT
 from lbdeploy.exitcodes import ExitCode
-from lbdeploy.report import Report
-from lbdeploy.servers import DRAIN_TIMEOUT, AdminState, set_state
+
+if TYPE_CHECKING:
+    from lbdeploy.events import Event
+    from lbdeploy.report import Report
+    from lbdeploy.servers import AdminState
 
 ServerArg = Annotated[str, typer.Argument(help="the backend server, by its inventory name")]
 ServiceOpt = Annotated[
@@ -45,6 +46,8 @@ def _admin(
     timeout: float = DRAIN_TIMEOUT,
 ) -> None:
     def run() -> Report:
+        from lbdeploy.servers import set_state
+
         credentials_ = credentials(*creds)
         desired = load(inventory)
         return set_state(
@@ -109,6 +112,8 @@ def events(
     """One timeline from every node: VRRP transitions, reloads, server health, lbdeploy runs."""
 
     def run() -> tuple[list[Event], list[str], list[str]]:
+        from lbdeploy.events import gather_events
+
         creds = credentials(ask_become_pass, ask_key_pass)
         return gather_events(load(inventory), since, creds)
 
@@ -116,13 +121,16 @@ def events(
     if as_json:
         print_json({"events": [e.to_json() for e in found], "notes": notes, "errors": errors})
     else:
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(title=f"lbdeploy events, last {since}", title_justify="left")
         for column in ("time (UTC)", "node", "source", "event"):
             table.add_column(column, overflow="fold")
         for event in found:
             when = str(event.to_json()["at"])[11:23]
             table.add_row(*map(Text, (when, event.node, event.source, event.message)))
-        out = Console(highlight=False, soft_wrap=True)
+        out = console()
         out.print(table)
         for line in [*notes, *errors]:
             out.print(Text(line))

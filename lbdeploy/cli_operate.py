@@ -5,14 +5,10 @@ failover-test, switchover. Each parses, calls one function, maps the outcome to 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
-from lbdeploy import operate
-from lbdeploy import status as status_mod
 from lbdeploy.cli_common import (
     BecomeOpt,
     InventoryArg,
@@ -21,6 +17,7 @@ from lbdeploy.cli_common import (
     NodeOpt,
     StatsOpt,
     app,
+    console,
     credentials,
     emitter,
     finish,
@@ -29,16 +26,16 @@ from lbdeploy.cli_common import (
     print_json,
     select,
 )
-from lbdeploy.display import status_json, status_table
 from lbdeploy.errors import UsageError
 from lbdeploy.exitcodes import ExitCode
-from lbdeploy.failover import Move
-from lbdeploy.failover import failover_test as run_failover_test
-from lbdeploy.health import NodeStatus
 from lbdeploy.paths import SERVICES
-from lbdeploy.report import Report
-from lbdeploy.restart import Mode, restart_services
-from lbdeploy.watch import watch_status
+
+if TYPE_CHECKING:
+    from lbdeploy.failover import Move
+    from lbdeploy.health import NodeStatus
+    from lbdeploy.report import Report
+    from lbdeploy.restart import Mode
+    from lbdeploy.status import Verdict
 
 _SERVICES = {"both": SERVICES, "haproxy": ("haproxy",), "keepalived": ("keepalived",)}
 
@@ -67,6 +64,8 @@ def restart(
     """Restart haproxy and keepalived gracefully (no VIP lost), node by node; --hard, --reload."""
 
     def run() -> Report:
+        from lbdeploy.restart import restart_services
+
         desired = load(inventory)
         if not node and not all_nodes:
             raise UsageError("name the node(s) with --node NAME, or restart every node with --all")
@@ -92,6 +91,8 @@ def unlock(
     """Remove the lock a killed run left on a node (says whose it was)."""
 
     def run() -> Report:
+        from lbdeploy import operate
+
         if not node:
             raise UsageError("name the node(s) to unlock with --node NAME")
         chosen = select(load(inventory), node)
@@ -114,18 +115,24 @@ def status(
 ) -> None:
     """One table: VRRP state per node, who holds each VIP, haproxy and its servers, drift."""
     if watch:
+        from lbdeploy.watch import watch_status
+
         creds = credentials(ask_become_pass, ask_key_pass)
         guard(ctx, lambda: watch_status(load(inventory), creds, max(0.5, interval)))
         return
 
     def run() -> list[NodeStatus]:
-        return status_mod.gather_status(load(inventory), credentials(ask_become_pass, ask_key_pass))
+        from lbdeploy.status import gather_status
+
+        return gather_status(load(inventory), credentials(ask_become_pass, ask_key_pass))
 
     statuses = guard(ctx, run)
+    from lbdeploy.display import status_json, status_table
+
     if as_json:
         print_json(status_json(statuses))
     else:
-        Console(highlight=False, soft_wrap=True).print(status_table(statuses))
+        console().print(status_table(statuses))
     if any(s.error for s in statuses):
         raise typer.Exit(int(ExitCode.UNREACHABLE))
 
@@ -140,10 +147,16 @@ def verify(
 ) -> None:
     """Exit 0 only when every VIP has one holder, answers on every port, and haproxy runs."""
 
-    def run() -> status_mod.Verdict:
-        return status_mod.verify(load(inventory), credentials(ask_become_pass, ask_key_pass))
+    def run() -> Verdict:
+        from lbdeploy.status import verify as verify_pair
+
+        return verify_pair(load(inventory), credentials(ask_become_pass, ask_key_pass))
 
     verdict = guard(ctx, run)
+    from rich.text import Text
+
+    from lbdeploy.display import status_json, status_table
+
     if as_json:
         print_json(
             {
@@ -154,7 +167,7 @@ def verify(
             }
         )
     else:
-        out = Console(highlight=False, soft_wrap=True)
+        out = console()
         out.print(status_table(verdict.statuses))
         for target, answer in verdict.answers.items():
             out.print(Text(f"{target}: {answer}"))
@@ -167,7 +180,9 @@ def verify(
 
 
 def _print_move(move: Move) -> None:
-    out = Console(highlight=False, soft_wrap=True)
+    from rich.text import Text
+
+    out = console()
 
     def fmt(value: float | None) -> str:
         return f"{value:.2f} s" if value is not None else "did not happen within 30 s"
@@ -197,6 +212,8 @@ def failover_test(
     """Break the VIP's holder, time the failover and the way back, leave the pair as found."""
 
     def run() -> Move:
+        from lbdeploy.failover import failover_test as run_failover_test
+
         creds = credentials(ask_become_pass, ask_key_pass)
         return run_failover_test(load(inventory), vip, crash, emitter(ctx, as_json), creds)
 
@@ -222,6 +239,8 @@ def switchover(
     """Move every VIP to one node on purpose (e.g. before maintenance), or --back."""
 
     def run() -> Report:
+        from lbdeploy import operate
+
         desired = load(inventory)
         if (to is None) == (not back):
             raise UsageError("give either --to NODE or --back")

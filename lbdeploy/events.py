@@ -13,12 +13,12 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from lbdeploy.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.desired import Desired
 from lbdeploy.errors import UsageError
 from lbdeploy.runs import NodeRun, on_each, open_runs
 from lbdeploy.script import Script, split_sections
 from lbdeploy.shell import cmd
-from lbdeploy.ssh import NO_CREDENTIALS, Credentials
 
 SINCE = re.compile(r"[1-9][0-9]{0,5}[smhd]")
 # Lines of the daemons' own journals worth a place in an incident's timeline.

@@ -12,6 +12,7 @@ import time
 
 from lbdeploy.certs import expiry_warnings
 from lbdeploy.changes import MARK, VALIDATION_FAILED, change_script, services_script
+from lbdeploy.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.desired import Desired, PairState
 from lbdeploy.errors import NodeError, RemoteError
 from lbdeploy.facts import Facts
@@ -27,13 +28,12 @@ from lbdeploy.runs import (
     Runs,
     on_each,
     open_runs,
+    poll_until_serving,
     rolling_order,
     settle_servers,
-    wait_until_serving,
 )
 from lbdeploy.script import NOTE, Script, split_sections
 from lbdeploy.shell import cmd
-from lbdeploy.ssh import NO_CREDENTIALS, Credentials
 
 Plans = dict[str, Plan]
 NOT_READY = "nothing was {}: every node must be reachable and unlocked"
@@ -168,7 +168,9 @@ def _settle(report: Report, pair: PairState, runs: Runs, changed: bool, start: f
     probes = {r.name: r.facts.probes for r in runs.ready}
     if not changed and not pair_problems(pair, names, addresses, probes, standby):
         return
-    problems = wait_until_serving(pair, runs.ready, standby=standby)
+    # The last poll carries haproxy's servers too: when they are UP already, settling
+    # needs no round trip of its own.
+    problems, seen = poll_until_serving(pair, runs.ready, standby=standby, servers=True)
     if problems:
         report.notes += [f"not serving after {CONVERGE_TIMEOUT:.0f} s: {p}" for p in problems]
         for run in runs.ready:
@@ -178,7 +180,7 @@ def _settle(report: Report, pair: PairState, runs: Runs, changed: bool, start: f
     report.notes.append(
         f"serving: every VIP on its node and answering, {report.converged_after} s after start"
     )
-    servers = settle_servers(pair, runs.ready)
+    servers = settle_servers(pair, runs.ready, first=seen)
     report.servers = {svc: {srv: state for _, srv, state in rows} for svc, rows in servers.items()}
     report.notes += describe_servers(servers)
 

@@ -117,10 +117,13 @@ def _system_facts(s: Script, paths: list[str]) -> None:
     s.section("os").probe(
         cmd("grep -E '^(ID|VERSION_ID|VERSION_CODENAME)=' /etc/os-release 2>/dev/null")
     )
+    # One stat and one sha256sum for every file, not two processes per file.
     s.section("files").probe(
         cmd(
-            'for f in {paths}; do if [ -f "$f" ]; then h=$(sha256sum < "$f");'
-            ' echo "${h%% *} $(stat -c \'%a %U %G\' "$f") $f"; fi; done',
+            '( set --; for f in {paths}; do if [ -f "$f" ]; then set -- "$@" "$f"; fi; done;'
+            " if [ $# -gt 0 ]; then st=$(stat -c '%a %U %G %n' -- \"$@\");"
+            ' sha256sum -- "$@" | awk -v st="$st" \'BEGIN { split(st, s, "\\n") }'
+            " { print $1, s[NR] }'; fi )",
             paths=paths,
         )
     )
@@ -147,13 +150,19 @@ def _daemon_facts(s: Script) -> None:
     s.section("user").probe(cmd("id -u {user} 2>/dev/null", user=SCRIPT_USER))
     s.section("addresses").probe(cmd("ip -o addr show 2>/dev/null"))
     s.section("ssh").probe(cmd("printf '%s\\n' \"${1:-}\""))
+    # One systemctl for every service: '<name> <active> <enabled or absent> <main pid>'.
     s.section("services").probe(
         cmd(
-            "for s in {services}; do a=$(systemctl is-active $s 2>/dev/null);"
-            " e=$(systemctl is-enabled $s 2>/dev/null);"
-            " p=$(systemctl show -p MainPID --value $s 2>/dev/null);"
-            ' echo "$s ${a:-unknown} ${e:-absent} ${p:-0}"; done',
+            "systemctl show -p Id,ActiveState,UnitFileState,MainPID {services} 2>/dev/null"
+            " | awk -F= -v want={want} '"
+            ' function out() { if (n != "") { print n, (a == "" ? "unknown" : a),'
+            ' (e == "" ? "absent" : e), (p == "" ? 0 : p); seen[n] = 1 }; n = a = e = p = "" }'
+            ' $1 == "Id" { n = $2; sub(/[.]service$/, "", n) } $1 == "ActiveState" { a = $2 }'
+            ' $1 == "UnitFileState" { e = $2 } $1 == "MainPID" { p = $2 } $0 == "" { out() }'
+            ' END { out(); k = split(want, w, " ");'
+            ' for (i = 1; i <= k; i++) if (!(w[i] in seen)) print w[i], "unknown absent 0" }\'',
             services=SERVICES,
+            want=" ".join(SERVICES),
         )
     )
     s.section("failsafe").probe(
@@ -174,8 +183,8 @@ def _daemon_facts(s: Script) -> None:
         cmd(
             "for c in apt-get ifup netplan; do if command -v $c >/dev/null 2>&1;"
             ' then echo "$c=yes"; fi; done;'
-            ' echo "networkd=$(systemctl is-active systemd-networkd 2>/dev/null)";'
-            ' echo "networkmanager=$(systemctl is-active NetworkManager 2>/dev/null)";'
+            " systemctl show -p ActiveState --value systemd-networkd NetworkManager 2>/dev/null"
+            ' | awk \'NF { print (++i == 1 ? "networkd=" : "networkmanager=") $0 }\';'
             " if grep -qsE '^[[:space:]]*renderer:[[:space:]]*NetworkManager' /etc/netplan/*.yaml;"
             " then echo netplan_nm=yes; fi;"
             " if command -v haproxy >/dev/null 2>&1; then if haproxy -vv 2>/dev/null"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from ipaddress import ip_address
 
+from lbdeploy.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.desired import Desired, PairState, ServiceState
 from lbdeploy.errors import LbdeployError, UsageError
 from lbdeploy.health import vip_holders
@@ -20,7 +21,6 @@ from lbdeploy.report import StepResult
 from lbdeploy.runs import Emit, NodeRun, Runs, open_runs, poll_serving
 from lbdeploy.script import Script
 from lbdeploy.shell import cmd
-from lbdeploy.ssh import NO_CREDENTIALS, Credentials
 from lbdeploy.status import check_from_here
 
 MOVE_TIMEOUT = 30.0

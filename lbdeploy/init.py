@@ -15,13 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 
-from lbdeploy.connect import connect
+from lbdeploy.connect import SshFiles, connect
+from lbdeploy.credentials import Credentials
 from lbdeploy.desired import SshTarget
 from lbdeploy.errors import LbdeployError, NodeError, UsageError
 from lbdeploy.facts import parse_addresses
 from lbdeploy.script import Script, split_sections
 from lbdeploy.shell import cmd
-from lbdeploy.ssh import Credentials
 
 LISTEN_SECONDS = 4
 # VRRP adverts seen on any interface for a while: "<vrid> <source address>" per router.
@@ -212,10 +212,11 @@ def gather(
     """Ask every node at once; nothing is changed on any of them (no lock either)."""
     found: dict[str, Seen] = {}
     errors: list[str] = []
+    ssh_files = SshFiles(creds.key_passphrase)
 
     def ask(spec: str) -> None:
         try:
-            session = connect(spec, target_of(spec), creds, accept_new=accept_new)
+            session = connect(spec, target_of(spec), creds, accept_new=accept_new, files=ssh_files)
         except NodeError as exc:
             errors.append(str(exc))
             return

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
-from paramiko.hostkeys import HostKeyEntry, InvalidHostKey
 
 from lbdeploy.errors import UsageError
 
@@ -21,16 +20,22 @@ from lbdeploy.errors import UsageError
 @dataclass(frozen=True)
 class KnownHosts:
     path: Path
-    entries: tuple[HostKeyEntry, ...]
+    entries: tuple[paramiko.hostkeys.HostKeyEntry, ...]
     revoked: frozenset[str]  # "keytype base64" of every @revoked key
     skipped: int  # @cert-authority and malformed lines
 
-    def install(self, client: paramiko.SSHClient) -> None:
-        """Make `client` trust exactly these keys."""
+    def install(self, client: paramiko.SSHClient, only: str | None = None) -> None:
+        """Make `client` trust exactly these keys; `only`: those that can match that name.
+
+        paramiko looks a host up by one name ("host" or "[host]:port") among exact and
+        hashed names; installing the rest would only cost time (its `add` scans every
+        entry, so all of a big known_hosts for each of many nodes was quadratic).
+        """
         keys = client.get_host_keys()
         for entry in self.entries:
             for name in entry.hostnames:
-                keys.add(name, entry.key.get_name(), entry.key)
+                if only is None or name == only or name.startswith("|1|"):
+                    keys.add(name, entry.key.get_name(), entry.key)
 
     def is_revoked(self, key: paramiko.PKey) -> bool:
         return f"{key.get_name()} {key.get_base64()}" in self.revoked
@@ -60,8 +65,8 @@ def load_known_hosts(path: Path) -> KnownHosts:
             skipped += 1
             continue
         try:
-            entry = HostKeyEntry.from_line(rest, number)
-        except (InvalidHostKey, ValueError, IndexError):
+            entry = paramiko.hostkeys.HostKeyEntry.from_line(rest, number)
+        except (paramiko.hostkeys.InvalidHostKey, ValueError, IndexError):
             entry = None
         if entry is None:
             skipped += 1

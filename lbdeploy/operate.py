@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from lbdeploy.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.desired import Desired
 from lbdeploy.errors import LbdeployError
 from lbdeploy.locks import unlock_script
@@ -16,7 +17,6 @@ from lbdeploy.report import Report, StepResult
 from lbdeploy.runs import Emit, NodeRun, on_each, open_runs, wait_until_serving
 from lbdeploy.script import Script
 from lbdeploy.shell import cmd
-from lbdeploy.ssh import NO_CREDENTIALS, Credentials
 
 MOVE_TIMEOUT = 30.0
 NOT_READY = "nothing was {}: every node must be reachable and unlocked"

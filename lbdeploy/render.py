@@ -61,10 +61,16 @@ DAEMON_RELOAD = sh("systemctl", "daemon-reload")
 
 
 def make_environment() -> jinja2.Environment:
-    """StrictUndefined: a typo in a template fails the render, not the daemon."""
+    """StrictUndefined: a typo in a template fails the render, not the daemon.
+
+    Every template is compiled here, once: Jinja2 does not lock its cache while it
+    compiles, so nodes rendering at once in their threads each compiled the same
+    templates again (about 20 ms a node, under the GIL).
+    """
+    folder = resources.files("lbdeploy").joinpath("templates")
 
     def load(name: str) -> str:
-        return resources.files("lbdeploy").joinpath("templates", name).read_text()
+        return folder.joinpath(name).read_text()
 
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(load),
@@ -75,6 +81,9 @@ def make_environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["hostport"] = hostport
+    for entry in folder.iterdir():
+        if entry.name.endswith(".j2"):
+            env.get_template(entry.name)
     return env
 
 

@@ -5,10 +5,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from lbdeploy.ssh import Counters
-
 # "running" is shown while a step runs (a live line on a terminal), never recorded.
 Status = Literal["ok", "changed", "failed", "skipped", "would change", "running"]
+
+
+@dataclass
+class Counters:
+    """What one node cost: shown by --stats and measured by the benchmark."""
+
+    connections: int = 0
+    round_trips: int = 0
+    seconds: float = 0.0
+    bytes_sent: int = 0
 
 
 @dataclass

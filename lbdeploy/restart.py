@@ -13,6 +13,7 @@ import time
 from typing import Literal
 
 from lbdeploy.changes import haproxy_reload
+from lbdeploy.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.desired import Desired, PairState
 from lbdeploy.errors import LbdeployError, NodeError
 from lbdeploy.health import pair_problems, vip_holders
@@ -21,7 +22,6 @@ from lbdeploy.report import Report, StepResult
 from lbdeploy.runs import Emit, NodeRun, open_runs, poll_serving, rolling_order, wait_until_serving
 from lbdeploy.script import Script
 from lbdeploy.shell import cmd
-from lbdeploy.ssh import NO_CREDENTIALS, Credentials
 
 Mode = Literal["graceful", "hard", "reload"]
 POLL = 0.1

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from lbdeploy.addresses import IPAddress
-from lbdeploy.connect import connect
+from lbdeploy.connect import SshFiles, connect
+from lbdeploy.credentials import Credentials
 from lbdeploy.desired import Desired, NodeState, PairState
 from lbdeploy.errors import LockHeld, NodeError
 from lbdeploy.facts import (
@@ -52,7 +53,7 @@ from lbdeploy.platforms import Platform, detect
 from lbdeploy.render import make_environment, managed_paths, render_node
 from lbdeploy.report import NodeReport, StepResult
 from lbdeploy.script import Script, split_sections
-from lbdeploy.ssh import Credentials, Session
+from lbdeploy.ssh import Session
 
 CONVERGE_TIMEOUT = 20.0
 SETTLE_TIMEOUT = 10.0
@@ -141,15 +142,16 @@ def open_runs(
     runs = Runs(pair, {n.name: NodeReport(n.name) for n in desired.nodes})
     holder = lock_holder() if lock else None
 
-    paths = managed_paths(pair)
-    templates = make_environment()  # compiled once for every node of the run
+    # The same facts script and templates for every node: built and compiled once.
+    script = facts_script(managed_paths(pair), probe_targets(pair), holder, extra)
+    templates = make_environment()
+    ssh_files = SshFiles(creds.key_passphrase)  # keys, known_hosts: read once for all nodes
 
     def gather(node: NodeState) -> None:
         report = runs.reports[node.name]
-        session = connect(node.name, node.ssh, creds, pair.secrets)
+        session = connect(node.name, node.ssh, creds, pair.secrets, files=ssh_files)
         report.counters = session.counters
         try:
-            script = facts_script(paths, probe_targets(pair), holder, extra)
             result = session.run(script, step="facts", what="gather facts", timeout=60)
             facts = parse_facts(result.stdout)
             # What the node is decides what it gets: its network stack, its daemons.
@@ -250,31 +252,50 @@ def wait_until_serving(
     expect_on: str | None = None,
 ) -> list[str]:
     """Poll (bounded) until every VIP is on its expected node and answers; return what is left."""
+    return poll_until_serving(pair, runs, timeout, standby, expect_on)[0]
+
+
+def poll_until_serving(
+    pair: PairState,
+    runs: list[NodeRun],
+    timeout: float = CONVERGE_TIMEOUT,
+    standby: frozenset[str] = frozenset(),
+    expect_on: str | None = None,
+    servers: bool = False,
+) -> tuple[list[str], Serving]:
+    """`wait_until_serving`, also returning the last poll (with haproxy's servers if asked)."""
     deadline = time.monotonic() + timeout
     names = [r.name for r in runs]
     while True:
-        seen = poll_serving(pair, runs)
+        seen = poll_serving(pair, runs, servers)
         problems = pair_problems(pair, names, seen.addresses, seen.probes, standby, expect_on)
         if not problems or time.monotonic() >= deadline:
-            return problems
+            return problems, seen
         time.sleep(POLL_INTERVAL)
 
 
 def settle_servers(
-    pair: PairState, runs: list[NodeRun], timeout: float = SETTLE_TIMEOUT
+    pair: PairState,
+    runs: list[NodeRun],
+    timeout: float = SETTLE_TIMEOUT,
+    first: Serving | None = None,
 ) -> dict[str, tuple[ServerRow, ...]]:
     """Wait (bounded) until HAProxy's health checks call every server UP; return what they say.
 
     Right after a start or reload, checks have not run yet: a VIP that answers may still
     send every request to one server. A server still DOWN at the bound is reported, not
-    waited for: a dead backend is not lbdeploy's to fix.
+    waited for: a dead backend is not lbdeploy's to fix. `first`: a poll already made
+    (with servers), judged before another round trip.
     """
     deadline = time.monotonic() + timeout
     names = [r.name for r in runs]
+    seen = first
     while True:
-        seen = poll_serving(pair, runs, servers=True)
+        if seen is None:
+            seen = poll_serving(pair, runs, servers=True)
         holders = vip_holders(pair, names, seen.addresses)
         rows = servers_behind_vips(pair, holders, seen.servers)
         if servers_ready(rows) or time.monotonic() >= deadline:
             return rows
         time.sleep(FAST_POLL)
+        seen = None

@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import Literal
 
+from lbdeploy.credentials import NO_CREDENTIALS, Credentials
+from lbdeploy.defaults import DRAIN_TIMEOUT
 from lbdeploy.desired import Desired, ServiceState
 from lbdeploy.errors import LbdeployError, UsageError
 from lbdeploy.paths import HAPROXY_SOCKET, SERVER_STATE
@@ -17,10 +19,8 @@ from lbdeploy.report import Report, StepResult
 from lbdeploy.runs import Emit, NodeRun, on_each, open_runs
 from lbdeploy.script import Script, split_sections
 from lbdeploy.shell import cmd
-from lbdeploy.ssh import NO_CREDENTIALS, Credentials
 
 AdminState = Literal["drain", "maint", "ready"]
-DRAIN_TIMEOUT = 300.0
 POLL = 0.5
 NOT_READY = "nothing was changed: every node must be reachable and unlocked"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 from pathlib import Path
 
+from lbdeploy.credentials import Credentials
 from lbdeploy.desired import SshTarget
 from lbdeploy.errors import UsageError
 from lbdeploy.init import gather, parse_spec, propose, render_inventory
 from lbdeploy.inventory.load import parse_inventory
-from lbdeploy.ssh import Credentials
 from lbdeploy.sshconfig import Explicit, load_config, route
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from lbdeploy.addresses import IPAddress, hostport, needle
 from lbdeploy.certs import cert_lines, check_service, parse_loaded, served
+from lbdeploy.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.desired import Desired, PairState, ServiceState
 from lbdeploy.facts import Facts, ServiceFact, servers_lines
 from lbdeploy.health import NodeStatus, answer_from_holder, parse_servers, verify_problems
@@ -22,7 +23,6 @@ from lbdeploy.paths import KEEPALIVED_DATA, KEEPALIVED_PID
 from lbdeploy.runs import NodeRun, open_runs
 from lbdeploy.script import Script, split_sections
 from lbdeploy.shell import cmd
-from lbdeploy.ssh import NO_CREDENTIALS, Credentials
 
 
 def _http_probe(svc: ServiceState, vip: IPAddress) -> Script:

@@ -14,10 +14,10 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
+from lbdeploy.credentials import Credentials
 from lbdeploy.desired import Desired
 from lbdeploy.display import status_table
 from lbdeploy.events import gather_events
-from lbdeploy.ssh import Credentials
 from lbdeploy.status import gather_status
 
 

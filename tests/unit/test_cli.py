@@ -81,3 +81,33 @@ def test_version_and_quiet() -> None:
 
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output == f"lbdeploy {__version__}\n"
+
+
+def _imported_after(*args: str) -> list[str]:
+    """The heavy libraries a fresh interpreter has loaded after `lbdeploy ARGS`."""
+    import ast
+    import subprocess
+    import sys
+
+    heavy = ("fabric", "paramiko", "invoke", "pydantic", "jinja2", "cryptography", "yaml")
+    probe = (
+        "import sys\n"
+        "from lbdeploy.cli import app\n"
+        "try:\n"
+        f"    app({list(args)!r}, prog_name='lbdeploy')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    return ast.literal_eval(result.stdout.strip().splitlines()[-1])
+
+
+def test_version_and_help_load_no_ssh_stack_models_or_templates() -> None:
+    """`--help`, `--version` and completion import Typer only; commands load the rest."""
+    assert _imported_after("--version") == []
+    assert _imported_after("--help") == []
+    # A command's own help: Typer validates its options with pydantic, nothing more.
+    assert _imported_after("up", "--help") == ["pydantic"]
