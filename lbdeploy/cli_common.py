@@ -98,9 +98,10 @@ def console() -> Console:
 
 
 def load(path: Path) -> Desired:
-    from lbdeploy.desired import derive, resolve_path
+    from lbdeploy.desired import derive
     from lbdeploy.inventory import load_inventory
     from lbdeploy.sshconfig import load_config
+    from lbdeploy.targets import resolve_path
 
     inventory = load_inventory(path, os.environ)
     base = path.resolve().parent

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 import paramiko
 
 from lbdeploy.credentials import Credentials
-from lbdeploy.desired import SshTarget
 from lbdeploy.errors import HostKeyError, KeyFileError, Unreachable
 from lbdeploy.known_hosts import KnownHosts, load_known_hosts
 from lbdeploy.shell import Secret
 from lbdeploy.ssh import Session
 from lbdeploy.sshconfig import Hop
+from lbdeploy.targets import SshTarget
 
 if TYPE_CHECKING:
     import fabric

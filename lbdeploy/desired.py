@@ -19,42 +19,9 @@ from lbdeploy.inventory.model import HaproxySettings, Interface, Inventory, Serv
 from lbdeploy.inventory.tls import CertChain, KeyFile
 from lbdeploy.paths import NONLOCAL_BIND, certificate_path
 from lbdeploy.shell import Secret
-from lbdeploy.sshconfig import Explicit, Hop, route
+from lbdeploy.targets import SshTarget, ssh_target
 
 MASTER_PRIORITY = 101
-
-
-@dataclass(frozen=True)
-class SshTarget:
-    """How the operator's machine reaches a node: its route (jump hosts, then the node)."""
-
-    route: tuple[Hop, ...]
-    known_hosts: Path
-    connect_timeout: float
-
-    @property
-    def node(self) -> Hop:
-        return self.route[-1]
-
-    @property
-    def host(self) -> str:
-        return self.node.host
-
-    @property
-    def port(self) -> int:
-        return self.node.port
-
-    @property
-    def user(self) -> str:
-        return self.node.user
-
-    @property
-    def identity_file(self) -> Path | None:
-        return self.node.identity_files[0] if self.node.identity_files else None
-
-    @property
-    def needs_sudo(self) -> bool:
-        return self.user != "root"
 
 
 @dataclass(frozen=True)
@@ -241,14 +208,6 @@ class Desired:
         return Desired(self.pair, tuple(n for n in self.nodes if n.name in names))
 
 
-def resolve_path(path: str | None, base: Path) -> Path | None:
-    """A path from the inventory: ~ expanded, relative to the inventory's folder."""
-    if path is None:
-        return None
-    expanded = Path(path).expanduser()
-    return expanded if expanded.is_absolute() else base / expanded
-
-
 def derive_pair(inv: Inventory) -> PairState:
     """Resolve pair-wide values once: each VIP's preferred master, each service's VIP."""
     networks = {4: inv.network, 6: inv.network6}
@@ -323,24 +282,6 @@ def _of_family(addresses: tuple[IPAddress, ...], version: int) -> IPAddress | No
     return next((a for a in addresses if a.version == version), None)
 
 
-def _ssh_target(
-    inv: Inventory, name: str, base_dir: Path, ssh_config: paramiko.SSHConfig
-) -> SshTarget:
-    """Inventory values win over ssh_config, which wins over the defaults (as in OpenSSH)."""
-    node, defaults = inv.nodes[name], inv.ssh
-    given = defaults.model_fields_set
-    explicit = Explicit(
-        user=node.user or (defaults.user if "user" in given else None),
-        port=node.port or (defaults.port if "port" in given else None),
-        identity_file=resolve_path(node.identity_file or defaults.identity_file, base_dir),
-    )
-    return SshTarget(
-        route=route(ssh_config, node.host, explicit),
-        known_hosts=resolve_path(defaults.known_hosts, base_dir) or Path(),
-        connect_timeout=defaults.connect_timeout,
-    )
-
-
 def derive(inv: Inventory, base_dir: Path, ssh_config: paramiko.SSHConfig | None = None) -> Desired:
     """The pair and one NodeState per node; relative paths resolve against base_dir.
 
@@ -356,7 +297,7 @@ def derive(inv: Inventory, base_dir: Path, ssh_config: paramiko.SSHConfig | None
     nodes = []
     for name in inv.nodes:
         assert addresses[name], "checked by check_inventory"
-        ssh = _ssh_target(inv, name, base_dir, ssh_config or paramiko.SSHConfig())
+        ssh = ssh_target(inv, name, base_dir, ssh_config or paramiko.SSHConfig())
         roles = tuple(_role(vip, names, name, addresses) for vip in pair.vips)
         nodes.append(NodeState(name, ssh, addresses[name], roles))
     return Desired(pair, tuple(nodes))

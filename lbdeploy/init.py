@@ -17,11 +17,11 @@ from ipaddress import IPv4Address, IPv4Interface
 
 from lbdeploy.connect import SshFiles, connect
 from lbdeploy.credentials import Credentials
-from lbdeploy.desired import SshTarget
 from lbdeploy.errors import LbdeployError, NodeError, UsageError
 from lbdeploy.facts import parse_addresses
 from lbdeploy.script import Script, split_sections
 from lbdeploy.shell import cmd
+from lbdeploy.targets import SshTarget
 
 LISTEN_SECONDS = 4
 # VRRP adverts seen on any interface for a while: "<vrid> <source address>" per router.

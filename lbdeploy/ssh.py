@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 
 import paramiko
 
-from lbdeploy.desired import SshTarget
 from lbdeploy.errors import ConnectionLost, NeedsPassword, RemoteError, RemoteTimeout
 from lbdeploy.report import Counters
 from lbdeploy.script import Script
 from lbdeploy.shell import Secret, mask
+from lbdeploy.targets import SshTarget
 
 
 @dataclass(frozen=True)

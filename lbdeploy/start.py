@@ -6,11 +6,11 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 from lbdeploy.credentials import Credentials
-from lbdeploy.desired import SshTarget
 from lbdeploy.errors import UsageError
 from lbdeploy.init import gather, parse_spec, propose, render_inventory
 from lbdeploy.inventory.load import parse_inventory
 from lbdeploy.sshconfig import Explicit, load_config, route
+from lbdeploy.targets import SshTarget
 
 
 def start_inventory(
