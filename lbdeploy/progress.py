@@ -71,7 +71,10 @@ class StepPrinter:
     def lines(self, now: float) -> list[Text]:
         """'hera  packages  running 12 s: install keepalived haproxy', one per running step."""
         shown = []
-        for (node, step), (started, what) in sorted(self._running.items()):
+        # A copy, taken without the lock: rich's refresh thread calls this while holding the
+        # console's lock, which a step being printed may hold ours while waiting for;
+        # dict.copy() runs whole under the GIL.
+        for (node, step), (started, what) in sorted(self._running.copy().items()):
             line = Text(f"{node:<12} {step:<10} ")
             line.append(f"running {now - started:.0f} s", style="cyan")
             if what:
