@@ -75,7 +75,7 @@ def _judge_platforms(pair: PairState, runs: Runs, emit: Emit) -> bool:
     for run in runs.ready:
         address = ", ".join(map(str, pair.interfaces(run.node)))
         found = problems(run.platform, iface.name, address, iface.manage)
-        if not iface.manage and not all(run.facts.holds(iface.name, a) for a in run.node.addresses):
+        if not iface.manage and not run.facts.holds(iface.name, *run.node.addresses):
             found.append(
                 f"{iface.name} lacks {address}, and `interface: {{manage: false}}` says it is"
                 " not lbdeploy's to configure: give it the address first"

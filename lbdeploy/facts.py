@@ -74,8 +74,10 @@ class Facts:
                 return iface
         return None
 
-    def holds(self, interface: str, address: IPAddress) -> bool:
-        return any(a.ip == address for a in self.addresses.get(interface, ()))
+    def holds(self, interface: str, *addresses: IPAddress) -> bool:
+        """Whether the interface carries every one of `addresses`."""
+        held = {a.ip for a in self.addresses.get(interface, ())}
+        return all(address in held for address in addresses)
 
 
 def lock_lines(holder: str | None) -> Script:

@@ -128,8 +128,11 @@ def _answers(vip: str, service: ServiceState) -> bool:
     return check_from_here(vip, service.port, service.mode, timeout=1) == "ok"
 
 
-def _pick(desired: Desired, runs: Runs, vip: str | None) -> tuple[str, NodeRun]:
-    """The VIP to test and the one node holding it; refuse anything less clear."""
+def _pick(
+    desired: Desired, runs: Runs, vip: str | None
+) -> tuple[str, NodeRun, dict[str, list[str]]]:
+    """The VIP to test, the one node holding it, and every VIP's holders as polled here;
+    refuse anything less clear."""
     errors = [f"{name}: {r.error}" for name, r in runs.reports.items() if r.error]
     if errors:
         raise LbdeployError("; ".join(errors))
@@ -137,12 +140,13 @@ def _pick(desired: Desired, runs: Runs, vip: str | None) -> tuple[str, NodeRun]:
     chosen = _canonical(vip) if vip else vips[0]
     if chosen not in vips:
         raise UsageError(f"{chosen} is not a VIP of this inventory ({', '.join(vips)})")
-    holders = _holders(desired.pair, runs.ready).get(chosen, [])
+    held = _holders(desired.pair, runs.ready)
+    holders = held.get(chosen, [])
     if len(holders) != 1:
         raise LbdeployError(
             f"VIP {chosen} is held by {holders or 'no node'}; run `lbdeploy verify` first"
         )
-    return chosen, next(r for r in runs.ready if r.name == holders[0])
+    return chosen, next(r for r in runs.ready if r.name == holders[0]), held
 
 
 def _canonical(text: str) -> str:
@@ -178,8 +182,7 @@ def failover_test(
     pair = desired.pair
     command = "failover-test --crash" if crash else "failover-test"
     with open_runs(desired, creds, lock=True, command=command) as runs:
-        chosen, holder = _pick(desired, runs, vip)
-        held = _holders(pair, runs.ready)
+        chosen, holder, held = _pick(desired, runs, vip)
         order = [chosen, *(v for v, h in held.items() if v != chosen and h == [holder.name])]
         moves = {v: Move(v, holder.name) for v in order}
         services = {v: _service_from_here(pair, v, moves[v]) for v in order}

@@ -145,15 +145,20 @@ def _first_with(inv: Inventory, version: int) -> str | None:
     )
 
 
+def owners(inv: Inventory) -> dict[IPAddress, str]:
+    """Each public address of a node, and that node's name."""
+    return {a: name for name in inv.nodes for a, _ in node_addresses(inv, name)}
+
+
 def check_gateway(inv: Inventory) -> Iterator[Found]:
     iface = inv.interface
+    nodes = owners(inv)
     for key, gateway, network in (
         ("gateway", iface.gateway, inv.network),
         ("gateway6", iface.gateway6, inv.network6),
     ):
         if network is None or gateway is None:
             continue
-        nodes = {a: name for name in inv.nodes for a, _ in node_addresses(inv, name)}
         loc = ("interface", key)
         unusable = _not_unicast(gateway)
         if unusable and not (gateway.version == 6 and gateway.is_link_local):

@@ -18,7 +18,7 @@ from lbdeploy.inventory.addressing import (
     check_gateway,
     check_nodes,
     check_vip,
-    node_addresses,
+    owners,
 )
 from lbdeploy.inventory.model import Inventory, Service
 
@@ -33,7 +33,7 @@ def check_inventory(inv: Inventory) -> list[Found]:
 
 
 def _check_vrrp(inv: Inventory) -> Iterator[Found]:
-    owners = {a: name for name in inv.nodes for a, _ in node_addresses(inv, name)}
+    taken = owners(inv)
     seen_vrid: dict[int, int] = {}
     seen_vip: dict[IPAddress, int] = {}
     for i, inst in enumerate(inv.vrrp):
@@ -49,7 +49,7 @@ def _check_vrrp(inv: Inventory) -> Iterator[Found]:
         if inst.vip in seen_vip:
             yield ((*loc, "vip"), f"{inst.vip} is already the VIP of vrrp[{seen_vip[inst.vip]}]")
         seen_vip.setdefault(inst.vip, i)
-        yield from check_vip(inv, loc, inst.vip, owners)
+        yield from check_vip(inv, loc, inst.vip, taken)
         if inst.vip.version == 6 and inst.auth_pass is not None:
             yield (
                 (*loc, "auth_pass"),

@@ -36,7 +36,7 @@ class PublicInterface:
             return None
         upload = upload_if_differs(self.file, facts)
         iface = self.pair.interface.name
-        missing = not all(facts.holds(iface, a) for a in self.node.addresses)
+        missing = not facts.holds(iface, *self.node.addresses)
         if self.stack == "netplan":
             before, commands, why = self._netplan(upload, missing)
         else:
