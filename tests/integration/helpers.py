@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from lab import lab as labmod
@@ -18,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 VIP = labmod.VIP
 
 
-def lab_inventory_text(lab: labmod.Lab) -> str:
-    """inventories/lab.yaml with absolute paths, so a copy works from any directory."""
-    text = (ROOT / "inventories" / "lab.yaml").read_text()
+def lab_inventory_text(lab: labmod.Lab, name: str = "lab.yaml") -> str:
+    """inventories/NAME with absolute paths, so a copy works from any directory."""
+    text = (ROOT / "inventories" / name).read_text()
     return text.replace("../.lab/", f"{lab.state_dir}/")
 
 
@@ -50,6 +51,14 @@ def lbdeploy(
         check=False,
         env={**CLI_ENV, **(env or {})},
     )
+
+
+def run_json(*args: str) -> tuple[int, dict | list]:
+    result = lbdeploy(*args, "--json")
+    try:
+        return result.returncode, json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"no JSON:\n{result.stdout}\n{result.stderr}") from None
 
 
 def up_json(inventory: Path, *extra: str) -> tuple[int, dict]:
@@ -83,21 +92,21 @@ def sha(node: str, path: str) -> str:
     return sh(node, f"sha256sum {path}").split()[0]
 
 
-def vip_holders() -> list[str]:
-    return [
-        n.name for n in labmod.NODES if f"inet {VIP}/" in sh(n.name, "ip -4 -o addr show dev eth1")
-    ]
+def vip_holders(vip: str = VIP) -> list[str]:
+    """The lab nodes whose eth1 carries `vip` (IPv4 or IPv6)."""
+    needle = f"inet6 {vip}/" if ":" in vip else f"inet {vip}/"
+    return [n.name for n in labmod.NODES if needle in sh(n.name, "ip -o addr show dev eth1")]
 
 
-def wait_for_holders(expected: list[str], timeout: float) -> float:
-    """Seconds until exactly `expected` hold the VIP; fails after `timeout` (bounded poll)."""
+def wait_for_holders(expected: list[str], timeout: float, vip: str = VIP) -> float:
+    """Seconds until exactly `expected` hold `vip`; fails after `timeout` (bounded poll)."""
     start = time.monotonic()
     while True:
-        holders = vip_holders()
+        holders = vip_holders(vip)
         if holders == expected:
             return time.monotonic() - start
         if time.monotonic() - start > timeout:
-            raise AssertionError(f"VIP held by {holders}, expected {expected} within {timeout} s")
+            raise AssertionError(f"{vip} held by {holders}, expected {expected} within {timeout} s")
         time.sleep(0.1)
 
 
@@ -109,24 +118,30 @@ def run_in_pty(args: list[str], timeout: float) -> tuple[int, str]:
     pid, fd = pty.fork()
     if pid == 0:  # the child
         os.execve(CLI[0], [*CLI, *args], {**CLI_ENV, "TERM": "xterm"})
-    output = b""
     deadline = time.monotonic() + timeout
     try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 1)
-            if not ready:
-                continue
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:  # the child closed the terminal: it has ended
-                break
-            if not chunk:
-                break
-            output += chunk
-        else:
+        output = read_pty(fd, deadline)
+        if time.monotonic() >= deadline:
             os.kill(pid, signal.SIGKILL)
     finally:
         _, status = os.waitpid(pid, 0)
     text = output.decode(errors="replace")
     assert time.monotonic() < deadline, f"still running after {timeout} s:\n{text[-2000:]}"
     return (os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1), text
+
+
+def read_pty(fd: int, deadline: float, enough: Callable[[bytes], bool] | None = None) -> bytes:
+    """What the child writes to its terminal, until it ends, `enough(output)`, or `deadline`."""
+    output = b""
+    while time.monotonic() < deadline and not (enough and enough(output)):
+        ready, _, _ = select.select([fd], [], [], 1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the child closed the terminal: it has ended
+            break
+        if not chunk:
+            break
+        output += chunk
+    return output

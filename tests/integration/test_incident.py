@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import pty
-import select
 import signal
 import threading
 import time
@@ -27,6 +26,7 @@ from tests.integration.helpers import (
     VIP,
     converged_inventory,
     lbdeploy,
+    read_pty,
     sh,
     up_json,
     wait_for_holders,
@@ -264,28 +264,11 @@ def test_status_watch_refreshes_in_place_and_leaves_the_terminal_clean(inventory
             [*CLI, "status", str(inventory), "--watch", "--interval", "1"],
             {**CLI_ENV, "TERM": "xterm"},
         )
-    output = b""
     deadline = time.monotonic() + 60
     try:
-        while output.count(b"updated") < 3 and time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 1)
-            if ready:
-                try:
-                    output += os.read(fd, 65536)
-                except OSError:
-                    break
+        output = read_pty(fd, deadline, lambda out: out.count(b"updated") >= 3)
         os.kill(pid, signal.SIGINT)
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 1)
-            if not ready:
-                continue
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            output += chunk
+        output += read_pty(fd, deadline)
     finally:
         _, status = os.waitpid(pid, 0)
     text = output.decode(errors="replace")

@@ -7,15 +7,22 @@ IPv6 to the VIP for real.
 
 from __future__ import annotations
 
-import json
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from lab import lab as labmod
-from tests.integration.helpers import ROOT, lbdeploy, sh, up_json
+from tests.integration.helpers import (
+    lab_inventory_text,
+    run_json,
+    sh,
+    up_json,
+    vip_holders,
+    wait_for_holders,
+)
 
 VIP4, VIP6 = labmod.VIP, labmod.VIP6
 # Drop VRRP (IP protocol 112) arriving at a node: over IPv4 ("ip protocol"), or over IPv6
@@ -31,9 +38,8 @@ DEADLINE = 15.0
 
 
 def inventory_for(lab: labmod.Lab, name: str, directory: Path) -> Path:
-    text = (ROOT / "inventories" / name).read_text().replace("../.lab/", f"{lab.state_dir}/")
     path = directory / name
-    path.write_text(text)
+    path.write_text(lab_inventory_text(lab, name))
     return path
 
 
@@ -49,28 +55,6 @@ def curl(family: str, vip: str) -> str:
     )
     assert result.returncode == 0, f"curl {family} {host}: {result.stderr}"
     return result.stdout.strip()
-
-
-def holders(vip: str) -> list[str]:
-    needle = f"inet6 {vip}/" if ":" in vip else f"inet {vip}/"
-    return [n.name for n in labmod.NODES if needle in sh(n.name, "ip -o addr show dev eth1")]
-
-
-def wait_holders(vip: str, expected: list[str]) -> None:
-    """Bounded poll until exactly `expected` hold `vip`."""
-    for _ in range(int(DEADLINE / 0.2)):
-        if holders(vip) == expected:
-            return
-        subprocess.run(["sleep", "0.2"], check=True)
-    raise AssertionError(f"{vip} held by {holders(vip)}, expected {expected}")
-
-
-def run_json(*args: str) -> tuple[int, dict | list]:
-    result = lbdeploy(*args, "--json")
-    try:
-        return result.returncode, json.loads(result.stdout)
-    except json.JSONDecodeError:
-        raise AssertionError(f"no JSON:\n{result.stdout}\n{result.stderr}") from None
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +78,7 @@ def test_dual_stack_serves_both_families_through_both_vips(dual: Path) -> None:
         assert f"inet {node.public_address}/24" in addresses
         assert f"inet6 {node.public_address6}/64" in addresses
         assert sh(node.name, "sysctl -n net.ipv6.ip_nonlocal_bind").strip() == "1"
-    assert holders(VIP4) == ["hera"] and holders(VIP6) == ["hera"]
+    assert vip_holders(VIP4) == ["hera"] and vip_holders(VIP6) == ["hera"]
     over4 = Counter(curl("-4", VIP4) for _ in range(6))
     over6 = Counter(curl("-6", VIP6) for _ in range(6))
     assert over4 == Counter({"web1": 3, "web2": 3}), over4  # web2 is an IPv6 backend
@@ -128,7 +112,7 @@ def test_failover_moves_both_vips_and_times_each(dual: Path) -> None:
             f"failover-test {one['vip']}: {one['failover_seconds']:.2f} s away,"
             f" {one['failback_seconds']:.2f} s back"
         )
-    assert holders(VIP4) == ["hera"] and holders(VIP6) == ["hera"]
+    assert vip_holders(VIP4) == ["hera"] and vip_holders(VIP6) == ["hera"]
 
 
 @pytest.mark.destructive
@@ -139,8 +123,8 @@ def test_vrrp_failing_in_one_family_alone_makes_no_split_brain(dual: Path) -> No
         sh("afrodita", VRRP_BLOCK.format(table="lbd6", match="meta nfproto ipv6 meta l4proto"))
         seen = set()
         for _ in range(int(3 * MASTER_DOWN / 0.2)):  # well past afrodita's master-down timer
-            seen.add((tuple(holders(VIP4)), tuple(holders(VIP6))))
-            subprocess.run(["sleep", "0.2"], check=True)
+            seen.add((tuple(vip_holders(VIP4)), tuple(vip_holders(VIP6))))
+            time.sleep(0.2)
         assert seen == {(("hera",), ("hera",))}, seen
         assert run_json("verify", str(dual))[0] == 0
     finally:
@@ -152,8 +136,8 @@ def test_verify_reports_split_brain_of_each_family(dual: Path) -> None:
     try:
         sh("afrodita", VRRP_BLOCK.format(table="lbd", match="ip protocol"))
         sh("afrodita", VRRP_BLOCK.format(table="lbd6", match="meta nfproto ipv6 meta l4proto"))
-        wait_holders(VIP6, ["hera", "afrodita"])
-        wait_holders(VIP4, ["hera", "afrodita"])
+        wait_for_holders(["hera", "afrodita"], DEADLINE, VIP6)
+        wait_for_holders(["hera", "afrodita"], DEADLINE, VIP4)
         code, verdict = run_json("verify", str(dual))
         assert code == 1
         for vip in (VIP4, VIP6):
@@ -161,8 +145,8 @@ def test_verify_reports_split_brain_of_each_family(dual: Path) -> None:
     finally:
         for table in ("lbd", "lbd6"):
             labmod.node_exec("afrodita", VRRP_UNBLOCK.format(table=table))
-    wait_holders(VIP6, ["hera"])
-    wait_holders(VIP4, ["hera"])
+    wait_for_holders(["hera"], DEADLINE, VIP6)
+    wait_for_holders(["hera"], DEADLINE, VIP4)
     assert run_json("verify", str(dual))[0] == 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import urllib.request
@@ -16,6 +15,7 @@ from tests.integration.helpers import (
     VIP,
     converged_inventory,
     lbdeploy,
+    run_json,
     sh,
     up_json,
     vip_holders,
@@ -34,14 +34,6 @@ VRRP_UNBLOCK = "nft delete table inet lbdtest"
 @pytest.fixture(scope="module")
 def inventory(lab: labmod.Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return converged_inventory(lab, tmp_path_factory.mktemp("operate"))
-
-
-def run_json(*args: str) -> tuple[int, dict | list]:
-    result = lbdeploy(*args, "--json")
-    try:
-        return result.returncode, json.loads(result.stdout)
-    except json.JSONDecodeError:
-        raise AssertionError(f"no JSON:\n{result.stdout}\n{result.stderr}") from None
 
 
 def by_node(statuses: list) -> dict:
