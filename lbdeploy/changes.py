@@ -241,10 +241,12 @@ def ssl_cert_update(paths: tuple[str, ...]) -> Command:
 def services_script(actions: tuple[ServiceAction, ...]) -> Script:
     """Enable and (re)load services; reload-or-restart starts a stopped one."""
     script = Script()
+    # One `systemctl enable` for every unit: each call reloads systemd (0.1 s here).
+    enable = [a.service for a in actions if a.enable]
+    if enable:
+        script.run(cmd("systemctl enable -q {units}", units=enable))
     for action in actions:
         unit = action.service
-        if action.enable:
-            script.run(cmd("systemctl enable -q {unit}", unit=unit))
         if action.action == "ssl-cert":
             script.run(ssl_cert_update(action.paths))
             # Only when the runtime API refused: prove a reload instead.

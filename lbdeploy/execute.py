@@ -3,7 +3,8 @@
 Stages of `up`: gather (connect, facts, lock, on every node at once) → refuse unless
 every node is ready → plan each node from its one snapshot → check (say what would
 change) or apply (PREPARE changes in parallel, CONFIG changes and services node by
-node, backups first; a failure stops the roll) → settle (wait until the pair serves).
+node, in the order that moves the VIPs least, backups first on a tie; a failure stops
+the roll) → settle (wait until the pair serves).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from lbdeploy.health import describe_servers, pair_problems
 from lbdeploy.plan import Plan, make_plan
 from lbdeploy.platforms import problems
 from lbdeploy.report import Report, StepResult
+from lbdeploy.roll import RollNode, choose_order
 from lbdeploy.runs import (
     CONVERGE_TIMEOUT,
     Emit,
@@ -29,7 +31,6 @@ from lbdeploy.runs import (
     on_each,
     open_runs,
     poll_until_serving,
-    rolling_order,
     settle_servers,
 )
 from lbdeploy.script import NOTE, Script, split_sections
@@ -137,13 +138,34 @@ def _skip(runs: list[NodeRun], why: str) -> None:
         run.report.steps.append(StepResult("configs", "skipped", why))
 
 
+def _rolling_order(runs: list[NodeRun], plans: Plans) -> list[NodeRun]:
+    """Backups first, unless preferred masters first moves the VIPs less (`roll`)."""
+
+    def roll_node(run: NodeRun) -> RollNode:
+        after = {role.instance.name: role.priority for role in run.node.vrrp}
+        keepalived = run.facts.services.get("keepalived")
+        running = keepalived is not None and keepalived.active in ("active", "reloading")
+        return RollNode(
+            name=run.name,
+            is_master=run.node.is_master,
+            running=(run.facts.priorities or after) if running else None,
+            after=after,
+            touched=any(
+                a.service == "keepalived" and a.action != "enable" for a in plans[run.name].services
+            ),
+        )
+
+    by_name = {run.name: run for run in runs}
+    return [by_name[node.name] for node in choose_order([roll_node(r) for r in runs])]
+
+
 def _apply(runs: Runs, plans: Plans, emit: Emit) -> bool:
     """PREPARE in parallel, then CONFIG and services node by node. True if anything ran."""
     on_each(runs.ready, lambda run: _run_phase(run, plans[run.name], Phase.PREPARE, emit))
     if any(r.report.failed for r in runs.ready):
         _skip([r for r in runs.ready if not r.report.failed], "another node failed")
         return True
-    order = rolling_order(runs.ready)
+    order = _rolling_order(runs.ready, plans)
     for index, run in enumerate(order):
         try:
             _run_phase(run, plans[run.name], Phase.CONFIG, emit)

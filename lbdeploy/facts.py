@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lbdeploy.addresses import IPAddress, IPInterface, hostport, needle
+from lbdeploy.addresses import IPAddress, IPInterface
 from lbdeploy.locks import LOCK_HOLDER
 from lbdeploy.parsers import (
     FileFact,
@@ -21,6 +21,7 @@ from lbdeploy.parsers import (
     parse_key_values,
     parse_packages,
     parse_pending,
+    parse_priorities,
     parse_probes,
     parse_services,
     parse_ssh_connection,
@@ -29,8 +30,8 @@ from lbdeploy.paths import (
     ALERT_PACKAGES,
     APPLIED,
     FAILSAFE,
-    HAPROXY_SOCKET,
     INTERFACES,
+    KEEPALIVED_CONF,
     LOCK_DIR,
     NONLOCAL_BIND,
     PACKAGES,
@@ -39,8 +40,12 @@ from lbdeploy.paths import (
     SERVICES,
     STANDBY_FILE,
 )
-from lbdeploy.script import Script, split_sections
+from lbdeploy.script import Script, count_matches, read_lines, split_sections
+from lbdeploy.serving import address_lines, probe_lines
 from lbdeploy.shell import cmd
+
+# The units whose state says which network stack runs, and the signal each one gives.
+NETWORK_UNITS = (("systemd-networkd", "networkd"), ("NetworkManager", "networkmanager"))
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class Facts:
     standby: bool = False
     pending: dict[str, str] = field(default_factory=dict)  # service -> reload/restart owed
     signals: dict[str, str] = field(default_factory=dict)  # what says which network stack runs
+    priorities: dict[str, int] = field(default_factory=dict)  # VRRP instance -> live config's
 
     @property
     def ssh_interface(self) -> str | None:
@@ -96,28 +102,13 @@ def lock_lines(holder: str | None) -> Script:
     )
 
 
-def probe_lines(targets: list[tuple[IPAddress, int]]) -> Script:
-    """Does VIP:port answer? Asked only where the VIP is local; others skip the wait."""
-    script = Script().section("probes")
-    for vip, port in targets:
-        script.probe(
-            cmd(
-                "if ip -o addr show | grep -qF {needle}; then"
-                " if timeout 2 bash -c {connect} 2>/dev/null;"
-                " then echo {up}; else echo {down}; fi; fi",
-                needle=needle(vip),
-                connect=f"</dev/tcp/{vip}/{port}",
-                up=f"{hostport(vip, port)} up",
-                down=f"{hostport(vip, port)} down",
-            )
-        )
-    return script
-
-
 def _system_facts(s: Script, paths: list[str]) -> None:
     """OS, managed files and what lbdeploy recorded, sysctl, packages, apt and dpkg state."""
     s.section("os").probe(
-        cmd("grep -E '^(ID|VERSION_ID|VERSION_CODENAME)=' /etc/os-release 2>/dev/null")
+        cmd(
+            "while IFS= read -r lbl; do case $lbl in ID=*|VERSION_ID=*|VERSION_CODENAME=*)"
+            " printf '%s\\n' \"$lbl\";; esac; done < /etc/os-release 2>/dev/null"
+        )
     )
     # One stat and one sha256sum for every file, not two processes per file.
     s.section("files").probe(
@@ -129,13 +120,17 @@ def _system_facts(s: Script, paths: list[str]) -> None:
             paths=paths,
         )
     )
-    s.section("applied").probe(cmd("cat {applied} 2>/dev/null", applied=APPLIED))
-    s.section("sysctl").probe(
-        cmd(
-            'for k in {keys}; do echo "$k=$(sysctl -n "$k" 2>/dev/null)"; done',
-            keys=NONLOCAL_BIND,
+    s.section("applied").probe(read_lines(APPLIED))
+    # /proc/sys read by the shell itself: no sysctl process per key.
+    s.section("sysctl")
+    for key in NONLOCAL_BIND:
+        s.probe(
+            cmd(
+                'lbv=; { read -r lbv < {proc}; } 2>/dev/null || :; echo {key}"=$lbv"',
+                proc="/proc/sys/" + key.replace(".", "/"),
+                key=key,
+            )
         )
-    )
     s.section("packages").probe(
         cmd(
             "dpkg-query -W -f={fmt} {packages} 2>/dev/null",
@@ -143,16 +138,21 @@ def _system_facts(s: Script, paths: list[str]) -> None:
             packages=(*PACKAGES, *ALERT_PACKAGES),
         )
     )
-    s.section("apt").probe(cmd("ls /var/lib/apt/lists/ 2>/dev/null | grep -c '_Packages$'"))
-    s.section("dpkg").probe(cmd("ls -A /var/lib/dpkg/updates 2>/dev/null | wc -l"))
+    s.section("apt").probe(count_matches("/var/lib/apt/lists/*_Packages"))
+    s.section("dpkg").probe(count_matches("/var/lib/dpkg/updates/*"))
 
 
-def _daemon_facts(s: Script) -> None:
-    """Script user, addresses, the SSH connection, services, failsafe, interfaces, standby."""
+def _daemon_facts(s: Script, promex: bool) -> None:
+    """Script user, addresses, the SSH connection, services, failsafe, interfaces, standby.
+
+    `promex`: ask whether haproxy has the Prometheus exporter (`haproxy -vv` is the
+    dearest probe of all; only a pair with `metrics` needs the answer).
+    """
     s.section("user").probe(cmd("id -u {user} 2>/dev/null", user=SCRIPT_USER))
-    s.section("addresses").probe(cmd("ip -o addr show 2>/dev/null"))
+    s.extend(address_lines())
     s.section("ssh").probe(cmd("printf '%s\\n' \"${1:-}\""))
-    # One systemctl for every service: '<name> <active> <enabled or absent> <main pid>'.
+    # One systemctl for every unit, the network stack's too:
+    # '<name> <active> <enabled or absent> <main pid>'.
     s.section("services").probe(
         cmd(
             "systemctl show -p Id,ActiveState,UnitFileState,MainPID {services} 2>/dev/null"
@@ -163,7 +163,7 @@ def _daemon_facts(s: Script) -> None:
             ' $1 == "UnitFileState" { e = $2 } $1 == "MainPID" { p = $2 } $0 == "" { out() }'
             ' END { out(); k = split(want, w, " ");'
             ' for (i = 1; i <= k; i++) if (!(w[i] in seen)) print w[i], "unknown absent 0" }\'',
-            services=SERVICES,
+            services=(*SERVICES, *(unit for unit, _ in NETWORK_UNITS)),
             want=" ".join(SERVICES),
         )
     )
@@ -180,22 +180,35 @@ def _daemon_facts(s: Script) -> None:
             f=INTERFACES,
         )
     )
-    s.section("standby").probe(cmd("cat {f} 2>/dev/null", f=STANDBY_FILE))
+    s.section("standby").probe(read_lines(STANDBY_FILE))
     s.section("platform").probe(
         cmd(
             "for c in apt-get ifup netplan; do if command -v $c >/dev/null 2>&1;"
             ' then echo "$c=yes"; fi; done;'
-            " systemctl show -p ActiveState --value systemd-networkd NetworkManager 2>/dev/null"
-            ' | awk \'NF { print (++i == 1 ? "networkd=" : "networkmanager=") $0 }\';'
-            " if grep -qsE '^[[:space:]]*renderer:[[:space:]]*NetworkManager' /etc/netplan/*.yaml;"
-            " then echo netplan_nm=yes; fi;"
-            " if command -v haproxy >/dev/null 2>&1; then if haproxy -vv 2>/dev/null"
-            " | grep -qi 'prometheus'; then echo promex=yes; else echo promex=no; fi; fi"
+            " if [ -d /etc/netplan ] && grep -qsE"
+            " '^[[:space:]]*renderer:[[:space:]]*NetworkManager' /etc/netplan/*.yaml;"
+            " then echo netplan_nm=yes; fi"
+        )
+    )
+    if promex:
+        s.probe(
+            cmd(
+                "if command -v haproxy >/dev/null 2>&1; then if haproxy -vv 2>/dev/null"
+                " | grep -qi 'prometheus'; then echo promex=yes; else echo promex=no; fi; fi"
+            )
+        )
+    # The live config's priorities: the roll simulates VRRP's election with them.
+    s.section("priorities").probe(
+        cmd(
+            'if [ -f {conf} ]; then awk \'$1 == "vrrp_instance" { i = $2 }'
+            ' $1 == "priority" && i != "" { print i, $2 }\' {conf}; fi',
+            conf=KEEPALIVED_CONF,
         )
     )
     s.section("pending").probe(
         cmd(
-            'for f in {dir}/*; do if [ -f "$f" ]; then echo "${f##*/} $(cat "$f")"; fi; done',
+            'for f in {dir}/*; do if [ -f "$f" ]; then lbv=; read -r lbv < "$f" || :;'
+            ' echo "${f##*/} $lbv"; fi; done',
             dir=PENDING,
         )
     )
@@ -206,6 +219,7 @@ def facts_script(
     probes: list[tuple[IPAddress, int]],
     lock_holder: str | None,
     extra: Script | None = None,
+    promex: bool = False,
 ) -> Script:
     """The read-only script (and lock attempt) whose output `parse_facts` reads.
 
@@ -214,39 +228,23 @@ def facts_script(
     """
     s = lock_lines(lock_holder)
     _system_facts(s, paths)
-    _daemon_facts(s)
+    _daemon_facts(s, promex)
     s.extend(probe_lines(probes))
     if extra is not None:
         s.extend(extra)
     return s
 
 
-def servers_lines() -> Script:
-    """HAProxy's own view of its servers, from the stats socket: proxy,server,status."""
-    return (
-        Script()
-        .section("servers")
-        .probe(
-            cmd(
-                "echo 'show stat' | socat -t 2 stdio unix-connect:{socket} 2>/dev/null"
-                " | cut -d, -f1,2,18",
-                socket=HAPROXY_SOCKET,
-            )
-        )
-    )
-
-
-def serving_script(probes: list[tuple[IPAddress, int]], servers: bool = False) -> Script:
-    """The cheap part of the facts, polled while waiting for the VIP: addresses and probes."""
-    s = Script().section("addresses").probe(cmd("ip -o addr show 2>/dev/null"))
-    s.extend(probe_lines(probes))
-    return s.extend(servers_lines()) if servers else s
-
-
 def parse_facts(output: str) -> Facts:
     s = split_sections(output)
     lock_lines = s.get("lock", [])
     failsafe = s.get("failsafe", ["absent"])
+    services = parse_services(s.get("services", []))
+    network_units = {
+        signal: services[unit].active
+        for unit, signal in NETWORK_UNITS
+        if unit in services and services[unit].active != "unknown"
+    }
     return Facts(
         lock=lock_lines[0].strip() if lock_lines else "unknown holder",
         os=parse_key_values(s.get("os", [])),
@@ -259,11 +257,12 @@ def parse_facts(output: str) -> Facts:
         script_user=bool("".join(s.get("user", [])).strip()),
         addresses=parse_addresses(s.get("addresses", [])),
         ssh_server_address=parse_ssh_connection(s.get("ssh", [])),
-        services=parse_services(s.get("services", [])),
+        services={k: v for k, v in services.items() if k in SERVICES},
         failsafe_sleeps=None if failsafe == ["absent"] else parse_int(failsafe),
         sources_interfaces_d=any("interfaces.d" in line for line in s.get("interfaces", [])),
         probes=parse_probes(s.get("probes", [])),
         standby="".join(s.get("standby", [])).strip() not in ("", "0"),
         pending=parse_pending(s.get("pending", [])),
-        signals=parse_key_values(s.get("platform", [])),
+        signals=parse_key_values(s.get("platform", [])) | network_units,
+        priorities=parse_priorities(s.get("priorities", [])),
     )

@@ -17,6 +17,7 @@ from ipaddress import IPv4Address, IPv4Interface
 
 from lbdeploy.connect import SshFiles, connect
 from lbdeploy.credentials import Credentials
+from lbdeploy.desired import MASTER_PRIORITY
 from lbdeploy.errors import LbdeployError, NodeError, UsageError
 from lbdeploy.facts import parse_addresses
 from lbdeploy.script import Script, split_sections
@@ -161,8 +162,10 @@ def render_inventory(
     first, rest = proposal.names[0], proposal.names[1:]
     lines = [
         "# Written by `lbdeploy init`; check it, then: lbdeploy validate, lbdeploy up.",
-        f"# Roles derived: {first} is the preferred MASTER (priority 101),"
-        + "".join(f" {n} BACKUP ({100 - i})," for i, n in enumerate(rest)).rstrip(","),
+        f"# Roles derived: {first} is the preferred MASTER (priority {MASTER_PRIORITY}),"
+        + "".join(f" {n} BACKUP ({MASTER_PRIORITY - 1 - i})," for i, n in enumerate(rest)).rstrip(
+            ","
+        ),
         "# Secrets are read from the environment: export LB_VRRP_PASS and LB_STATS_PASS.",
     ]
     if ssh:

@@ -121,3 +121,13 @@ def parse_pending(lines: list[str]) -> dict[str, str]:
         if len(parts) == 2 and parts[1] in ("reload", "restart"):
             out[parts[0]] = parts[1]
     return out
+
+
+def parse_priorities(lines: list[str]) -> dict[str, int]:
+    """'<vrrp instance> <priority>' from the live keepalived.conf."""
+    out = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            out[parts[0]] = int(parts[1])
+    return out

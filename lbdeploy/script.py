@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import LiteralString
 
 from lbdeploy.shell import Arg, Command, HereDoc, Secret, cmd, mask
 
@@ -113,3 +114,19 @@ def split_sections(output: str) -> dict[str, list[str]]:
         elif current is not None:
             current.append(line)
     return sections
+
+
+def read_lines(path: str) -> Command:
+    """A small file's lines, read by the shell itself (no `cat` process); nothing if absent."""
+    return cmd(
+        'if [ -f {path} ]; then while IFS= read -r lbl || [ -n "$lbl" ];'
+        " do printf '%s\\n' \"$lbl\"; done < {path}; fi",
+        path=path,
+    )
+
+
+def count_matches(pattern: LiteralString) -> Command:
+    """How many paths match a glob, counted by the shell itself (no `ls | wc`)."""
+    return cmd(
+        f'lbn=0; for f in {pattern}; do if [ -e "$f" ]; then lbn=$((lbn+1)); fi; done; echo $lbn'
+    )

@@ -17,11 +17,12 @@ from lbdeploy.addresses import IPAddress, hostport, needle
 from lbdeploy.certs import cert_lines, check_service, parse_loaded, served
 from lbdeploy.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.desired import Desired, PairState, ServiceState
-from lbdeploy.facts import Facts, ServiceFact, servers_lines
+from lbdeploy.facts import Facts, ServiceFact
 from lbdeploy.health import NodeStatus, answer_from_holder, parse_servers, verify_problems
 from lbdeploy.paths import KEEPALIVED_DATA, KEEPALIVED_PID
 from lbdeploy.runs import NodeRun, open_runs
 from lbdeploy.script import Script, split_sections
+from lbdeploy.serving import servers_lines
 from lbdeploy.shell import cmd
 
 

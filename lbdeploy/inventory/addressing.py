@@ -16,8 +16,9 @@ Loc = tuple[str | int, ...]
 Found = tuple[Loc, str]
 IPNetwork = IPv4Network | IPv6Network
 
-# desired.derive gives the preferred master 101 and the others 100, 99, ... in order;
-# keepalived takes 1..254, so the 102nd node would get priority 0.
+# desired.derive gives the preferred master 254 and the others 253, 252, ... in order
+# (keepalived takes 1..254). VRRP elects among a handful of nodes on one LAN; a hundred
+# is far past any real pair and keeps every priority well above 1.
 MAX_NODES = 101
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from lbdeploy.facts import Facts
 from lbdeploy.paths import APT_LOG, PACKAGES, SCRIPT_USER
 from lbdeploy.script import NOTE
-from lbdeploy.shell import Arg, Raw, cmd, join, sh
+from lbdeploy.shell import Arg, Command, Raw, cmd, join, sh
 from lbdeploy.steps.base import Change
 
 # A held dpkg lock (unattended-upgrades) is waited for, this long, then apt fails clearly.
@@ -29,6 +29,18 @@ def _apt_install(packages: list[str]) -> list[Arg]:
         "Dpkg::Options::=--force-confold",
         *packages,
     ]
+
+
+def _apt_update(*options: Arg) -> Command:
+    return sh(
+        Raw("logged"),
+        "apt-get",
+        "update",
+        "-q",
+        "-o",
+        f"DPkg::Lock::Timeout={DPKG_LOCK_TIMEOUT}",
+        *options,
+    )
 
 
 # apt and dpkg write to a log on the node, never to the SSH channel: if the connection
@@ -68,16 +80,11 @@ class Packages:
         if missing:
             commands.append(_LOCK_NOTE)
             install = sh(Raw("logged"), *_apt_install(missing))
-            update = sh(
-                Raw("logged"),
-                "apt-get",
-                "update",
-                "-q",
-                "-o",
-                f"DPkg::Lock::Timeout={DPKG_LOCK_TIMEOUT}",
-            )
+            update = _apt_update()
             if facts.apt_lists == 0:
-                commands.append(join([update, install]))
+                # Empty lists (a fresh node): fetch what an install reads, not the 30 MB of
+                # package descriptions (Translation-en); apt's daily update fetches those.
+                commands.append(join([_apt_update("-o", "Acquire::Languages=none"), install]))
             else:
                 # Lists may be stale (404 on an old version): update once and retry.
                 retry = cmd("{ ") + join([update, install]) + cmd("; }")

@@ -18,7 +18,7 @@ ENV = {"LB_VRRP_PASS": "vrrp-pw", "LB_STATS_PASS": "stats-pw"}
 def test_validate_summarises_roles_with_secrets_masked() -> None:
     result = CliRunner().invoke(app, ["validate", str(CLASSIC)], env=ENV, terminal_width=200)
     assert result.exit_code == 0, result.output
-    assert "MASTER prio 101" in result.output and "BACKUP prio 100" in result.output
+    assert "MASTER prio 254" in result.output and "BACKUP prio 253" in result.output
     assert "auth admin:***" in result.output
     assert "vrrp-pw" not in result.output and "stats-pw" not in result.output
 

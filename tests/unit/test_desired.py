@@ -27,7 +27,11 @@ def test_first_node_is_master_and_the_rest_back_it_up_in_order() -> None:
     )
     states = nodes_of(parse_inventory(text, "inv.yaml", ENV), Path("/etc/lb"))
     roles = [(s.name, s.vrrp[0].state, s.vrrp[0].priority) for s in states]
-    assert roles == [("hera", "MASTER", 101), ("afrodita", "BACKUP", 100), ("atenea", "BACKUP", 99)]
+    assert roles == [
+        ("hera", "MASTER", 254),
+        ("afrodita", "BACKUP", 253),
+        ("atenea", "BACKUP", 252),
+    ]
     assert [s.is_master for s in states] == [True, False, False]
 
 
@@ -36,7 +40,7 @@ def test_vip_with_its_own_master_and_nopreempt() -> None:
     by_name = {s.name: s for s in states}
     second = {name: (s.vrrp[1].state, s.vrrp[1].priority) for name, s in by_name.items()}
     # nopreempt: keepalived honours it only when every node starts as BACKUP.
-    assert second == {"hera": ("BACKUP", 101), "zeus": ("BACKUP", 100), "ares": ("BACKUP", 99)}
+    assert second == {"hera": ("BACKUP", 254), "zeus": ("BACKUP", 253), "ares": ("BACKUP", 252)}
     assert by_name["zeus"].vrrp[0].state == "MASTER"
     assert by_name["hera"].is_master and by_name["zeus"].is_master
     assert not by_name["ares"].is_master

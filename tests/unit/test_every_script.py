@@ -18,7 +18,7 @@ import pytest
 
 from lbdeploy import changes, events, execute, failover, locks, operate, servers, status
 from lbdeploy.desired import Desired, derive
-from lbdeploy.facts import facts_script, parse_facts, serving_script
+from lbdeploy.facts import facts_script, parse_facts
 from lbdeploy.files import ManagedFile
 from lbdeploy.inventory import load_inventory
 from lbdeploy.inventory.load import parse_inventory
@@ -27,6 +27,7 @@ from lbdeploy.platforms import Platform
 from lbdeploy.render import render_node
 from lbdeploy.runs import probe_targets
 from lbdeploy.script import Script
+from lbdeploy.serving import serving_script
 from lbdeploy.shell import cmd
 from lbdeploy.steps.base import Change, Upload
 

@@ -66,6 +66,10 @@ def test_converged_facts_parse() -> None:
     assert facts.services["haproxy"].active == "active" and facts.services["haproxy"].main_pid > 0
     assert facts.failsafe_sleeps is None and facts.sources_interfaces_d and facts.script_user
     assert facts.probes == {"172.29.150.150:80": True}
+    # One systemctl reads the network stack's units too; they are signals, not services.
+    assert set(facts.services) == {"haproxy", "keepalived"}
+    assert facts.signals == {"networkd": "inactive", "networkmanager": "inactive"}
+    assert facts.priorities == {"VI_50": 254}
 
 
 def test_fresh_facts_parse() -> None:
@@ -74,7 +78,7 @@ def test_fresh_facts_parse() -> None:
     assert set(facts.packages) == {"procps"} and facts.apt_lists == 0
     assert not facts.script_user
     assert facts.services["keepalived"].enabled == "absent"
-    assert facts.probes == {}
+    assert facts.probes == {} and facts.priorities == {}
 
 
 def test_a_held_lock_names_its_holder() -> None:

@@ -40,7 +40,7 @@ def test_the_public_interface_and_a_free_vrid_follow_from_the_nodes() -> None:
     inventory = parse_inventory(text, "inv.yaml", {"LB_VRRP_PASS": "a", "LB_STATS_PASS": "b"})
     assert inventory.vrrp[0].virtual_router_id == 51
     assert inventory.nodes["afrodita"].port == 2222
-    assert "hera is the preferred MASTER (priority 101), afrodita BACKUP (100)" in text
+    assert "hera is the preferred MASTER (priority 254), afrodita BACKUP (253)" in text
 
 
 def test_run_twice_on_a_running_pair_it_proposes_the_same_values() -> None:

@@ -26,11 +26,11 @@ def _inventory(count: int) -> str:
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, MAX_NODES])
-def test_priorities_are_101_down_and_stay_in_keepalived_range(count: int) -> None:
+def test_priorities_are_254_down_and_stay_in_keepalived_range(count: int) -> None:
     states = derive(parse_inventory(_inventory(count), "inv.yaml", {}), Path("/etc/lb")).nodes
     for vip in range(2):
         priorities = sorted((s.vrrp[vip].priority for s in states), reverse=True)
-        assert priorities == list(range(101, 101 - count, -1))
+        assert priorities == list(range(254, 254 - count, -1))
         assert all(1 <= p <= 254 for p in priorities)
 
 

@@ -71,9 +71,9 @@ def test_unsupported_nodes_are_refused_naming_the_stack_and_what_to_do() -> None
 
 def test_facts_say_what_the_node_is() -> None:
     raw = (DATA / "facts" / "converged-hera.txt").read_text()
-    raw += (
-        "@@lbdeploy platform\napt-get=yes\nnetplan=yes\nnetworkd=active\nnetworkmanager=inactive\n"
-    )
+    # systemd-networkd's state comes from the services section's one systemctl.
+    raw = raw.replace("systemd-networkd inactive disabled 0", "systemd-networkd active enabled 90")
+    raw += "@@lbdeploy platform\napt-get=yes\nnetplan=yes\n"
     facts = parse_facts(raw)
     platform = detect(facts.os, facts.signals, facts.packages)
     assert (platform.os_id, platform.os_version, platform.stack) == ("debian", "12", "netplan")

@@ -1,0 +1,67 @@
+"""The order a config change rolls through the nodes: the one that moves each VIP least.
+
+Backups first is the rule: the new config meets a backup while the master serves, and a
+failure stops the roll before the master is touched. It is wrong twice. On a cold pair
+(keepalived runs nowhere) a backup started first takes the VIP, and the master started
+next takes it back: a move nobody asked for, and the master's start waits out the
+backup's. And when priorities rise (an upgrade of lbdeploy's own numbering), a backup
+reloaded first outranks the master still running the old ones: two moves. So the roll
+simulates VRRP's election (the highest priority among the nodes whose keepalived runs
+holds the VIP; a tie keeps the holder) for both orders and takes the one with fewer
+moves; on a tie, backups first. Pure: tested without a network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+Priorities = Mapping[str, int]  # VRRP instance -> priority
+
+
+@dataclass(frozen=True)
+class RollNode:
+    """What the roll needs to know of one node."""
+
+    name: str
+    is_master: bool  # preferred holder of at least one VIP
+    running: Priorities | None  # the live keepalived's priorities; None: it does not run
+    after: Priorities  # its priorities once its config is applied
+    touched: bool  # the plan starts, reloads or restarts its keepalived
+
+
+def _holder(live: dict[str, Priorities], instance: str, current: str | None) -> str | None:
+    bids = {name: p[instance] for name, p in live.items() if instance in p}
+    if not bids:
+        return None
+    best = max(bids.values())
+    if current is not None and bids.get(current) == best:
+        return current
+    return next(name for name, p in bids.items() if p == best)
+
+
+def count_moves(order: Sequence[RollNode]) -> int:
+    """How often a VIP changes holder while the nodes are applied in `order`."""
+    live: dict[str, Priorities] = {n.name: n.running for n in order if n.running is not None}
+    instances = sorted({i for n in order for i in (*n.after, *(n.running or {}))})
+    holders = {i: _holder(live, i, None) for i in instances}
+    moves = 0
+    for node in order:
+        if not node.touched:
+            continue
+        live[node.name] = node.after
+        for instance in instances:
+            holder = _holder(live, instance, holders[instance])
+            if holders[instance] is not None and holder != holders[instance]:
+                moves += 1
+            holders[instance] = holder
+    return moves
+
+
+def choose_order(nodes: Sequence[RollNode]) -> list[RollNode]:
+    """Backups first unless preferred masters first moves the VIPs fewer times."""
+    backups_first = sorted(nodes, key=lambda n: n.is_master)
+    masters_first = sorted(nodes, key=lambda n: not n.is_master)
+    if count_moves(masters_first) < count_moves(backups_first):
+        return masters_first
+    return backups_first
