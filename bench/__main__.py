@@ -2,7 +2,8 @@
 
 Scenarios: cli (`lbdeploy --help`/`--version`), cold (fresh nodes, each tool on its own
 reset lab), noop (re-run, nothing to do), change (one backend's weight edited), scale
-(lbdeploy's no-op on 20 nodes). Prints the table and the targets; writes JSON.
+(lbdeploy's no-op on 20 nodes, and under it the floor: plain OpenSSH and sudo on every
+node at once, on 2 and on 20 nodes). Prints the table and the targets; writes JSON.
 See bench/README.md.
 """
 
@@ -124,6 +125,7 @@ def run_scale(lab: labmod.Lab, args: argparse.Namespace, rows: list[Row]) -> Non
     ws.write()
     if measure("lbdeploy", ws, 1, "cold", rows):
         measure("lbdeploy", ws, args.runs, "noop", rows)
+        measure("openssh", ws, args.runs, "floor", rows)
 
 
 def run_lab(lab: labmod.Lab, args: argparse.Namespace, rows: list[Row]) -> None:
@@ -132,6 +134,7 @@ def run_lab(lab: labmod.Lab, args: argparse.Namespace, rows: list[Row]) -> None:
     for tool in args.tools:
         run_tool_scenarios(tool, lab, pair, args, rows)
     if "scale" in args.scenarios and "lbdeploy" in args.tools:
+        measure("openssh", pair, args.runs, "floor", rows)  # the lab's own, on 2 nodes
         try:
             run_scale(lab, args, rows)
         finally:
@@ -195,7 +198,12 @@ def main(argv: list[str] | None = None) -> int:
                 "versions": versions(),
                 "rows": [r.to_json() for r in rows],
                 "targets": [
-                    {"target": v.target, "limit": v.limit, "measured": v.measured, "met": v.met}
+                    {
+                        "target": v.target,
+                        "limit": v.limit,
+                        "measured": v.measured,
+                        "met": v.met if v.limit is not None else None,
+                    }
                     for v in judged
                 ],
             },

@@ -93,7 +93,8 @@ def step_seconds(lines: list[tuple[float, str]], start: re.Pattern[str], any_ste
 def run_tool(tool: str, ws: Workspace) -> Sample:
     """One run of `tool` on every node of the workspace; connections from sshd's journal."""
     before = accepted_logins(ws.nodes)
-    sample = {"lbdeploy": _lbdeploy, "ansible": _ansible, "pyinfra": _pyinfra}[tool](ws)
+    runners = {"lbdeploy": _lbdeploy, "ansible": _ansible, "pyinfra": _pyinfra, "openssh": _openssh}
+    sample = runners[tool](ws)
     after = accepted_logins(ws.nodes)
     sample.connections = {name: after[name] - before[name] for name in after}
     return sample
@@ -122,6 +123,41 @@ def _lbdeploy(ws: Workspace) -> Sample:
         changes=sum(n["changed"] for n in nodes),
         apt_seconds=max((a for a in apt if a), default=None),
         error="" if run.code == 0 else _failed(run),
+    )
+
+
+def _openssh(ws: Workspace) -> Sample:
+    """The floor under any agentless tool: OpenSSH logs in to every node at once, as the
+    inventory's user, and runs `sudo -n true`; nothing else (no facts, no Python)."""
+    base = ["ssh", "-n", "-i", str(ws.lab.identity_file), "-o", "IdentitiesOnly=yes"]
+    base += ["-o", f"UserKnownHostsFile={ws.lab.known_hosts}", "-o", "StrictHostKeyChecking=yes"]
+    base += ["-o", "BatchMode=yes", "-o", "ControlMaster=no", "-o", "ControlPath=none"]
+    start = time.monotonic()
+    procs = [
+        subprocess.Popen(
+            [*base, "-p", str(n.ssh_port), "deploy@127.0.0.1", "sudo -n true"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in ws.nodes
+    ]
+    errors = []
+    for node, proc in zip(ws.nodes, procs, strict=True):
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            err = "timed out after 60 s"
+        if proc.returncode != 0:
+            errors.append(f"{node.name}: {err.strip()[-300:]}")
+    return Sample(
+        time.monotonic() - start,
+        not errors,
+        round_trips={n.name: 1 for n in ws.nodes},
+        error="\n".join(errors),
     )
 
 

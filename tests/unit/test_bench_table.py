@@ -1,0 +1,29 @@
+"""The bench's verdicts: ratios of medians from one run, and the floor for reference."""
+
+from __future__ import annotations
+
+from bench.table import Row, verdicts
+
+
+def test_scale_is_judged_and_the_floor_only_shown() -> None:
+    rows = [
+        Row("lbdeploy", "noop", 2, [0.5, 0.6, 0.7], connections=1, round_trips=2),
+        Row("lbdeploy", "noop", 20, [1.4, 1.5, 1.6]),
+        Row("openssh", "floor", 2, [0.2, 0.25, 0.3]),
+        Row("openssh", "floor", 20, [1.3, 1.4, 1.5]),
+    ]
+    by_name = {v.target: v for v in verdicts(rows)}
+    scale = by_name["scale: lbdeploy no-op 20 nodes / 2 nodes"]
+    assert scale.limit == 1.5 and round(scale.measured, 3) == 2.5 and not scale.met
+    floor = by_name["scale floor: OpenSSH + sudo 20 nodes / 2 nodes"]
+    assert floor.limit is None and round(floor.measured, 3) == 5.6
+    assert floor.line() == "scale floor: OpenSSH + sudo 20 nodes / 2 nodes: 5.600 (for reference)"
+    assert by_name["noop: lbdeploy round trips per node"].met
+
+
+def test_a_failed_row_judges_nothing() -> None:
+    rows = [
+        Row("lbdeploy", "noop", 2, [0.5]),
+        Row("lbdeploy", "noop", 20, [9.0], errors=["bench07: refused"]),
+    ]
+    assert not any(v.target.startswith("scale") for v in verdicts(rows))
