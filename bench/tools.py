@@ -116,13 +116,18 @@ def _lbdeploy(ws: Workspace) -> Sample:
         return Sample(run.seconds, False, error=_failed(run))
     nodes = report["nodes"].values()
     apt = [s["seconds"] for n in nodes for s in n["steps"] if s["step"] == "packages"]
+    # The report says why a run failed; its JSON tail would not.
+    why = [
+        *report.get("notes", []),
+        *(f"{n}: {v['error']}" for n, v in report["nodes"].items() if v["error"]),
+    ]
     return Sample(
         run.seconds,
         run.code == 0,
         round_trips={name: n["stats"]["round_trips"] for name, n in report["nodes"].items()},
         changes=sum(n["changed"] for n in nodes),
         apt_seconds=max((a for a in apt if a), default=None),
-        error="" if run.code == 0 else _failed(run),
+        error="" if run.code == 0 else "\n".join(why) or _failed(run),
     )
 
 

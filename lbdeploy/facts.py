@@ -106,8 +106,9 @@ def _system_facts(s: Script, paths: list[str]) -> None:
     """OS, managed files and what lbdeploy recorded, sysctl, packages, apt and dpkg state."""
     s.section("os").probe(
         cmd(
-            "while IFS= read -r lbl; do case $lbl in ID=*|VERSION_ID=*|VERSION_CODENAME=*)"
-            " printf '%s\\n' \"$lbl\";; esac; done < /etc/os-release 2>/dev/null"
+            'while IFS= read -r lbl || [ -n "$lbl" ]; do case $lbl in'
+            " ID=*|VERSION_ID=*|VERSION_CODENAME=*) printf '%s\\n' \"$lbl\";; esac;"
+            " done 2>/dev/null < /etc/os-release"
         )
     )
     # One stat and one sha256sum for every file, not two processes per file.
