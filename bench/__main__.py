@@ -35,7 +35,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
     parser.add_argument("--runs", type=int, default=5, help="runs of noop, change, scale")
-    parser.add_argument("--cold-runs", type=int, default=2, help="cold runs per tool")
+    parser.add_argument("--cold-runs", type=int, default=3, help="cold runs per tool")
     parser.add_argument("--scale-nodes", type=int, default=20)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     parser.add_argument("--workdir", type=Path, default=labmod.STATE_DIR / "bench")
@@ -85,31 +85,35 @@ def measure(tool: str, ws: Workspace, runs: int, scenario: str, rows: list[Row])
     return all(s.ok for s in samples)
 
 
-def run_tool_scenarios(
-    tool: str, lab: labmod.Lab, ws: Workspace, args: argparse.Namespace, rows: list[Row]
-) -> None:
-    """cold on freshly reset nodes, then noop and change; a failure ends this tool's turn."""
-    ok = True
-    if "cold" in args.scenarios:
-        samples = []
-        for _ in range(args.cold_runs):
+def run_cold(lab: labmod.Lab, ws: Workspace, args: argparse.Namespace, rows: list[Row]) -> None:
+    """Each round resets the pair before each tool's converge; rounds interleave the tools,
+    so a mirror that slows down or speeds up mid-bench weighs on every tool alike. A tool
+    that fails sits out the rounds after."""
+    samples: dict[str, list[Sample]] = {tool: [] for tool in args.tools}
+    for _ in range(args.cold_runs):
+        for tool in args.tools:
+            if samples[tool] and not samples[tool][-1].ok:
+                continue
             labmod.reset_nodes(lab)  # pristine nodes, new host keys
             ws.forget_connections()
-            samples.append(run_tool(tool, ws))
-            ok = samples[-1].ok
-            if not ok:
-                say(f"{tool} cold failed:\n{samples[-1].error}")
-                break
-        rows.append(row_of(tool, "cold", len(ws.nodes), samples))
+            samples[tool].append(run_tool(tool, ws))
+            if not samples[tool][-1].ok:
+                say(f"{tool} cold failed:\n{samples[tool][-1].error}")
+    for tool in args.tools:
+        rows.append(row_of(tool, "cold", len(ws.nodes), samples[tool]))
         say(render_table(rows[-1:]).splitlines()[-1])
+
+
+def run_tool_scenarios(tool: str, ws: Workspace, args: argparse.Namespace, rows: list[Row]) -> None:
+    """noop and change, after an untimed converge (the pair is another tool's until then);
+    a failure ends this tool's turn."""
     wanted = [s for s in ("noop", "change") if s in args.scenarios]
-    if not ok or not wanted:
+    if not wanted:
         return
-    if "cold" not in args.scenarios:
-        warm = run_tool(tool, ws)  # converge first, not timed
-        if not warm.ok:
-            say(f"{tool} could not converge the lab:\n{warm.error}")
-            return
+    warm = run_tool(tool, ws)  # converge first, not timed
+    if not warm.ok:
+        say(f"{tool} could not converge the lab:\n{warm.error}")
+        return
     for scenario in wanted:
         if not measure(tool, ws, args.runs, scenario, rows):
             return
@@ -131,8 +135,10 @@ def run_scale(lab: labmod.Lab, args: argparse.Namespace, rows: list[Row]) -> Non
 def run_lab(lab: labmod.Lab, args: argparse.Namespace, rows: list[Row]) -> None:
     pair = Workspace(lab, args.workdir / "pair", labmod.NODES)
     pair.write()
+    if "cold" in args.scenarios:
+        run_cold(lab, pair, args, rows)
     for tool in args.tools:
-        run_tool_scenarios(tool, lab, pair, args, rows)
+        run_tool_scenarios(tool, pair, args, rows)
     if "scale" in args.scenarios and "lbdeploy" in args.tools:
         measure("openssh", pair, args.runs, "floor", rows)  # the lab's own, on 2 nodes
         try:

@@ -135,6 +135,14 @@ def verdicts(rows: list[Row]) -> list[Verdict]:
         if ours and theirs:
             name = f"{scenario}: lbdeploy / {peer}"
             out.append(Verdict(name, limit, ours.median / theirs.median))
+    ours = found.get(("lbdeploy", "cold", 2))
+    for peer in ("ansible", "pyinfra"):
+        theirs = found.get((peer, "cold", 2))
+        if ours and theirs and ours.apt_seconds and theirs.apt_seconds:
+            # apt's share moves with the mirror's speed; the rest is the tools' own.
+            name = f"cold without apt (median s - apt s): lbdeploy / {peer}"
+            mine, its = ours.median - ours.apt_seconds, theirs.median - theirs.apt_seconds
+            out.append(Verdict(name, None, mine / its))
     small = found.get(("lbdeploy", "noop", 2))
     for row in found.values():
         if small and row.tool == "lbdeploy" and row.scenario == "noop" and row.nodes > 2:

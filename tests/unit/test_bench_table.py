@@ -21,6 +21,17 @@ def test_scale_is_judged_and_the_floor_only_shown() -> None:
     assert by_name["noop: lbdeploy round trips per node"].met
 
 
+def test_cold_is_judged_whole_and_without_apt_for_reference() -> None:
+    rows = [
+        Row("lbdeploy", "cold", 2, [10.0, 12.0, 14.0], apt_seconds=8.0),
+        Row("ansible", "cold", 2, [22.0, 24.0, 26.0], apt_seconds=9.0),
+    ]
+    by_name = {v.target: v for v in verdicts(rows)}
+    assert round(by_name["cold: lbdeploy / ansible"].measured, 3) == 0.5
+    without = by_name["cold without apt (median s - apt s): lbdeploy / ansible"]
+    assert without.limit is None and round(without.measured, 3) == round(4 / 15, 3)
+
+
 def test_a_failed_row_judges_nothing() -> None:
     rows = [
         Row("lbdeploy", "noop", 2, [0.5]),
