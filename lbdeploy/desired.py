@@ -196,7 +196,8 @@ class NodeState:
 
     @property
     def is_master(self) -> bool:
-        """Preferred holder of at least one VIP: rolling changes touch it last."""
+        """Preferred holder of at least one VIP: the roll touches it last on a serving pair,
+        first on a cold one (`roll.py`)."""
         return any(role.instance.preferred_master == self.name for role in self.vrrp)
 
 

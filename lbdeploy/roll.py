@@ -2,13 +2,16 @@
 
 Backups first is the rule: the new config meets a backup while the master serves, and a
 failure stops the roll before the master is touched. It is wrong twice. On a cold pair
-(keepalived runs nowhere) a backup started first takes the VIP, and the master started
-next takes it back: a move nobody asked for, and the master's start waits out the
-backup's. And when priorities rise (an upgrade of lbdeploy's own numbering), a backup
-reloaded first outranks the master still running the old ones: two moves. So the roll
-simulates VRRP's election (the highest priority among the nodes whose keepalived runs
-holds the VIP; a tie keeps the holder) for both orders and takes the one with fewer
-moves; on a tie, backups first. Pure: tested without a network.
+(keepalived runs nowhere) nothing serves, so there is nothing to protect, and a backup
+started first would take the VIP before the master takes it back: masters first, and the
+VIP lands once. And when priorities rise (an upgrade of lbdeploy's own numbering), a
+backup reloaded first outranks the master still running the old ones: two moves of a VIP
+that serves. So on a serving pair the roll simulates VRRP's election (the highest
+priority among the nodes whose keepalived runs holds a VIP; a tie keeps the holder, else
+goes to the first name) for both orders, counts the moves of the VIPs held now, and
+takes masters first only when that moves them less. A VIP that is new to the pair serves
+nobody yet: its hand-over does not count, and the backups keep going first. Pure: tested
+without a network.
 """
 
 from __future__ import annotations
@@ -37,31 +40,34 @@ def _holder(live: dict[str, Priorities], instance: str, current: str | None) -> 
     best = max(bids.values())
     if current is not None and bids.get(current) == best:
         return current
-    return next(name for name, p in bids.items() if p == best)
+    return min(name for name, p in bids.items() if p == best)
 
 
 def count_moves(order: Sequence[RollNode]) -> int:
-    """How often a VIP changes holder while the nodes are applied in `order`."""
+    """How often a VIP held now changes holder while the nodes are applied in `order`."""
     live: dict[str, Priorities] = {n.name: n.running for n in order if n.running is not None}
-    instances = sorted({i for n in order for i in (*n.after, *(n.running or {}))})
-    holders = {i: _holder(live, i, None) for i in instances}
+    held = sorted({i for n in order for i in (n.running or {})})
+    holders = {i: _holder(live, i, None) for i in held}
     moves = 0
     for node in order:
         if not node.touched:
             continue
         live[node.name] = node.after
-        for instance in instances:
+        for instance in held:
             holder = _holder(live, instance, holders[instance])
-            if holders[instance] is not None and holder != holders[instance]:
+            if holder != holders[instance]:
                 moves += 1
             holders[instance] = holder
     return moves
 
 
 def choose_order(nodes: Sequence[RollNode]) -> list[RollNode]:
-    """Backups first unless preferred masters first moves the VIPs fewer times."""
+    """Masters first on a cold pair, or when that moves the VIPs held now less; else
+    backups first."""
     backups_first = sorted(nodes, key=lambda n: n.is_master)
     masters_first = sorted(nodes, key=lambda n: not n.is_master)
+    if all(n.running is None for n in nodes):
+        return masters_first
     if count_moves(masters_first) < count_moves(backups_first):
         return masters_first
     return backups_first
