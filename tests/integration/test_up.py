@@ -87,6 +87,9 @@ def test_up_converges_fresh_nodes_and_the_vip_serves_both_backends(first_run: di
         assert steps["services"] == "changed"
     assert first_run["converged_after"] is not None and first_run["converged_after"] < 120
     assert vip_holders() == ["hera"]
+    # A cold pair rolls its preferred master first: the VIP landed on hera and never
+    # passed through afrodita (which, started first, would have taken it for a moment).
+    assert "state=MASTER" not in sh("afrodita", "journalctl -t lbdeploy-vrrp -o cat --no-pager")
     seen = Counter(get(f"http://{VIP}/")[1].strip() for _ in range(10))
     assert set(seen) == {"web1", "web2"}, seen
 
@@ -210,6 +213,37 @@ def test_drift_is_reported_and_put_right(first_run: dict, inventory: Path) -> No
     assert "timeout client 50s" in sh("hera", f"cat {HAPROXY_CFG}")
     code, report = up_json(inventory)
     assert report["nodes"]["hera"]["drift"] == [] and report["nodes"]["hera"]["changed"] == 0
+
+
+def test_older_priorities_are_raised_masters_first_and_no_vip_moves(
+    first_run: dict, inventory: Path
+) -> None:
+    """A pair running lbdeploy's former priorities (101, 100): `up` reloads hera first,
+    so afrodita's new 253 never outranks a running 101 and the VIP stays put."""
+    for node, new, old in (("afrodita", 253, 100), ("hera", 254, 101)):  # never outranked
+        sh(node, f"sed -i 's/priority {new}$/priority {old}/' {KEEPALIVED_CONF}")
+        sh(node, "systemctl reload keepalived")
+    assert vip_holders() == ["hera"]
+    since = sh("hera", "date +%s").strip()  # whole seconds: the setup's reloads may share it
+    code, report = up_json(inventory)
+    assert code == 0, report
+    for node, new in (("hera", 254), ("afrodita", 253)):
+        assert report["nodes"][node]["drift"] == [KEEPALIVED_CONF]
+        assert f"priority {new}\n" in sh(node, f"cat {KEEPALIVED_CONF}")
+    reloaded = {
+        node: float(
+            sh(
+                node,
+                f"journalctl -u keepalived -o short-unix --no-pager --since @{since}"
+                " | grep 'Reloading keepalived' | tail -1 | cut -d' ' -f1",  # up's, the last
+            )
+        )
+        for node in ("hera", "afrodita")
+    }
+    assert reloaded["hera"] < reloaded["afrodita"], reloaded
+    log = sh("afrodita", f"journalctl -t lbdeploy-vrrp -o cat --no-pager --since @{since}")
+    assert "state=MASTER" not in log
+    assert vip_holders() == ["hera"]
 
 
 def test_check_diff_shows_masked_diff_and_changes_nothing(first_run: dict, lab, tmp_path) -> None:
