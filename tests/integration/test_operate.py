@@ -221,7 +221,11 @@ def test_redeploys_under_load_drop_no_request(inventory: Path, lab: labmod.Lab, 
                 tmp_path, lab, ("port: 8080}\n", f"port: 8080, weight: {40 + i}}}\n")
             )
             code, report = up_json(edited)
-            assert code == 0, report
+            assert code == 0, (
+                i,
+                report["notes"],
+                {n: v["error"] for n, v in report["nodes"].items()},
+            )
             reloads += sum(
                 1
                 for node in report["nodes"].values()
