@@ -65,8 +65,12 @@ class _Streams:
         return got
 
     def finished(self, channel: paramiko.Channel) -> bool:
+        """Exit status, EOF and every byte read. SSH does not order the exit status
+        before the last output: sshd may send it while the pipe still holds the script's
+        final lines, which only EOF (or the channel's close) says have all come."""
         return (
             channel.exit_status_ready()
+            and bool(channel.eof_received or channel.closed)
             and not channel.recv_ready()
             and not channel.recv_stderr_ready()
         )
