@@ -1,5 +1,5 @@
 """`python -m lbdeploy` runs the CLI."""
 
-from lbdeploy.cli import main
+from lbdeploy.cli.app import main
 
 main()

@@ -23,7 +23,7 @@ from pydantic_core import core_schema
 
 from lbdeploy.inventory.haproxy import check_line
 from lbdeploy.inventory.scalars import flag, seconds, whole_number
-from lbdeploy.shell import Secret
+from lbdeploy.scripts.shell import Secret
 
 # Characters that end a token, start a comment or open a block in keepalived.conf or
 # haproxy.cfg. A value holding one would break the file or inject into it.

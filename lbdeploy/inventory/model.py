@@ -30,7 +30,7 @@ from lbdeploy.inventory.fields import (
 )
 from lbdeploy.inventory.ipfields import IP, Host, IPv4, IPv6, Netmask
 from lbdeploy.inventory.tls import CertChain, Certificate, KeyFile, PrivateKey, key_matches
-from lbdeploy.shell import Secret
+from lbdeploy.scripts.shell import Secret
 
 
 class _Strict(BaseModel):

@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 from pydantic import PlainSerializer, PlainValidator, ValidationInfo, WithJsonSchema
 
 from lbdeploy.inventory.fields import _local_path
-from lbdeploy.shell import Secret
+from lbdeploy.scripts.shell import Secret
 
 WARN_DAYS = 14  # a certificate that expires sooner is reported at every run
 MAX_PEM_BYTES = 256 * 1024

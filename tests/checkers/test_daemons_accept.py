@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lbdeploy.render import keepalived_test_copy
+from lbdeploy.core.render import keepalived_test_copy
 
 pytestmark = pytest.mark.daemons
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lbdeploy.render import render_node
+from lbdeploy.core.render import render_node
 from tests.checkers.test_daemons_accept import haproxy_check
 from tests.tlsutil import make_ca, write_pair
 from tests.unit.test_tls import desired_of, inventory

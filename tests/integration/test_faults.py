@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from lab import lab as labmod
-from lbdeploy.locks import LOCK_TAKEN, release_script, takeover_script
-from lbdeploy.script import Script
+from lbdeploy.remote.locks import LOCK_TAKEN, release_script, takeover_script
+from lbdeploy.scripts.script import Script
 from tests.integration.helpers import (
     CLI,
     CLI_ENV,

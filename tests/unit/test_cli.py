@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from lbdeploy.cli import app
+from lbdeploy.cli.app import app
 
 DATA = Path(__file__).parent / "data"
 CLASSIC = DATA / "render" / "classic" / "inventory.yaml"
@@ -64,8 +64,8 @@ def test_step_lines_are_whole_lines_without_colour_codes_in_a_log() -> None:
 
     from rich.console import Console
 
-    from lbdeploy.display import print_step
-    from lbdeploy.report import StepResult
+    from lbdeploy.cli.display import print_step
+    from lbdeploy.core.report import StepResult
 
     buffer = io.StringIO()
     console = Console(file=buffer, width=40, highlight=False, soft_wrap=True)
@@ -92,7 +92,7 @@ def _imported_after(*args: str) -> list[str]:
     heavy = ("fabric", "paramiko", "invoke", "pydantic", "jinja2", "cryptography", "yaml")
     probe = (
         "import sys\n"
-        "from lbdeploy.cli import app\n"
+        "from lbdeploy.cli.app import app\n"
         "try:\n"
         f"    app({list(args)!r}, prog_name='lbdeploy')\n"
         "except SystemExit:\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lbdeploy.desired import derive
+from lbdeploy.core.desired import derive
 from lbdeploy.inventory import load_inventory
 from lbdeploy.inventory.load import parse_inventory
 

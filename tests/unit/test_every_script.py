@@ -16,20 +16,25 @@ from pathlib import Path
 
 import pytest
 
-from lbdeploy import changes, events, execute, failover, locks, operate, servers, status
-from lbdeploy.desired import Desired, derive
-from lbdeploy.facts import facts_script, parse_facts
-from lbdeploy.files import ManagedFile
+from lbdeploy.core.desired import Desired, derive
+from lbdeploy.core.facts import facts_script, parse_facts
+from lbdeploy.core.files import ManagedFile
+from lbdeploy.core.plan import ServiceAction, make_plan
+from lbdeploy.core.platforms import Platform
+from lbdeploy.core.render import render_node
+from lbdeploy.core.serving import serving_script
+from lbdeploy.core.steps.base import Change, Upload
 from lbdeploy.inventory import load_inventory
 from lbdeploy.inventory.load import parse_inventory
-from lbdeploy.plan import ServiceAction, make_plan
-from lbdeploy.platforms import Platform
-from lbdeploy.render import render_node
-from lbdeploy.runs import probe_targets
-from lbdeploy.script import Script
-from lbdeploy.serving import serving_script
-from lbdeploy.shell import cmd
-from lbdeploy.steps.base import Change, Upload
+from lbdeploy.ops import drain as servers
+from lbdeploy.ops import events, failover, status
+from lbdeploy.ops import switchover as operate
+from lbdeploy.ops import up as execute
+from lbdeploy.remote import locks
+from lbdeploy.remote.runs import probe_targets
+from lbdeploy.scripts import changes
+from lbdeploy.scripts.script import Script
+from lbdeploy.scripts.shell import cmd
 
 DATA = Path(__file__).parent / "data"
 ENV = {"LB_VRRP_PASS": "vrrp-pw", "LB_STATS_PASS": "stats-pw"}

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from lbdeploy.desired import Desired, derive
-from lbdeploy.facts import facts_script, parse_facts
+from lbdeploy.core.desired import Desired, derive
+from lbdeploy.core.facts import facts_script, parse_facts
+from lbdeploy.core.plan import make_plan
+from lbdeploy.core.render import render_node
 from lbdeploy.inventory import load_inventory
-from lbdeploy.plan import make_plan
-from lbdeploy.render import render_node
-from lbdeploy.script import split_sections
+from lbdeploy.scripts.script import split_sections
 
 DATA = Path(__file__).parent / "data"
 PLAN_CASES = sorted((DATA / "plan").glob("*.json"))
@@ -115,7 +115,7 @@ def test_plan_follows_from_facts(case: Path) -> None:
 
 
 def test_only_a_dead_run_of_this_machine_leaves_a_stale_lock() -> None:
-    from lbdeploy.locks import stale_lock
+    from lbdeploy.remote.locks import stale_lock
 
     holder = "ops@laptop pid 4242 since 2026-11-25T10:00:00Z"
     assert stale_lock(holder, "laptop", alive=lambda pid: False)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from ipaddress import IPv4Interface
 from pathlib import Path
 
-from lbdeploy.desired import Desired, derive
-from lbdeploy.facts import parse_facts
-from lbdeploy.health import NodeStatus, pair_problems, parse_servers, verify_problems
+from lbdeploy.core.desired import Desired, derive
+from lbdeploy.core.facts import parse_facts
+from lbdeploy.core.health import NodeStatus, pair_problems, parse_servers, verify_problems
 from lbdeploy.inventory import load_inventory
-from lbdeploy.status import node_status, parse_vrrp_states, status_lines
+from lbdeploy.ops.status import node_status, parse_vrrp_states, status_lines
 
 DATA = Path(__file__).parent / "data"
 VIP = "172.29.150.150"
@@ -111,7 +111,7 @@ def test_verify_names_split_brain_dead_haproxy_and_silent_ports() -> None:
 
 
 def test_a_vip_unreachable_from_here_is_judged_by_its_holder() -> None:
-    from lbdeploy.health import answer_from_holder
+    from lbdeploy.core.health import answer_from_holder
 
     target = f"{VIP}:80"
     holder = NodeStatus("hera", holds=(VIP,), http={target: "200"}, tcp={f"{VIP}:443": True})
@@ -130,7 +130,7 @@ def test_a_vip_unreachable_from_here_is_judged_by_its_holder() -> None:
 
 
 def test_up_waits_for_servers_and_names_those_not_up() -> None:
-    from lbdeploy.health import describe_servers, servers_behind_vips, servers_ready
+    from lbdeploy.core.health import describe_servers, servers_behind_vips, servers_ready
 
     pair = states().pair
     holders = {VIP: ["hera"]}
@@ -146,7 +146,7 @@ def test_up_waits_for_servers_and_names_those_not_up() -> None:
 
 
 def test_events_come_from_the_journal_lines_that_matter() -> None:
-    from lbdeploy.events import parse_events
+    from lbdeploy.ops.events import parse_events
 
     sections = {
         "lbdeploy": [

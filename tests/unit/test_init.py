@@ -7,8 +7,8 @@ from ipaddress import IPv4Address
 import pytest
 
 from lbdeploy.errors import UsageError
-from lbdeploy.init import init_script, parse_seen, propose, render_inventory
 from lbdeploy.inventory.load import parse_inventory
+from lbdeploy.ops.init import init_script, parse_seen, propose, render_inventory
 
 VIP = IPv4Address("172.29.150.150")
 

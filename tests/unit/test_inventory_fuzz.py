@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from lbdeploy.cli import app
+from lbdeploy.cli.app import app
 
 DATA = Path(__file__).parent / "data"
 ENV = {"LB_VRRP_PASS": "Ev-7vQ2x", "LB_STATS_PASS": "Ev-stats-8Jm"}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lbdeploy.desired import derive
+from lbdeploy.core.desired import derive
 from lbdeploy.errors import InventoryError
 from lbdeploy.inventory.checks import MAX_NODES
 from lbdeploy.inventory.load import parse_inventory

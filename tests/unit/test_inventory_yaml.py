@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lbdeploy.cli import app
+from lbdeploy.cli.app import app
 from lbdeploy.errors import InventoryError
 from lbdeploy.exitcodes import ExitCode
 from lbdeploy.inventory import load_inventory

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import yaml
 
-from lbdeploy.desired import Desired, derive
-from lbdeploy.facts import parse_facts
-from lbdeploy.health import NodeStatus, pair_problems, verify_problems
+from lbdeploy.core.desired import Desired, derive
+from lbdeploy.core.facts import parse_facts
+from lbdeploy.core.health import NodeStatus, pair_problems, verify_problems
+from lbdeploy.core.parsers import parse_addresses
+from lbdeploy.core.paths import netplan_file
+from lbdeploy.core.plan import make_plan
+from lbdeploy.core.platforms import Platform
+from lbdeploy.core.render import render_node
 from lbdeploy.inventory import load_inventory
-from lbdeploy.parsers import parse_addresses
-from lbdeploy.paths import netplan_file
-from lbdeploy.plan import make_plan
-from lbdeploy.platforms import Platform
-from lbdeploy.render import render_node
 
 DATA = Path(__file__).parent / "data"
 ENV = {"LB_VRRP_PASS": "vrrp-pw", "LB_STATS_PASS": "stats-pw"}

@@ -9,10 +9,10 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from lbdeploy.connect import check_identity
 from lbdeploy.errors import KeyFileError, UsageError
-from lbdeploy.known_hosts import load_known_hosts
-from lbdeploy.localfiles import write_file
+from lbdeploy.ops.localfiles import write_file
+from lbdeploy.remote.connect import check_identity
+from lbdeploy.remote.known_hosts import load_known_hosts
 
 KEY = paramiko.ECDSAKey.generate()
 OTHER = paramiko.ECDSAKey.generate()

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from lbdeploy.desired import derive
-from lbdeploy.facts import parse_facts
-from lbdeploy.inventory import load_inventory
-from lbdeploy.paths import netplan_file
-from lbdeploy.plan import make_plan
-from lbdeploy.platforms import (
+from lbdeploy.core.desired import derive
+from lbdeploy.core.facts import parse_facts
+from lbdeploy.core.paths import netplan_file
+from lbdeploy.core.plan import make_plan
+from lbdeploy.core.platforms import (
     HAPROXY_FLOOR,
     KEEPALIVED_FLOOR,
     Platform,
@@ -20,7 +19,8 @@ from lbdeploy.platforms import (
     problems,
     version,
 )
-from lbdeploy.render import NETPLAN_CHECK, render_node
+from lbdeploy.core.render import NETPLAN_CHECK, render_node
+from lbdeploy.inventory import load_inventory
 
 DATA = Path(__file__).parent / "data"
 

@@ -7,8 +7,8 @@ import time
 
 from rich.console import Console
 
-from lbdeploy.progress import StepPrinter
-from lbdeploy.report import StepResult
+from lbdeploy.cli.progress import StepPrinter
+from lbdeploy.core.report import StepResult
 
 
 def test_a_log_gets_finished_steps_only_one_line_each() -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from lbdeploy.desired import derive
-from lbdeploy.files import masked_diff
+from lbdeploy.core.desired import derive
+from lbdeploy.core.files import masked_diff
+from lbdeploy.core.paths import HAPROXY_CFG, KEEPALIVED_CONF
+from lbdeploy.core.render import keepalived_test_copy, render_node
 from lbdeploy.inventory import load_inventory
-from lbdeploy.paths import HAPROXY_CFG, KEEPALIVED_CONF
-from lbdeploy.render import keepalived_test_copy, render_node
 
 RENDER = Path(__file__).parent / "data" / "render"
 CASES = sorted(p for p in RENDER.iterdir() if p.is_dir())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lbdeploy.roll import RollNode, choose_order, count_moves
+from lbdeploy.core.roll import RollNode, choose_order, count_moves
 
 OLD = ({"VI_50": 101}, {"VI_50": 100})
 NEW = ({"VI_50": 254}, {"VI_50": 253})

@@ -5,13 +5,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from lbdeploy.changes import change_script, services_script
-from lbdeploy.desired import derive
-from lbdeploy.facts import parse_facts
+from lbdeploy.core.desired import derive
+from lbdeploy.core.facts import parse_facts
+from lbdeploy.core.paths import staged as staged_path
+from lbdeploy.core.plan import make_plan
+from lbdeploy.core.render import render_node
 from lbdeploy.inventory import load_inventory
-from lbdeploy.paths import staged as staged_path
-from lbdeploy.plan import make_plan
-from lbdeploy.render import render_node
+from lbdeploy.scripts.changes import change_script, services_script
 
 DATA = Path(__file__).parent / "data"
 
@@ -68,8 +68,8 @@ def test_secrets_appear_only_inside_here_documents() -> None:
 
 def test_a_failure_on_the_left_of_and_stops_the_script() -> None:
     """`set -e` alone would let `false && true` pass and run the next line."""
-    from lbdeploy.shell import join, sh
-    from lbdeploy.steps.base import Change
+    from lbdeploy.core.steps.base import Change
+    from lbdeploy.scripts.shell import join, sh
 
     change = Change(
         step="x",

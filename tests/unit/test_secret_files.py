@@ -13,16 +13,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from rich.console import Console
 
-from lbdeploy.changes import change_script
-from lbdeploy.desired import derive
-from lbdeploy.display import print_recap
-from lbdeploy.execute import file_diffs
-from lbdeploy.facts import parse_facts
-from lbdeploy.files import ManagedFile
+from lbdeploy.cli.display import print_recap
+from lbdeploy.core.desired import derive
+from lbdeploy.core.facts import parse_facts
+from lbdeploy.core.files import ManagedFile
+from lbdeploy.core.plan import make_plan
+from lbdeploy.core.render import render_node
+from lbdeploy.core.report import NodeReport, Report, StepResult
 from lbdeploy.inventory import load_inventory
-from lbdeploy.plan import make_plan
-from lbdeploy.render import render_node
-from lbdeploy.report import NodeReport, Report, StepResult
+from lbdeploy.ops.up import file_diffs
+from lbdeploy.scripts.changes import change_script
 
 DATA = Path(__file__).parent / "data"
 KEY_PATH = "/etc/haproxy/certs/example.org.key"
@@ -95,6 +95,6 @@ def test_a_showable_config_masks_the_passwords_it_holds() -> None:
 
 
 def change_script_shown(file: ManagedFile) -> str:
-    from lbdeploy.steps.base import Change, Upload
+    from lbdeploy.core.steps.base import Change, Upload
 
     return change_script(Change("configs", "x", uploads=(Upload(file),))).shown()

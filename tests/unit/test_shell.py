@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lbdeploy.shell import Raw, Secret, join, sh
+from lbdeploy.scripts.shell import Raw, Secret, join, sh
 
 
 def test_every_argument_is_quoted() -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import paramiko
 
-from lbdeploy.desired import derive
+from lbdeploy.core.desired import derive
 from lbdeploy.inventory.load import parse_inventory
-from lbdeploy.sshconfig import Explicit, route
+from lbdeploy.remote.sshconfig import Explicit, route
 
 CONFIG = paramiko.SSHConfig.from_text(
     """

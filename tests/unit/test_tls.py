@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lbdeploy.changes import services_script
-from lbdeploy.cli import app
-from lbdeploy.desired import Desired, derive
+from lbdeploy.cli.app import app
+from lbdeploy.core.desired import Desired, derive
+from lbdeploy.core.facts import parse_facts
+from lbdeploy.core.plan import make_plan
+from lbdeploy.core.render import render_node
 from lbdeploy.errors import InventoryError
-from lbdeploy.facts import parse_facts
 from lbdeploy.inventory.load import load_inventory
-from lbdeploy.plan import make_plan
-from lbdeploy.render import render_node
+from lbdeploy.scripts.changes import services_script
 from tests.tlsutil import cert_pem, issue, key_pem, make_ca, write_pair
 
 DATA = Path(__file__).parent / "data"

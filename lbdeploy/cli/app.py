@@ -1,0 +1,207 @@
+"""The `lbdeploy` command: parse, call one function, map errors to exit codes.
+
+This module holds the commands that read or converge an inventory (validate, render,
+schema, up); the commands that operate a running pair are in `cli_operate`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from lbdeploy import __version__
+from lbdeploy.cli import common
+from lbdeploy.cli.common import (
+    BecomeOpt,
+    InventoryArg,
+    JsonOpt,
+    KeyPassOpt,
+    NodeOpt,
+    StatsOpt,
+    app,
+)
+
+if TYPE_CHECKING:
+    from lbdeploy.core.report import Report
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """The console command: run the app, flush, and leave without finalizing the interpreter.
+
+    Tearing down what a run has loaded (pydantic, cryptography, paramiko, their C
+    extensions) took 60-90 ms in the lab and serves no purpose once the command is done;
+    every pool and connection is closed by then. Tests call `app` itself.
+    """
+    try:
+        app(prog_name="lbdeploy")
+        code: int = 0
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+            code = 1
+        else:
+            code = exc.code or 0
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            code = code or 1
+    os._exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lbdeploy {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="only the recap, no step lines")] = (
+        False
+    ),
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")
+    ] = False,
+) -> None:
+    ctx.obj = {"debug": debug, "quiet": quiet}
+
+
+@app.command()
+def validate(ctx: typer.Context, inventory: InventoryArg = Path("inventory.yaml")) -> None:
+    """Check the inventory and show what each node will get (secrets masked)."""
+
+    def run() -> None:
+        from lbdeploy.cli.display import certificates_table, services_table, summary_table
+        from lbdeploy.ops.certs import expiry_warnings
+
+        desired = common.load(inventory)
+        out = common.console()
+        out.print(summary_table(desired))
+        out.print(services_table(desired.pair))
+        if desired.pair.bundles:
+            out.print(certificates_table(desired.pair))
+        for warning in expiry_warnings(desired.pair):
+            out.print(warning, markup=False)
+        summary = f"{inventory}: valid, {len(desired.nodes)} nodes, {len(desired.pair.vips)} VIPs"
+        out.print(summary, markup=False)
+
+    common.guard(ctx, run)
+
+
+@app.command()
+def render(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    out: Annotated[Path, typer.Option("--out", help="directory to write DIR/<node>/<path>")] = Path(
+        "rendered"
+    ),
+) -> None:
+    """Write every node's config files under DIR/<node>/, with their final modes."""
+
+    def run() -> None:
+        from lbdeploy.core.render import make_environment, render_node
+        from lbdeploy.ops.localfiles import write_file
+
+        desired = common.load(inventory)
+        written = 0
+        templates = make_environment()
+        for node in desired.nodes:
+            for file in render_node(desired.pair, node, env=templates).values():
+                write_file(out / node.name, file.path, file.content, file.mode)
+                written += 1
+        message = f"wrote {written} files for {len(desired.nodes)} nodes under {out}/"
+        common.console().print(message, markup=False)
+
+    common.guard(ctx, run)
+
+
+@app.command()
+def schema() -> None:
+    """Print the inventory's JSON Schema (for editors)."""
+    from lbdeploy.inventory import Inventory
+
+    common.print_json(Inventory.model_json_schema())
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    node: NodeOpt = None,
+    check: Annotated[bool, typer.Option("--check", help="change nothing, say what would")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="with --check: show file diffs")] = False,
+    as_json: JsonOpt = False,
+    stats: StatsOpt = False,
+    ask_become_pass: BecomeOpt = False,
+    ask_key_pass: KeyPassOpt = False,
+) -> None:
+    """Converge every node: files, packages, services; then wait until the pair serves."""
+
+    def run() -> Report:
+        from lbdeploy.ops.up import converge
+
+        desired = common.load(inventory)
+        chosen = common.select(desired, node)
+        creds = common.credentials(ask_become_pass, ask_key_pass)
+        whole = len(chosen.nodes) == len(desired.nodes)
+        return converge(
+            chosen, common.emitter(ctx, as_json), creds, check=check, diff=diff, whole_pair=whole
+        )
+
+    report = common.guard(ctx, run)
+    common.finish(report, as_json, stats, diffs=check and diff)
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    nodes: Annotated[list[str], typer.Argument(help="[user@]host[:port] or ssh_config alias")],
+    vip: Annotated[str, typer.Option("--vip", help="the virtual IP the pair will share")],
+    user: Annotated[str | None, typer.Option("--user", help="SSH user (sudo if not root)")] = None,
+    identity: Annotated[Path | None, typer.Option("--identity", help="SSH private key")] = None,
+    known_hosts: Annotated[Path, typer.Option("--known-hosts")] = Path("~/.ssh/known_hosts"),
+    trust_new: Annotated[
+        bool,
+        typer.Option(
+            "--trust-new-host-keys", help="record unknown host keys (a changed one still stops)"
+        ),
+    ] = False,
+    out: Annotated[Path, typer.Option("--out", help="the inventory to write")] = Path(
+        "inventory.yaml"
+    ),
+    force: Annotated[bool, typer.Option("--force", help="overwrite --out")] = False,
+    ask_become_pass: BecomeOpt = False,
+    ask_key_pass: KeyPassOpt = False,
+) -> None:
+    """Write an inventory from the nodes themselves: public interface, netmask, a free vrid."""
+
+    def run() -> str:
+        from lbdeploy.ops.init_run import start_inventory
+
+        return start_inventory(
+            nodes,
+            vip,
+            user,
+            identity,
+            known_hosts.expanduser(),
+            trust_new,
+            out,
+            force,
+            common.credentials(ask_become_pass, ask_key_pass),
+        )
+
+    common.console().print(common.guard(ctx, run), markup=False)
+
+
+# The operating commands register themselves on the same app, listed after these.
+from lbdeploy.cli import incident as cli_incident  # noqa: E402, F401
+from lbdeploy.cli import operate as cli_operate  # noqa: E402, F401

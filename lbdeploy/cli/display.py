@@ -1,0 +1,155 @@
+"""Reports, states and statuses as rich tables and lines for people.
+
+Every string that came from the inventory, a node or a daemon is a `Text`, never
+markup: a server named `[red]x[/red]` is printed as written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from lbdeploy.core.addresses import hostport
+from lbdeploy.core.desired import Desired, PairState
+from lbdeploy.core.health import NodeStatus
+from lbdeploy.core.report import Report, StepResult
+
+_STYLE = {
+    "ok": "green",
+    "changed": "yellow",
+    "would change": "yellow",
+    "failed": "bold red",
+    "skipped": "dim",
+    "running": "cyan",
+}
+
+
+def print_step(console: Console, node: str, result: StepResult) -> None:
+    line = Text(f"{node:<12} {result.step:<10} ")
+    line.append(result.status, style=_STYLE[result.status])
+    if result.detail:
+        line.append(f"  {result.detail}")
+    console.print(line)
+
+
+def _result_cell(result: str) -> Text:
+    style = {"failed": "bold red", "skipped": "yellow"}.get(result, "green")
+    return Text(result, style=style)
+
+
+def print_recap(console: Console, report: Report, stats: bool) -> None:
+    table = Table(title=f"lbdeploy {report.command}: recap", title_justify="left")
+    for column in ("node", "result", "changed", "drift"):
+        table.add_column(column)
+    if stats:
+        for column in ("connections", "round trips", "ssh seconds"):
+            table.add_column(column, justify="right")
+    for name, node in report.nodes.items():
+        row = [Text(name), _result_cell(node.result), Text(str(node.changed))]
+        row.append(Text(", ".join(node.drift) or "-"))
+        if stats:
+            c = node.counters
+            row += [Text(str(c.connections)), Text(str(c.round_trips)), Text(f"{c.seconds:.2f}")]
+        table.add_row(*row)
+    console.print(table)
+    for name, node in report.nodes.items():
+        if node.error:
+            console.print(Text(f"{name}: ", style="bold red") + Text(node.error))
+    for note in report.notes:
+        console.print(Text(note))
+    console.print(Text(f"took {report.seconds:.1f} s"))
+
+
+def summary_table(desired: Desired) -> Table:
+    pair = desired.pair
+    table = Table(title="lbdeploy: what each node will get", title_justify="left")
+    table.add_column("node")
+    table.add_column("ssh")
+    table.add_column(f"{pair.interface.name} address")
+    for vip in pair.vips:
+        table.add_column(f"VIP {vip.vip} (vrid {vip.virtual_router_id})")
+    for node in desired.nodes:
+        ssh = node.ssh
+        sudo = " (sudo)" if ssh.needs_sudo else ""
+        table.add_row(
+            Text(node.name),
+            Text(f"{ssh.user}@{hostport(ssh.host, ssh.port)}{sudo}"),
+            Text(", ".join(map(str, pair.interfaces(node)))),
+            *(
+                Text(
+                    f"{r.state} prio {r.priority}" + (" nopreempt" if r.instance.nopreempt else "")
+                )
+                for r in node.vrrp
+            ),
+        )
+    return table
+
+
+def services_table(pair: PairState) -> Table:
+    table = Table(title="services", title_justify="left")
+    for column in ("name", "listens on", "mode", "balance", "servers"):
+        table.add_column(column)
+    for svc in pair.services:
+        servers = ", ".join(f"{s.name}={hostport(s.address, s.port)}" for s in svc.servers)
+        listens = ", ".join(target for _, target in svc.targets)
+        table.add_row(*map(Text, (svc.name, listens, svc.mode, svc.balance, servers)))
+    if pair.stats:
+        st = pair.stats
+        where = f"<node address>:{st.port}{st.uri}"
+        table.add_row(*map(Text, ("stats", where, "http", "-", f"auth {st.user}:{st.password}")))
+    return table
+
+
+def _certs_cell(status: NodeStatus) -> str:
+    """Each certificate HAProxy holds: its file and days to expiry."""
+    cells = []
+    for path, cert in status.certs.items():
+        left = cert.days_left()
+        cells.append(f"{path.rpartition('/')[2]} {'?' if left is None else left} d")
+    return ", ".join(cells) or "-"
+
+
+def certificates_table(pair: PairState) -> Table:
+    table = Table(title="certificates", title_justify="left")
+    for column in ("service", "file", "names", "issuer", "expires", "on the nodes"):
+        table.add_column(column, overflow="fold")
+    for svc in pair.services:
+        for bundle in svc.tls:
+            chain = bundle.chain
+            expires = f"{chain.not_after:%Y-%m-%d} ({chain.days_left()} days)"
+            cells = (svc.name, str(chain.path), ", ".join(chain.names), chain.issuer, expires)
+            table.add_row(*map(Text, (*cells, bundle.path)))
+    return table
+
+
+def status_table(statuses: list[NodeStatus]) -> Table:
+    table = Table(title="lbdeploy status", title_justify="left")
+    tls = any(s.certs for s in statuses)
+    columns = ("node", "keepalived", "holds", "haproxy", "servers", "standby", "drift")
+    for column in (*columns, *(("tls",) if tls else ())):
+        table.add_column(column, overflow="fold")
+    for status in statuses:
+        if status.error:
+            table.add_row(Text(status.node), Text(status.error, style="red"), *[""] * (5 + tls))
+            continue
+        vrrp = ", ".join(f"{k} {v}" for k, v in status.vrrp.items()) or status.keepalived
+        servers = ", ".join(f"{svc}/{srv} {st}" for svc, srv, st in status.servers) or "-"
+        cells = (
+            status.node,
+            vrrp,
+            ", ".join(status.holds) or "-",
+            f"{status.haproxy} {status.haproxy_version}".strip(),
+            servers,
+            "yes" if status.standby else "no",
+            ", ".join(status.drift) or "-",
+            *((_certs_cell(status),) if tls else ()),
+        )
+        table.add_row(*map(Text, cells))
+    return table
+
+
+def status_json(statuses: list[NodeStatus]) -> list[dict[str, object]]:
+    return [asdict(s) for s in statuses]

@@ -1,0 +1,138 @@
+"""`lbdeploy` commands for an incident: servers in and out of rotation, the events timeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from lbdeploy.cli.common import (
+    BecomeOpt,
+    InventoryArg,
+    JsonOpt,
+    KeyPassOpt,
+    app,
+    console,
+    credentials,
+    emitter,
+    finish,
+    guard,
+    load,
+    print_json,
+)
+from lbdeploy.core.defaults import DRAIN_TIMEOUT
+from lbdeploy.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from lbdeploy.core.report import Report
+    from lbdeploy.ops.drain import AdminState
+    from lbdeploy.ops.events import Event
+
+ServerArg = Annotated[str, typer.Argument(help="the backend server, by its inventory name")]
+ServiceOpt = Annotated[
+    str | None, typer.Option("--service", help="the service, when the server is in several")
+]
+
+
+def _admin(
+    ctx: typer.Context,
+    state: AdminState,
+    inventory: Path,
+    server: str,
+    service: str | None,
+    creds: tuple[bool, bool],
+    wait: bool = False,
+    timeout: float = DRAIN_TIMEOUT,
+) -> None:
+    def run() -> Report:
+        from lbdeploy.ops.drain import set_state
+
+        credentials_ = credentials(*creds)
+        desired = load(inventory)
+        return set_state(
+            desired, server, service, state, emitter(ctx, False), wait, timeout, credentials_
+        )
+
+    finish(guard(ctx, run), False, False)
+
+
+@app.command()
+def drain(
+    ctx: typer.Context,
+    server: ServerArg,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    service: ServiceOpt = None,
+    wait: Annotated[bool, typer.Option("--wait", help="until its sessions end")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="seconds --wait may take")] = (
+        DRAIN_TIMEOUT
+    ),
+    ask_become_pass: BecomeOpt = False,
+    ask_key_pass: KeyPassOpt = False,
+) -> None:
+    """Take SERVER out of rotation gently: no new sessions, current ones finish (all nodes)."""
+    _admin(ctx, "drain", inventory, server, service, (ask_become_pass, ask_key_pass), wait, timeout)
+
+
+@app.command()
+def maint(
+    ctx: typer.Context,
+    server: ServerArg,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    service: ServiceOpt = None,
+    ask_become_pass: BecomeOpt = False,
+    ask_key_pass: KeyPassOpt = False,
+) -> None:
+    """Put SERVER in maintenance: no traffic, no health checks (all nodes)."""
+    _admin(ctx, "maint", inventory, server, service, (ask_become_pass, ask_key_pass))
+
+
+@app.command()
+def ready(
+    ctx: typer.Context,
+    server: ServerArg,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    service: ServiceOpt = None,
+    ask_become_pass: BecomeOpt = False,
+    ask_key_pass: KeyPassOpt = False,
+) -> None:
+    """Put SERVER back in rotation after drain or maint (all nodes)."""
+    _admin(ctx, "ready", inventory, server, service, (ask_become_pass, ask_key_pass))
+
+
+@app.command()
+def events(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    since: Annotated[str, typer.Option("--since", help="how far back: 10m, 2h, 1d")] = "1h",
+    as_json: JsonOpt = False,
+    ask_become_pass: BecomeOpt = False,
+    ask_key_pass: KeyPassOpt = False,
+) -> None:
+    """One timeline from every node: VRRP transitions, reloads, server health, lbdeploy runs."""
+
+    def run() -> tuple[list[Event], list[str], list[str]]:
+        from lbdeploy.ops.events import gather_events
+
+        creds = credentials(ask_become_pass, ask_key_pass)
+        return gather_events(load(inventory), since, creds)
+
+    found, notes, errors = guard(ctx, run)
+    if as_json:
+        print_json({"events": [e.to_json() for e in found], "notes": notes, "errors": errors})
+    else:
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=f"lbdeploy events, last {since}", title_justify="left")
+        for column in ("time (UTC)", "node", "source", "event"):
+            table.add_column(column, overflow="fold")
+        for event in found:
+            when = str(event.to_json()["at"])[11:23]
+            table.add_row(*map(Text, (when, event.node, event.source, event.message)))
+        out = console()
+        out.print(table)
+        for line in [*notes, *errors]:
+            out.print(Text(line))
+    if errors:
+        raise typer.Exit(int(ExitCode.UNREACHABLE))

@@ -1,0 +1,164 @@
+"""Is the pair serving? Pure verdicts from addresses, probes and status, for up/status/verify."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lbdeploy.core.addresses import IPInterface
+from lbdeploy.core.desired import PairState
+from lbdeploy.ops.certs import LoadedCert
+
+Addresses = dict[str, dict[str, tuple[IPInterface, ...]]]  # node -> interface -> addresses
+Probes = dict[str, dict[str, bool]]  # node -> "vip:port" -> answers
+ServerRow = tuple[str, str, str]  # (service, server, status as HAProxy says it)
+Servers = dict[str, tuple[ServerRow, ...]]  # node -> its haproxy's servers
+READY = ("UP", "no check")  # "UP 1/3" is going down, "DOWN 1/2" coming up: not settled
+
+
+def parse_servers(lines: list[str]) -> tuple[ServerRow, ...]:
+    """`show stat` CSV cut to proxy,server,status: real servers only, stats proxy left out."""
+    rows = []
+    for line in lines:
+        parts = line.split(",")
+        real = len(parts) == 3 and parts[1] not in ("FRONTEND", "BACKEND", "svname")
+        if real and not line.startswith("#") and parts[0] != "stats":
+            rows.append((parts[0], parts[1], parts[2]))
+    return tuple(rows)
+
+
+def servers_behind_vips(
+    pair: PairState, holders: dict[str, list[str]], servers: Servers
+) -> dict[str, tuple[ServerRow, ...]]:
+    """Each service's servers as the haproxy of the node holding its (first held) VIP sees them."""
+    out = {}
+    for svc in pair.services:
+        single = [h for vip in svc.vips if len(h := holders.get(str(vip), [])) == 1]
+        rows = servers.get(single[0][0], ()) if single else ()
+        out[svc.name] = tuple(r for r in rows if r[0] == svc.name)
+    return out
+
+
+def servers_ready(rows: dict[str, tuple[ServerRow, ...]]) -> bool:
+    return all(row[2] in READY for service in rows.values() for row in service)
+
+
+def describe_servers(rows: dict[str, tuple[ServerRow, ...]]) -> list[str]:
+    """'web: 2/2 servers UP', naming the others: what `up` ends with."""
+    lines = []
+    for service, found in rows.items():
+        up = [r for r in found if r[2] in READY]
+        others = ", ".join(f"{r[1]} {r[2]}" for r in found if r[2] not in READY)
+        lines.append(
+            f"{service}: {len(up)}/{len(found)} servers UP" + (f" ({others})" if others else "")
+        )
+    return lines
+
+
+def vip_holders(pair: PairState, nodes: list[str], addresses: Addresses) -> dict[str, list[str]]:
+    """Each VIP (as text) and the nodes whose public interface carries it."""
+    holders: dict[str, list[str]] = {str(v.vip): [] for v in pair.vips}
+    for node in nodes:
+        held = {a.ip for a in addresses.get(node, {}).get(pair.interface.name, ())}
+        for vip in pair.vips:
+            if vip.vip in held:
+                holders[str(vip.vip)].append(node)
+    return holders
+
+
+def pair_problems(
+    pair: PairState,
+    nodes: list[str],
+    addresses: Addresses,
+    probes: Probes,
+    standby: frozenset[str] = frozenset(),
+    expect_on: str | None = None,
+) -> list[str]:
+    """What keeps the pair from serving as planned; empty when it serves.
+
+    A VIP belongs on `expect_on` if given, else on its preferred master; when that
+    node is on standby (`lbdeploy switchover`) or the VIP is nopreempt, any one
+    holder will do.
+    """
+    problems = []
+    holders = vip_holders(pair, nodes, addresses)
+    for vip in pair.vips:
+        held_by = holders[str(vip.vip)]
+        expected = expect_on or vip.preferred_master
+        any_holder = expect_on is None and (vip.nopreempt or expected in standby)
+        if not held_by:
+            problems.append(f"no node holds VIP {vip.vip}")
+        elif len(held_by) > 1:
+            problems.append(f"VIP {vip.vip} is held by {' and '.join(held_by)} (split brain)")
+        elif not any_holder and held_by[0] != expected:
+            problems.append(f"VIP {vip.vip} is on {held_by[0]}, expected {expected}")
+        else:
+            for svc in pair.services_on(vip.vip):
+                target = svc.target(vip.vip)
+                if not probes.get(held_by[0], {}).get(target, False):
+                    problems.append(f"nothing answers on {target} (service {svc.name})")
+    return problems
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """One node of the running pair, as `status` shows it."""
+
+    node: str
+    error: str | None = None
+    vrrp: dict[str, str] = field(default_factory=dict)  # instance -> MASTER/BACKUP/FAULT
+    holds: tuple[str, ...] = ()
+    haproxy: str = "unknown"
+    keepalived: str = "unknown"
+    haproxy_version: str = ""
+    servers: tuple[tuple[str, str, str], ...] = ()  # (service, server, UP/DOWN/...)
+    standby: bool = False
+    drift: tuple[str, ...] = ()
+    http: dict[str, str] = field(default_factory=dict)  # "vip:port" -> HTTP status or none
+    tcp: dict[str, bool] = field(default_factory=dict)  # "vip:port" -> a connect succeeded
+    certs: dict[str, LoadedCert] = field(default_factory=dict)  # file -> what HAProxy holds
+
+
+def answer_from_holder(holder: NodeStatus | None, target: str, mode: str) -> str:
+    """'ok' or why not, as the node holding the VIP saw `target` from inside."""
+    if holder is None:
+        return "unreachable from here, and no node holds the VIP to ask"
+    if mode == "http":
+        code = holder.http.get(target, "none")
+        if code.isdigit():
+            return "ok" if int(code) < 500 else f"HTTP {code} (seen from {holder.node})"
+        return f"no HTTP answer on {target}, from here or from {holder.node}"
+    if holder.tcp.get(target):
+        return "ok"
+    return f"nothing answers on {target}, from here or from {holder.node}"
+
+
+def verify_problems(
+    pair: PairState,
+    statuses: list[NodeStatus],
+    answers: dict[str, str],
+) -> list[str]:
+    """Why the pair does not serve, by name; empty when verify passes.
+
+    `answers` maps "vip:port" to "ok" or what went wrong, as seen from wherever the
+    VIP could be reached (the operator's machine, else the node holding it).
+    """
+    problems = [f"{s.node}: {s.error}" for s in statuses if s.error]
+    reachable = [s for s in statuses if not s.error]
+    holders: dict[str, list[str]] = {str(v.vip): [] for v in pair.vips}
+    for status in statuses:
+        for vip in status.holds:
+            holders.setdefault(vip, []).append(status.node)
+    for vip, held_by in holders.items():
+        if not held_by and len(reachable) == len(statuses):
+            problems.append(f"no node holds VIP {vip}")
+        elif len(held_by) > 1:
+            problems.append(f"split brain: VIP {vip} is held by {' and '.join(held_by)}")
+    for status in reachable:
+        if status.haproxy != "active":
+            problems.append(f"{status.node}: haproxy is {status.haproxy}")
+    for svc in pair.services:
+        for _, target in svc.targets:
+            answer = answers.get(target, "not checked")
+            if answer != "ok":
+                problems.append(f"service {svc.name} on {target}: {answer}")
+    return problems

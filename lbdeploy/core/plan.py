@@ -1,0 +1,156 @@
+"""(PairState, NodeState, files, Facts) → Plan: the node's ordered changes, then its services.
+
+Planned once, from one snapshot of facts. Which service a change reloads is read from
+the changed files' own `on_change`; restarts come from here, never from steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from lbdeploy.core.desired import NodeState, PairState
+from lbdeploy.core.facts import Facts
+from lbdeploy.core.files import ManagedFile, Phase
+from lbdeploy.core.paths import ALERT_PACKAGES, PACKAGES, SERVICES
+from lbdeploy.core.platforms import Stack
+from lbdeploy.core.steps.base import Change, Step
+from lbdeploy.core.steps.failsafe import Failsafe
+from lbdeploy.core.steps.files import Files
+from lbdeploy.core.steps.network import PublicInterface
+from lbdeploy.core.steps.packages import Packages
+from lbdeploy.core.steps.sysctl import NonlocalBind
+
+# Steps with logic beyond their files; every other file goes to a `Files` step named
+# after its `step` field, PREPARE groups before CONFIG ones.
+SPECIAL_STEPS = ("network", "sysctl")
+
+
+@dataclass(frozen=True)
+class ServiceAction:
+    service: str
+    # reload/start: `systemctl reload-or-restart`; restart: `systemctl restart`;
+    # ssl-cert: certificates through HAProxy's runtime API, a reload only if it refuses
+    action: Literal["ssl-cert", "reload", "restart", "start", "enable"]
+    enable: bool
+    why: str
+    paths: tuple[str, ...] = ()  # the certificates of an ssl-cert update
+
+
+@dataclass(frozen=True)
+class Plan:
+    node: str
+    changes: tuple[Change, ...]
+    services: tuple[ServiceAction, ...]
+    drift: tuple[str, ...]  # managed files edited by hand since lbdeploy wrote them
+    ok: tuple[str, ...] = ()  # steps already right, for the report
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes and not self.services
+
+    def in_phase(self, phase: Phase) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.phase is phase)
+
+
+def _groups(files: dict[str, ManagedFile], phase: Phase) -> list[Files]:
+    names: dict[str, list[ManagedFile]] = {}
+    for file in files.values():
+        if file.phase is phase and file.step not in SPECIAL_STEPS:
+            names.setdefault(file.step, []).append(file)
+    return [Files(name, tuple(group), phase) for name, group in names.items()]
+
+
+def make_steps(
+    pair: PairState, node: NodeState, files: dict[str, ManagedFile], stack: Stack
+) -> list[Step]:
+    """The node's steps in the order they must run."""
+    special = {f.step: f for f in files.values() if f.step in SPECIAL_STEPS}
+    return [
+        PublicInterface(pair, node, special.get("network"), stack),
+        NonlocalBind(special["sysctl"], pair.sysctls),
+        Packages((*PACKAGES, *(ALERT_PACKAGES if pair.webhook else ()))),
+        Failsafe(),
+        *_groups(files, Phase.PREPARE),
+        *_groups(files, Phase.CONFIG),
+    ]
+
+
+def find_drift(files: dict[str, ManagedFile], facts: Facts) -> tuple[str, ...]:
+    """Files whose live content is neither what lbdeploy last wrote nor what it would write."""
+    drifted = []
+    for path, file in files.items():
+        live = facts.files.get(path)
+        written = facts.applied.get(path)
+        if live is None or written is None:
+            continue
+        if live.sha256 != written and live.sha256 != file.sha256:
+            drifted.append(path)
+    return tuple(drifted)
+
+
+Reload = Literal["ssl-cert", "reload", "restart"]
+_RANK: dict[str, int] = {"ssl-cert": 0, "reload": 1, "restart": 2}
+
+
+def _wanted(changes: list[Change], facts: Facts) -> tuple[dict[str, Reload], dict[str, list[str]]]:
+    """The strongest action each service owes (restart > reload > ssl-cert), and the
+    certificates an ssl-cert update takes."""
+    wanted: dict[str, Reload] = {}
+    for service, owed in facts.pending.items():
+        # An owed ssl-cert does not say which certificates: a reload loads them all.
+        wanted[service] = "restart" if owed == "restart" else "reload"
+    certs: dict[str, list[str]] = {}
+    for change in changes:
+        for file in change.changed_files:
+            if file.on_change is None:
+                continue
+            service, action = file.on_change.service, file.on_change.action
+            if _RANK[action] > _RANK[wanted.get(service, "ssl-cert")] or service not in wanted:
+                wanted[service] = action
+            if action == "ssl-cert":
+                certs.setdefault(service, []).append(file.path)
+    return wanted, certs
+
+
+def plan_services(changes: list[Change], facts: Facts) -> list[ServiceAction]:
+    """Reload what changed files ask for; start or enable what is down; else nothing."""
+    wanted, certs = _wanted(changes, facts)
+    actions = []
+    for service in SERVICES:
+        fact = facts.services.get(service)
+        active = fact is not None and fact.active == "active"
+        enabled = fact is not None and fact.enabled == "enabled"
+        if service in wanted:
+            action = wanted[service]
+            if action == "ssl-cert" and not active:
+                action = "reload"  # reload-or-restart: a stopped haproxy starts with them
+            why = "its config changed"
+            if service in facts.pending:
+                why = "an earlier run changed its config"
+            elif action == "ssl-cert":
+                why = "its certificates changed"
+            paths = tuple(certs.get(service, ())) if action == "ssl-cert" else ()
+            actions.append(ServiceAction(service, action, not enabled, why, paths))
+        elif not active:
+            actions.append(ServiceAction(service, "start", not enabled, "it is not running"))
+        elif not enabled:
+            actions.append(ServiceAction(service, "enable", True, "it is not enabled at boot"))
+    return actions
+
+
+def make_plan(
+    pair: PairState,
+    node: NodeState,
+    files: dict[str, ManagedFile],
+    facts: Facts,
+    stack: Stack = "ifupdown",
+) -> Plan:
+    steps = make_steps(pair, node, files, stack)
+    planned = [(step.name, step.plan(facts)) for step in steps]
+    changes = [change for _, change in planned if change is not None]
+    ok = [name for name, change in planned if change is None]
+    services = plan_services(changes, facts)
+    if not services:
+        ok.append("services")
+    return Plan(node.name, tuple(changes), tuple(services), find_drift(files, facts), tuple(ok))

@@ -1,0 +1,51 @@
+"""What a step returns when something differs: a Change, made of uploads and commands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from lbdeploy.core.facts import Facts
+from lbdeploy.core.files import ManagedFile, Phase
+from lbdeploy.scripts.shell import Command
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file to put in place: staged beside its target, validated, then moved atomically."""
+
+    file: ManagedFile
+    content_changed: bool = True  # False: only mode/owner differ, no upload needed
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one step would do on one node, and why."""
+
+    step: str
+    why: str
+    phase: Phase = Phase.PREPARE
+    commands_before: tuple[Command, ...] = ()
+    uploads: tuple[Upload, ...] = ()
+    commands: tuple[Command, ...] = ()
+
+    @property
+    def changed_files(self) -> tuple[ManagedFile, ...]:
+        return tuple(u.file for u in self.uploads if u.content_changed)
+
+
+class Step(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def plan(self, facts: Facts) -> Change | None: ...
+
+
+def upload_if_differs(file: ManagedFile, facts: Facts) -> Upload | None:
+    """None when the live file already has this content, mode and ownership."""
+    live = facts.files.get(file.path)
+    if live is not None and live.sha256 == file.sha256:
+        if (live.mode, live.owner, live.group) == (file.mode, file.owner, file.group):
+            return None
+        return Upload(file, content_changed=False)
+    return Upload(file)

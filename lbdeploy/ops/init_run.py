@@ -1,0 +1,58 @@
+"""`lbdeploy init` end to end: routes to the nodes, what they say, the inventory written."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+from pathlib import Path
+
+from lbdeploy.core.credentials import Credentials
+from lbdeploy.core.targets import SshTarget
+from lbdeploy.errors import UsageError
+from lbdeploy.inventory.load import parse_inventory
+from lbdeploy.ops.init import gather, parse_spec, propose, render_inventory
+from lbdeploy.remote.sshconfig import Explicit, load_config, route
+
+
+def start_inventory(
+    nodes: list[str],
+    vip_text: str,
+    user: str | None,
+    identity: Path | None,
+    known_hosts: Path,
+    trust_new: bool,
+    out: Path,
+    force: bool,
+    creds: Credentials,
+) -> str:
+    """Ask the nodes, propose the values, check them as `validate` would, write the file."""
+    try:
+        vip = IPv4Address(vip_text)
+    except ValueError:
+        raise UsageError(
+            f"--vip {vip_text!r} is not an IPv4 address; init proposes IPv4 pairs (add an"
+            " IPv6 VIP to the inventory it writes: see README, IPv6)"
+        ) from None
+    if len(nodes) < 2:
+        raise UsageError("name at least two nodes: a pair")
+    if out.exists() and not force:
+        raise UsageError(f"{out} exists; choose another --out, or --force to replace it")
+    config = load_config(Path("~/.ssh/config").expanduser())
+    specs = [parse_spec(n) for n in nodes]
+
+    def target_of(spec: str) -> SshTarget:
+        spec_user, host, port = parse_spec(spec)
+        explicit = Explicit(user=spec_user or user, port=port, identity_file=identity)
+        return SshTarget(route(config, host, explicit), known_hosts, 10.0)
+
+    seen = gather(nodes, vip, target_of, creds, trust_new)
+    proposal = propose(seen, vip)
+    ssh = {"known_hosts": str(known_hosts)}
+    if user:
+        ssh["user"] = user
+    if identity:
+        ssh["identity_file"] = str(identity.expanduser().resolve())
+    text = render_inventory(proposal, specs, vip, ssh)
+    env = {"LB_VRRP_PASS": "x", "LB_STATS_PASS": "x"}
+    parse_inventory(text, str(out), env, base=out.resolve().parent)  # what validate will say
+    out.write_text(text)
+    return f"wrote {out}:\n{text}"

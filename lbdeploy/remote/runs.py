@@ -1,0 +1,307 @@
+"""Open connections to many nodes at once: facts (and locks) in parallel, always released.
+
+Shared by `up` and the commands that operate a running pair. A node that could not
+be reached (or is locked) is only a report with its error; every `NodeRun` has its
+session and facts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from lbdeploy.core.addresses import IPAddress
+from lbdeploy.core.credentials import Credentials
+from lbdeploy.core.desired import Desired, NodeState, PairState
+from lbdeploy.core.facts import (
+    Facts,
+    facts_script,
+    parse_addresses,
+    parse_facts,
+    parse_probes,
+)
+from lbdeploy.core.files import ManagedFile
+from lbdeploy.core.health import (
+    Addresses,
+    Probes,
+    ServerRow,
+    Servers,
+    pair_problems,
+    parse_servers,
+    servers_behind_vips,
+    servers_ready,
+    vip_holders,
+)
+from lbdeploy.core.platforms import Platform, detect
+from lbdeploy.core.render import make_environment, managed_paths, render_node
+from lbdeploy.core.report import NodeReport, StepResult
+from lbdeploy.core.serving import serving_script
+from lbdeploy.errors import LockHeld, NodeError
+from lbdeploy.remote.connect import SshFiles, connect
+from lbdeploy.remote.locks import (
+    LOCK_TAKEN,
+    lock_holder,
+    pid_alive,
+    release_script,
+    stale_lock,
+    takeover_script,
+)
+from lbdeploy.remote.ssh import Session
+from lbdeploy.scripts.script import Script, split_sections
+
+CONVERGE_TIMEOUT = 20.0
+SETTLE_TIMEOUT = 10.0
+# A poll is one cheap round trip per node; 0.2 s apart, an election is seen within 0.2 s.
+POLL_INTERVAL = 0.2
+
+Emit = Callable[[str, StepResult], None]
+T = TypeVar("T")
+
+
+@dataclass
+class NodeRun:
+    """One reached node's way through a run: its session and one snapshot of its facts."""
+
+    node: NodeState
+    files: dict[str, ManagedFile]
+    report: NodeReport
+    session: Session
+    facts: Facts
+    raw: str  # the facts script's whole output, for extra sections
+    platform: Platform
+    holder: str | None = None  # this run's lock on the node, if it holds one
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    def record(self, step: StepResult, emit: Emit) -> None:
+        """Add a step to the node's report and show it as it happens."""
+        self.report.steps.append(step)
+        emit(self.node.name, step)
+
+
+@dataclass
+class Runs:
+    """Every node's report (inventory order) and the nodes that were reached."""
+
+    pair: PairState
+    reports: dict[str, NodeReport]
+    ready: list[NodeRun] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Every node reached, with facts (and lock): only then may anything change."""
+        return not any(r.error for r in self.reports.values())
+
+
+def parallel(items: list[T], work: Callable[[T], None], report: Callable[[T], NodeReport]) -> None:
+    """Run `work` on every node at once; a node's error lands in its own report."""
+
+    def guarded(item: T) -> None:
+        node_report = report(item)
+        try:
+            work(item)
+        except NodeError as exc:
+            # The first error of a node is the one that explains it; keep it.
+            node_report.error = node_report.error or str(exc).removeprefix(f"{node_report.node}: ")
+
+    with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
+        list(pool.map(guarded, items))
+
+
+def on_each(runs: list[NodeRun], work: Callable[[NodeRun], None]) -> None:
+    parallel(runs, work, lambda r: r.report)
+
+
+def rolling_order(runs: list[NodeRun]) -> list[NodeRun]:
+    """Backups first, preferred masters last: the VIP moves at most once."""
+    return sorted(runs, key=lambda r: r.node.is_master)
+
+
+def probe_targets(pair: PairState) -> list[tuple[IPAddress, int]]:
+    return [(vip, s.port) for s in pair.services for vip in s.vips]
+
+
+@contextmanager
+def open_runs(
+    desired: Desired,
+    creds: Credentials,
+    lock: bool,
+    extra: Script | None = None,
+    command: str = "",
+) -> Iterator[Runs]:
+    """Connect to every node and gather its facts (and lock); always unlock and close."""
+    pair = desired.pair
+    runs = Runs(pair, {n.name: NodeReport(n.name) for n in desired.nodes})
+    holder = lock_holder() if lock else None
+
+    # The same facts script and templates for every node: built and compiled once.
+    script = facts_script(
+        managed_paths(pair),
+        probe_targets(pair),
+        holder,
+        extra,
+        promex=pair.stats is not None and pair.stats.metrics,
+    )
+    templates = make_environment()
+    ssh_files = SshFiles(creds.key_passphrase)  # keys, known_hosts: read once for all nodes
+
+    def gather(node: NodeState) -> None:
+        report = runs.reports[node.name]
+        session = connect(node.name, node.ssh, creds, pair.secrets, files=ssh_files)
+        report.counters = session.counters
+        try:
+            result = session.run(script, step="facts", what="gather facts", timeout=60)
+            facts = parse_facts(result.stdout)
+            # What the node is decides what it gets: its network stack, its daemons.
+            platform = detect(facts.os, facts.signals, facts.packages)
+            files = render_node(pair, node, platform, templates)
+            run = NodeRun(node, files, report, session, facts, result.stdout, platform)
+            if holder is not None:
+                _lock(run, holder)
+        except BaseException:
+            # A facts script that timed out may have taken the lock: give back only ours.
+            if holder is not None:
+                _release_own(session, holder)
+            session.close()
+            raise
+        runs.ready.append(run)
+
+    try:
+        parallel(list(desired.nodes), gather, lambda n: runs.reports[n.name])
+        runs.ready.sort(key=lambda r: list(runs.reports).index(r.name))
+        yield runs
+    finally:
+        on_each(runs.ready, lambda run: _release(run, command))
+
+
+def _lock(run: NodeRun, holder: str) -> None:
+    """The facts round trip tried the lock; take over a dead run's lock of this machine."""
+    if run.facts.lock == "acquired":
+        run.holder = holder
+        return
+    old = run.facts.lock
+    if not stale_lock(old, socket.gethostname(), pid_alive):
+        raise LockHeld(run.name, old)
+    script = takeover_script(old, holder)
+    result = run.session.run(script, step="lock", timeout=30, ok_codes=(0, LOCK_TAKEN))
+    if result.exit_code == LOCK_TAKEN:
+        raise LockHeld(run.name, old)
+    run.holder = holder
+    run.report.steps.append(
+        StepResult("lock", "changed", f"took over the lock of a dead run ({old})")
+    )
+
+
+def _release_own(session: Session, holder: str, journal: str = "") -> None:
+    """Remove the node's lock only if it is this run's own; never fail the run for it."""
+    script = release_script(holder, journal)
+    # If this fails the lock stays; the next run from here takes it over (its pid is gone).
+    with contextlib.suppress(NodeError):
+        session.run(script, step="unlock", timeout=30)
+
+
+def journal_line(command: str, holder: str, report: NodeReport) -> str:
+    """What a run did on a node, for the node's journal (`lbdeploy events` reads it)."""
+    changed = [s for s in report.steps if s.status in ("changed", "failed")]
+    done = "; ".join(f"{s.step} {s.status}: {s.detail}" for s in changed) or "no change"
+    return f"lbdeploy {command or 'run'} by {holder}: {done}"[:900]
+
+
+def _release(run: NodeRun, command: str) -> None:
+    try:
+        if run.holder is not None:
+            line = journal_line(command, run.holder, run.report)
+            _release_own(run.session, run.holder, line)
+            run.holder = None
+    finally:
+        run.session.close()
+
+
+@dataclass(frozen=True)
+class Serving:
+    """One poll of the pair: addresses, what answers on the VIPs, haproxy's servers."""
+
+    addresses: Addresses
+    probes: Probes
+    servers: Servers
+
+
+def poll_serving(pair: PairState, runs: list[NodeRun], servers: bool = False) -> Serving:
+    """One round trip per node, in parallel: its addresses and what answers on its VIPs."""
+    seen = Serving({}, {}, {})
+    script = serving_script(probe_targets(pair), servers)
+
+    def poll(run: NodeRun) -> None:
+        result = run.session.run(script, step="poll", timeout=30)
+        sections = split_sections(result.stdout)
+        seen.addresses[run.name] = parse_addresses(sections.get("addresses", []))
+        seen.probes[run.name] = parse_probes(sections.get("probes", []))
+        seen.servers[run.name] = parse_servers(sections.get("servers", []))
+
+    on_each(runs, poll)
+    return seen
+
+
+def wait_until_serving(
+    pair: PairState,
+    runs: list[NodeRun],
+    timeout: float = CONVERGE_TIMEOUT,
+    standby: frozenset[str] = frozenset(),
+    expect_on: str | None = None,
+) -> list[str]:
+    """Poll (bounded) until every VIP is on its expected node and answers; return what is left."""
+    return poll_until_serving(pair, runs, timeout, standby, expect_on)[0]
+
+
+def poll_until_serving(
+    pair: PairState,
+    runs: list[NodeRun],
+    timeout: float = CONVERGE_TIMEOUT,
+    standby: frozenset[str] = frozenset(),
+    expect_on: str | None = None,
+    servers: bool = False,
+) -> tuple[list[str], Serving]:
+    """`wait_until_serving`, also returning the last poll (with haproxy's servers if asked)."""
+    deadline = time.monotonic() + timeout
+    names = [r.name for r in runs]
+    while True:
+        seen = poll_serving(pair, runs, servers)
+        problems = pair_problems(pair, names, seen.addresses, seen.probes, standby, expect_on)
+        if not problems or time.monotonic() >= deadline:
+            return problems, seen
+        time.sleep(POLL_INTERVAL)
+
+
+def settle_servers(
+    pair: PairState,
+    runs: list[NodeRun],
+    timeout: float = SETTLE_TIMEOUT,
+    first: Serving | None = None,
+) -> dict[str, tuple[ServerRow, ...]]:
+    """Wait (bounded) until HAProxy's health checks call every server UP; return what they say.
+
+    Right after a start or reload, checks have not run yet: a VIP that answers may still
+    send every request to one server. A server still DOWN at the bound is reported, not
+    waited for: a dead backend is not lbdeploy's to fix. `first`: a poll already made
+    (with servers), judged before another round trip.
+    """
+    deadline = time.monotonic() + timeout
+    names = [r.name for r in runs]
+    seen = first
+    while True:
+        if seen is None:
+            seen = poll_serving(pair, runs, servers=True)
+        holders = vip_holders(pair, names, seen.addresses)
+        rows = servers_behind_vips(pair, holders, seen.servers)
+        if servers_ready(rows) or time.monotonic() >= deadline:
+            return rows
+        time.sleep(POLL_INTERVAL)
+        seen = None

@@ -1,1 +1,0 @@
-"""One module per concern; a step compares desired state with facts, offline."""
