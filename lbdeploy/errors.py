@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from lbdeploy.exitcodes import ExitCode
 
 if TYPE_CHECKING:
-    from lbdeploy.remote.sshconfig import Hop
+    from lbdeploy.core.targets import Hop
 
 
 class LbdeployError(Exception):

@@ -81,7 +81,7 @@ def validate(ctx: typer.Context, inventory: InventoryArg = Path("inventory.yaml"
 
     def run() -> None:
         from lbdeploy.cli.display import certificates_table, services_table, summary_table
-        from lbdeploy.ops.certs import expiry_warnings
+        from lbdeploy.components.tls import expiry_warnings
 
         desired = common.load(inventory)
         out = common.console()

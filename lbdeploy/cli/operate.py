@@ -26,7 +26,6 @@ from lbdeploy.cli.common import (
     print_json,
     select,
 )
-from lbdeploy.core.paths import SERVICES
 from lbdeploy.errors import UsageError
 from lbdeploy.exitcodes import ExitCode
 
@@ -36,8 +35,6 @@ if TYPE_CHECKING:
     from lbdeploy.ops.failover import Move
     from lbdeploy.ops.restart import Mode
     from lbdeploy.ops.status import Verdict
-
-_SERVICES = {"both": SERVICES, "haproxy": ("haproxy",), "keepalived": ("keepalived",)}
 
 
 @app.command()
@@ -70,7 +67,10 @@ def restart(
         if not node and not all_nodes:
             raise UsageError("name the node(s) with --node NAME, or restart every node with --all")
         chosen = [n.name for n in (desired if all_nodes else select(desired, node)).nodes]
-        services = _SERVICES.get(service)
+        from lbdeploy.components import units
+
+        every = units(desired.pair)
+        services = every if service == "both" else (service,) if service in every else None
         if services is None:
             raise UsageError(f"--service must be haproxy, keepalived or both, not {service!r}")
         creds = credentials(ask_become_pass, ask_key_pass)

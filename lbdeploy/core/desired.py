@@ -12,11 +12,8 @@ from ipaddress import IPv4Network, IPv6Network, ip_interface
 from pathlib import Path
 from typing import Literal
 
-import paramiko
-
 from lbdeploy.core.addresses import IPAddress, IPInterface, hostport
-from lbdeploy.core.paths import NONLOCAL_BIND, certificate_path
-from lbdeploy.core.targets import SshTarget, ssh_target
+from lbdeploy.core.targets import NoSshConfig, SshConfig, SshTarget, ssh_target
 from lbdeploy.inventory.model import HaproxySettings, Interface, Inventory, Server, Stats
 from lbdeploy.inventory.tls import CertChain, KeyFile
 from lbdeploy.scripts.shell import Secret
@@ -26,6 +23,13 @@ from lbdeploy.scripts.shell import Secret
 # adverts, is (256 - priority)/256 s: 0.012 s at 253 where 100 waited 0.61 s. A lone
 # master on a fresh pair, likewise, waits 3.01 s for its election, not 3.6 s.
 MASTER_PRIORITY = 254
+# The sysctl that lets HAProxy bind a VIP the node does not hold, per family (4, 6).
+NONLOCAL_BIND = ("net.ipv4.ip_nonlocal_bind", "net.ipv6.ip_nonlocal_bind")
+CERTS_DIR = "/etc/haproxy/certs"  # root only: HAProxy reads keys before dropping privileges
+
+
+def certificate_path(service: str, index: int) -> str:
+    return f"{CERTS_DIR}/{service}-{index}.pem"
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,11 @@ class PairState:
 
     def vip(self, text: str) -> VipState | None:
         return next((v for v in self.vips if str(v.vip) == text), None)
+
+    @property
+    def probe_targets(self) -> list[tuple[IPAddress, int]]:
+        """Every VIP:port a service listens on."""
+        return [(vip, s.port) for s in self.services for vip in s.vips]
 
     def services_on(self, vip: IPAddress) -> tuple[ServiceState, ...]:
         return tuple(s for s in self.services if vip in s.vips)
@@ -287,7 +296,7 @@ def _of_family(addresses: tuple[IPAddress, ...], version: int) -> IPAddress | No
     return next((a for a in addresses if a.version == version), None)
 
 
-def derive(inv: Inventory, base_dir: Path, ssh_config: paramiko.SSHConfig | None = None) -> Desired:
+def derive(inv: Inventory, base_dir: Path, ssh_config: SshConfig | None = None) -> Desired:
     """The pair and one NodeState per node; relative paths resolve against base_dir.
 
     The preferred master of a VIP (its `master`, else the first node) gets priority 254;
@@ -302,7 +311,7 @@ def derive(inv: Inventory, base_dir: Path, ssh_config: paramiko.SSHConfig | None
     nodes = []
     for name in inv.nodes:
         assert addresses[name], "checked by check_inventory"
-        ssh = ssh_target(inv, name, base_dir, ssh_config or paramiko.SSHConfig())
+        ssh = ssh_target(inv, name, base_dir, ssh_config or NoSshConfig())
         roles = tuple(_role(vip, names, name, addresses) for vip in pair.vips)
         nodes.append(NodeState(name, ssh, addresses[name], roles))
     return Desired(pair, tuple(nodes))

@@ -1,7 +1,9 @@
 """What a node has now, read in one round trip: one script, its output cut into sections.
 
 `facts_script` builds the read-only script (plus the lock, when asked) with the one
-script builder; `parse_facts` and the per-section parsers are pure, and tested on
+script builder: the sections every node has (files, packages, units, addresses, the
+platform), then each component's own (`FactsRequest.parts`), which the component parses
+from `Facts.sections` itself. `parse_facts` and the parsers are pure, and tested on
 recorded output.
 """
 
@@ -20,27 +22,12 @@ from lbdeploy.core.parsers import (
     parse_key_values,
     parse_packages,
     parse_pending,
-    parse_priorities,
     parse_probes,
     parse_services,
     parse_ssh_connection,
 )
-from lbdeploy.core.paths import (
-    ALERT_PACKAGES,
-    APPLIED,
-    FAILSAFE,
-    INTERFACES,
-    KEEPALIVED_CONF,
-    LOCK_DIR,
-    NONLOCAL_BIND,
-    PACKAGES,
-    PENDING,
-    SCRIPT_USER,
-    SERVICES,
-    STANDBY_FILE,
-)
+from lbdeploy.core.paths import APPLIED, LOCK_DIR, LOCK_HOLDER, PENDING
 from lbdeploy.core.serving import address_lines, probe_lines
-from lbdeploy.remote.locks import LOCK_HOLDER
 from lbdeploy.scripts.script import Script, count_matches, read_lines, split_sections
 from lbdeploy.scripts.shell import cmd
 
@@ -56,21 +43,17 @@ class Facts:
     os: dict[str, str] = field(default_factory=dict)
     files: dict[str, FileFact] = field(default_factory=dict)
     applied: dict[str, str] = field(default_factory=dict)  # path -> sha256 lbdeploy wrote
-    sysctl: dict[str, str] = field(default_factory=dict)
     packages: dict[str, str] = field(default_factory=dict)  # installed name -> version
     apt_lists: int = 0
     dpkg_interrupted: bool = False  # an install was cut off: `dpkg --configure -a` first
-    script_user: bool = False
     addresses: dict[str, tuple[IPInterface, ...]] = field(default_factory=dict)
     ssh_server_address: IPAddress | None = None
     services: dict[str, ServiceFact] = field(default_factory=dict)
-    failsafe_sleeps: int | None = None  # None: the file does not exist
-    sources_interfaces_d: bool = False
     probes: dict[str, bool] = field(default_factory=dict)  # "vip:port" -> answers
-    standby: bool = False
     pending: dict[str, str] = field(default_factory=dict)  # service -> reload/restart owed
     signals: dict[str, str] = field(default_factory=dict)  # what says which network stack runs
-    priorities: dict[str, int] = field(default_factory=dict)  # VRRP instance -> live config's
+    # Every section's raw lines: a component parses its own (`components/*.py`).
+    sections: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ssh_interface(self) -> str | None:
@@ -102,8 +85,8 @@ def lock_lines(holder: str | None) -> Script:
     )
 
 
-def _system_facts(s: Script, paths: list[str]) -> None:
-    """OS, managed files and what lbdeploy recorded, sysctl, packages, apt and dpkg state."""
+def _system_facts(s: Script, paths: list[str], packages: list[str]) -> None:
+    """OS, managed files and what lbdeploy recorded, packages, apt and dpkg state."""
     s.section("os").probe(
         cmd(
             'while IFS= read -r lbl || [ -n "$lbl" ]; do case $lbl in'
@@ -122,34 +105,23 @@ def _system_facts(s: Script, paths: list[str]) -> None:
         )
     )
     s.section("applied").probe(read_lines(APPLIED))
-    # /proc/sys read by the shell itself: no sysctl process per key.
-    s.section("sysctl")
-    for key in NONLOCAL_BIND:
-        s.probe(
-            cmd(
-                'lbv=; { read -r lbv < {proc}; } 2>/dev/null || :; echo {key}"=$lbv"',
-                proc="/proc/sys/" + key.replace(".", "/"),
-                key=key,
-            )
-        )
     s.section("packages").probe(
         cmd(
             "dpkg-query -W -f={fmt} {packages} 2>/dev/null",
             fmt="${Package} ${db:Status-Abbrev} ${Version}\\n",
-            packages=(*PACKAGES, *ALERT_PACKAGES),
+            packages=packages,
         )
     )
     s.section("apt").probe(count_matches("/var/lib/apt/lists/*_Packages"))
     s.section("dpkg").probe(count_matches("/var/lib/dpkg/updates/*"))
 
 
-def _daemon_facts(s: Script, promex: bool) -> None:
-    """Script user, addresses, the SSH connection, services, failsafe, interfaces, standby.
+def _node_facts(s: Script, units: list[str], promex: bool) -> None:
+    """Addresses, the SSH connection, units, what the platform is, reloads owed.
 
     `promex`: ask whether haproxy has the Prometheus exporter (`haproxy -vv` is the
     dearest probe of all; only a pair with `metrics` needs the answer).
     """
-    s.section("user").probe(cmd("id -u {user} 2>/dev/null", user=SCRIPT_USER))
     s.extend(address_lines())
     s.section("ssh").probe(cmd("printf '%s\\n' \"${1:-}\""))
     # One systemctl for every unit, the network stack's too:
@@ -164,24 +136,10 @@ def _daemon_facts(s: Script, promex: bool) -> None:
             ' $1 == "UnitFileState" { e = $2 } $1 == "MainPID" { p = $2 } $0 == "" { out() }'
             ' END { out(); k = split(want, w, " ");'
             ' for (i = 1; i <= k; i++) if (!(w[i] in seen)) print w[i], "unknown absent 0" }\'',
-            services=(*SERVICES, *(unit for unit, _ in NETWORK_UNITS)),
-            want=" ".join(SERVICES),
+            services=(*units, *(unit for unit, _ in NETWORK_UNITS)),
+            want=" ".join(units),
         )
     )
-    s.section("failsafe").probe(
-        cmd(
-            "if [ -f {f} ]; then grep -cE '^[[:space:]]*sleep([[:space:]]|$)' {f};"
-            " else echo absent; fi",
-            f=FAILSAFE,
-        )
-    )
-    s.section("interfaces").probe(
-        cmd(
-            "grep -E '^[[:space:]]*source(-directory)?[[:space:]]' {f} 2>/dev/null",
-            f=INTERFACES,
-        )
-    )
-    s.section("standby").probe(read_lines(STANDBY_FILE))
     s.section("platform").probe(
         cmd(
             "for c in apt-get ifup netplan; do if command -v $c >/dev/null 2>&1;"
@@ -198,14 +156,6 @@ def _daemon_facts(s: Script, promex: bool) -> None:
                 " | grep -qi 'prometheus'; then echo promex=yes; else echo promex=no; fi; fi"
             )
         )
-    # The live config's priorities: the roll simulates VRRP's election with them.
-    s.section("priorities").probe(
-        cmd(
-            'if [ -f {conf} ]; then awk \'$1 == "vrrp_instance" { i = $2 }'
-            ' $1 == "priority" && i != "" { print i, $2 }\' {conf}; fi',
-            conf=KEEPALIVED_CONF,
-        )
-    )
     s.section("pending").probe(
         cmd(
             'for f in {dir}/*; do if [ -f "$f" ]; then lbv=; read -r lbv < "$f" || :;'
@@ -215,12 +165,20 @@ def _daemon_facts(s: Script, promex: bool) -> None:
     )
 
 
+@dataclass(frozen=True)
+class FactsRequest:
+    """What one facts script asks every node of a run: the same for all, built once."""
+
+    paths: list[str]  # managed files: hash, mode, owner
+    packages: list[str]  # dpkg's state of each
+    units: list[str]  # systemd's state of each
+    probes: list[tuple[IPAddress, int]]  # VIP:port answering where the VIP is local
+    parts: list[Script] = field(default_factory=list)  # each component's own sections
+    promex: bool = False
+
+
 def facts_script(
-    paths: list[str],
-    probes: list[tuple[IPAddress, int]],
-    lock_holder: str | None,
-    extra: Script | None = None,
-    promex: bool = False,
+    request: FactsRequest, lock_holder: str | None, extra: Script | None = None
 ) -> Script:
     """The read-only script (and lock attempt) whose output `parse_facts` reads.
 
@@ -228,42 +186,44 @@ def facts_script(
     login shell saw it (sudo resets the environment).
     """
     s = lock_lines(lock_holder)
-    _system_facts(s, paths)
-    _daemon_facts(s, promex)
-    s.extend(probe_lines(probes))
+    _system_facts(s, request.paths, request.packages)
+    _node_facts(s, request.units, request.promex)
+    for part in request.parts:
+        s.extend(part)
+    s.extend(probe_lines(request.probes))
     if extra is not None:
         s.extend(extra)
     return s
 
 
-def parse_facts(output: str) -> Facts:
+def parse_facts(output: str, units: tuple[str, ...] | None = None) -> Facts:
+    """`units`: the services the pair runs (None: every unit but the network stack's)."""
     s = split_sections(output)
     lock_lines = s.get("lock", [])
-    failsafe = s.get("failsafe", ["absent"])
     services = parse_services(s.get("services", []))
     network_units = {
         signal: services[unit].active
         for unit, signal in NETWORK_UNITS
         if unit in services and services[unit].active != "unknown"
     }
+    stack_units = {unit for unit, _ in NETWORK_UNITS}
     return Facts(
         lock=lock_lines[0].strip() if lock_lines else "unknown holder",
         os=parse_key_values(s.get("os", [])),
         files=parse_files(s.get("files", [])),
         applied=parse_applied(s.get("applied", [])),
-        sysctl=parse_key_values(s.get("sysctl", [])),
         packages=parse_packages(s.get("packages", [])),
         apt_lists=parse_int(s.get("apt", [])),
         dpkg_interrupted=parse_int(s.get("dpkg", [])) > 0,
-        script_user=bool("".join(s.get("user", [])).strip()),
         addresses=parse_addresses(s.get("addresses", [])),
         ssh_server_address=parse_ssh_connection(s.get("ssh", [])),
-        services={k: v for k, v in services.items() if k in SERVICES},
-        failsafe_sleeps=None if failsafe == ["absent"] else parse_int(failsafe),
-        sources_interfaces_d=any("interfaces.d" in line for line in s.get("interfaces", [])),
+        services={
+            k: v
+            for k, v in services.items()
+            if (k in units if units is not None else k not in stack_units)
+        },
         probes=parse_probes(s.get("probes", [])),
-        standby="".join(s.get("standby", [])).strip() not in ("", "0"),
         pending=parse_pending(s.get("pending", [])),
         signals=parse_key_values(s.get("platform", [])) | network_units,
-        priorities=parse_priorities(s.get("priorities", [])),
+        sections=s,
     )

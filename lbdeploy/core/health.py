@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lbdeploy.components.tls import LoadedCert
 from lbdeploy.core.addresses import IPInterface
 from lbdeploy.core.desired import PairState
-from lbdeploy.ops.certs import LoadedCert
 
 Addresses = dict[str, dict[str, tuple[IPInterface, ...]]]  # node -> interface -> addresses
 Probes = dict[str, dict[str, bool]]  # node -> "vip:port" -> answers

@@ -9,32 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from lbdeploy.components import for_pair, units
+from lbdeploy.components.base import Context, ServiceAction
 from lbdeploy.core.desired import NodeState, PairState
 from lbdeploy.core.facts import Facts
 from lbdeploy.core.files import ManagedFile, Phase
-from lbdeploy.core.paths import ALERT_PACKAGES, PACKAGES, SERVICES
-from lbdeploy.core.platforms import Stack
-from lbdeploy.core.steps.base import Change, Step
-from lbdeploy.core.steps.failsafe import Failsafe
-from lbdeploy.core.steps.files import Files
-from lbdeploy.core.steps.network import PublicInterface
-from lbdeploy.core.steps.packages import Packages
-from lbdeploy.core.steps.sysctl import NonlocalBind
+from lbdeploy.core.platforms import Platform
+from lbdeploy.core.render import DEFAULT_PLATFORM
+from lbdeploy.core.steps import Change, Files, Step
 
-# Steps with logic beyond their files; every other file goes to a `Files` step named
-# after its `step` field, PREPARE groups before CONFIG ones.
-SPECIAL_STEPS = ("network", "sysctl")
-
-
-@dataclass(frozen=True)
-class ServiceAction:
-    service: str
-    # reload/start: `systemctl reload-or-restart`; restart: `systemctl restart`;
-    # ssl-cert: certificates through HAProxy's runtime API, a reload only if it refuses
-    action: Literal["ssl-cert", "reload", "restart", "start", "enable"]
-    enable: bool
-    why: str
-    paths: tuple[str, ...] = ()  # the certificates of an ssl-cert update
+__all__ = ["Plan", "ServiceAction", "make_plan", "make_steps", "plan_services"]
 
 
 @dataclass(frozen=True)
@@ -53,26 +37,29 @@ class Plan:
         return tuple(c for c in self.changes if c.phase is phase)
 
 
-def _groups(files: dict[str, ManagedFile], phase: Phase) -> list[Files]:
+def _groups(files: dict[str, ManagedFile], phase: Phase, claimed: set[str]) -> list[Files]:
     names: dict[str, list[ManagedFile]] = {}
     for file in files.values():
-        if file.phase is phase and file.step not in SPECIAL_STEPS:
+        if file.phase is phase and file.step not in claimed:
             names.setdefault(file.step, []).append(file)
     return [Files(name, tuple(group), phase) for name, group in names.items()]
 
 
 def make_steps(
-    pair: PairState, node: NodeState, files: dict[str, ManagedFile], stack: Stack
+    pair: PairState,
+    node: NodeState,
+    files: dict[str, ManagedFile],
+    platform: Platform = DEFAULT_PLATFORM,
 ) -> list[Step]:
-    """The node's steps in the order they must run."""
-    special = {f.step: f for f in files.values() if f.step in SPECIAL_STEPS}
+    """The node's steps in the order they must run: each component's steps with logic of
+    their own, then every other file by its step, PREPARE groups before CONFIG ones."""
+    ctx = Context(pair, node, platform)
+    special = [step for c in for_pair(pair) for step in c.steps(ctx, files)]
+    claimed = {step.name for step in special}
     return [
-        PublicInterface(pair, node, special.get("network"), stack),
-        NonlocalBind(special["sysctl"], pair.sysctls),
-        Packages((*PACKAGES, *(ALERT_PACKAGES if pair.webhook else ()))),
-        Failsafe(),
-        *_groups(files, Phase.PREPARE),
-        *_groups(files, Phase.CONFIG),
+        *special,
+        *_groups(files, Phase.PREPARE, claimed),
+        *_groups(files, Phase.CONFIG, claimed),
     ]
 
 
@@ -113,11 +100,13 @@ def _wanted(changes: list[Change], facts: Facts) -> tuple[dict[str, Reload], dic
     return wanted, certs
 
 
-def plan_services(changes: list[Change], facts: Facts) -> list[ServiceAction]:
+def plan_services(
+    changes: list[Change], facts: Facts, services: tuple[str, ...]
+) -> list[ServiceAction]:
     """Reload what changed files ask for; start or enable what is down; else nothing."""
     wanted, certs = _wanted(changes, facts)
     actions = []
-    for service in SERVICES:
+    for service in services:
         fact = facts.services.get(service)
         active = fact is not None and fact.active == "active"
         enabled = fact is not None and fact.enabled == "enabled"
@@ -144,13 +133,13 @@ def make_plan(
     node: NodeState,
     files: dict[str, ManagedFile],
     facts: Facts,
-    stack: Stack = "ifupdown",
+    platform: Platform = DEFAULT_PLATFORM,
 ) -> Plan:
-    steps = make_steps(pair, node, files, stack)
+    steps = make_steps(pair, node, files, platform)
     planned = [(step.name, step.plan(facts)) for step in steps]
     changes = [change for _, change in planned if change is not None]
     ok = [name for name, change in planned if change is None]
-    services = plan_services(changes, facts)
+    services = plan_services(changes, facts, units(pair))
     if not services:
         ok.append("services")
     return Plan(node.name, tuple(changes), tuple(services), find_drift(files, facts), tuple(ok))

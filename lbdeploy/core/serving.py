@@ -7,7 +7,6 @@ shell, not another `ip | grep`, whether the VIP is local.
 from __future__ import annotations
 
 from lbdeploy.core.addresses import IPAddress, hostport, needle
-from lbdeploy.core.paths import HAPROXY_SOCKET
 from lbdeploy.scripts.script import Script
 from lbdeploy.scripts.shell import cmd
 
@@ -38,23 +37,9 @@ def probe_lines(targets: list[tuple[IPAddress, int]]) -> Script:
     return script
 
 
-def servers_lines() -> Script:
-    """HAProxy's own view of its servers, from the stats socket: proxy,server,status."""
-    return (
-        Script()
-        .section("servers")
-        .probe(
-            cmd(
-                "echo 'show stat' | socat -t 2 stdio unix-connect:{socket} 2>/dev/null"
-                " | cut -d, -f1,2,18",
-                socket=HAPROXY_SOCKET,
-            )
-        )
-    )
-
-
-def serving_script(probes: list[tuple[IPAddress, int]], servers: bool = False) -> Script:
-    """The cheap part of the facts, polled while waiting for the VIP: addresses and probes."""
+def serving_script(probes: list[tuple[IPAddress, int]], extra: Script | None = None) -> Script:
+    """The cheap part of the facts, polled while waiting for the VIP: addresses and probes
+    (and `extra`, e.g. HAProxy's servers)."""
     s = address_lines()
     s.extend(probe_lines(probes))
-    return s.extend(servers_lines()) if servers else s
+    return s.extend(extra) if extra is not None else s

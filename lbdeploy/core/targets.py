@@ -1,17 +1,102 @@
-"""How the operator's machine reaches each node: its SSH route, resolved once per run.
+"""How the operator's machine reaches each node: its SSH route, as OpenSSH would take it.
 
-Inventory values win over ~/.ssh/config, which wins over the defaults, as in OpenSSH.
+Pure: a parsed ssh_config comes in (anything with OpenSSH-style `lookup`), hops come
+out. Precedence is OpenSSH's (the first value obtained wins): what the inventory says
+explicitly for the node, then for every node, then the ssh_config entry, then lbdeploy's
+defaults. Every hop of a ProxyJump chain is a host of its own, looked up in the same
+config, and its host key is checked like the target's (`remote/connect.py`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import paramiko
+from typing import Any, Protocol
 
 from lbdeploy.inventory.model import Inventory
-from lbdeploy.remote.sshconfig import Explicit, Hop, route
+
+
+class SshConfig(Protocol):
+    """paramiko.SSHConfig's one method lbdeploy uses (kept out of the pure core)."""
+
+    def lookup(self, hostname: str) -> Mapping[str, Any]: ...
+
+
+class NoSshConfig:
+    """No ssh_config at all: every value comes from the inventory or the defaults."""
+
+    def lookup(self, hostname: str) -> Mapping[str, Any]:
+        return {}
+
+
+DEFAULT_USER = "root"
+DEFAULT_PORT = 22
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One SSH connection of a route: a jump host, or the node itself (the last hop)."""
+
+    alias: str  # as written in the inventory or the ProxyJump line
+    host: str
+    port: int
+    user: str
+    identity_files: tuple[Path, ...]
+
+    @property
+    def where(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+    @property
+    def known_hosts_name(self) -> str:
+        """The name known_hosts lists this host under (as OpenSSH writes it)."""
+        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+
+
+@dataclass(frozen=True)
+class Explicit:
+    """What the inventory says about a connection; None: not said, ask ssh_config."""
+
+    user: str | None = None
+    port: int | None = None
+    identity_file: Path | None = None
+
+
+def _split_jump(spec: str) -> tuple[str | None, str, int | None]:
+    """'[user@]host[:port]' of a ProxyJump item (an IPv6 host in brackets)."""
+    user, _, rest = spec.rpartition("@")
+    if rest.startswith("["):
+        host, _, tail = rest[1:].partition("]")
+        port = tail.removeprefix(":")
+    else:
+        host, _, port = rest.partition(":")
+    return (user or None), host, (int(port) if port.isdigit() else None)
+
+
+def _hop(config: SshConfig, alias: str, explicit: Explicit) -> Hop:
+    entry = config.lookup(alias)
+    # OpenSSH reads a relative IdentityFile from the home directory.
+    files = [Path.home() / Path(p).expanduser() for p in entry.get("identityfile", [])]
+    return Hop(
+        alias=alias,
+        host=entry.get("hostname", alias),
+        port=explicit.port or int(entry.get("port", DEFAULT_PORT)),
+        user=explicit.user or entry.get("user", DEFAULT_USER),
+        identity_files=(explicit.identity_file,) if explicit.identity_file else tuple(files),
+    )
+
+
+def route(config: SshConfig, alias: str, explicit: Explicit) -> tuple[Hop, ...]:
+    """The hops to reach `alias`, jump hosts first, the node last."""
+    target = _hop(config, alias, explicit)
+    jump = config.lookup(alias).get("proxyjump", "none")
+    hops = []
+    if jump.lower() != "none":
+        for item in jump.split(","):
+            user, host, port = _split_jump(item.strip())
+            hops.append(_hop(config, host, Explicit(user=user, port=port)))
+    return (*hops, target)
 
 
 @dataclass(frozen=True)
@@ -55,9 +140,7 @@ def resolve_path(path: str | None, base: Path) -> Path | None:
     return expanded if expanded.is_absolute() else base / expanded
 
 
-def ssh_target(
-    inv: Inventory, name: str, base_dir: Path, ssh_config: paramiko.SSHConfig
-) -> SshTarget:
+def ssh_target(inv: Inventory, name: str, base_dir: Path, ssh_config: SshConfig) -> SshTarget:
     """Inventory values win over ssh_config, which wins over the defaults (as in OpenSSH)."""
     node, defaults = inv.nodes[name], inv.ssh
     given = defaults.model_fields_set

@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from typing import Literal
 
+from lbdeploy.components.haproxy import HAPROXY_SOCKET, SERVER_STATE
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.defaults import DRAIN_TIMEOUT
 from lbdeploy.core.desired import Desired, ServiceState
-from lbdeploy.core.paths import HAPROXY_SOCKET, SERVER_STATE
 from lbdeploy.core.report import Report, StepResult
 from lbdeploy.errors import LbdeployError, UsageError
 from lbdeploy.remote.runs import Emit, NodeRun, on_each, open_runs

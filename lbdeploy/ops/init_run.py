@@ -6,11 +6,11 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 from lbdeploy.core.credentials import Credentials
-from lbdeploy.core.targets import SshTarget
+from lbdeploy.core.targets import Explicit, SshTarget, route
 from lbdeploy.errors import UsageError
 from lbdeploy.inventory.load import parse_inventory
 from lbdeploy.ops.init import gather, parse_spec, propose, render_inventory
-from lbdeploy.remote.sshconfig import Explicit, load_config, route
+from lbdeploy.remote.sshconfig import load_config
 
 
 def start_inventory(

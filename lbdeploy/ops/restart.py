@@ -12,30 +12,30 @@ from __future__ import annotations
 import time
 from typing import Literal
 
+from lbdeploy.components import haproxy, keepalived
+from lbdeploy.components.keepalived import standby_script
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.desired import Desired, PairState
 from lbdeploy.core.health import pair_problems, vip_holders
 from lbdeploy.core.report import Report, StepResult
 from lbdeploy.errors import LbdeployError, NodeError
-from lbdeploy.ops.switchover import MOVE_TIMEOUT, NOT_READY, restart_script, standby_script
+from lbdeploy.ops.switchover import MOVE_TIMEOUT, NOT_READY, restart_script
 from lbdeploy.remote.runs import (
     Emit,
     NodeRun,
     open_runs,
     poll_serving,
-    rolling_order,
+    roll_order,
     wait_until_serving,
 )
-from lbdeploy.scripts.changes import haproxy_reload
 from lbdeploy.scripts.script import Script
-from lbdeploy.scripts.shell import cmd
 
 Mode = Literal["graceful", "hard", "reload"]
 POLL = 0.1
 
 
 def _graceful_haproxy() -> Script:
-    return Script().line(haproxy_reload())
+    return Script().line(haproxy.reload())
 
 
 def _await_away(pair: PairState, runs: list[NodeRun], node: str) -> float:
@@ -68,9 +68,7 @@ def _restart_keepalived_handing_over(pair: PairState, runs: list[NodeRun], run: 
     run.session.run(standby_script(True), step="standby", timeout=30)
     try:
         away = _await_away(pair, runs, run.name)
-        restart = Script().run(cmd("systemctl restart keepalived"))
-        restart.run(cmd("systemctl is-active -q keepalived"))
-        run.session.run(restart, step="services", timeout=120)
+        run.session.run(restart_script("restart", (keepalived.UNIT,)), step="services", timeout=120)
     finally:
         run.session.run(standby_script(False), step="standby", timeout=30)
     start = time.monotonic()
@@ -89,14 +87,14 @@ def _restart_node(
         run.session.run(restart_script(verb, services), step="services", timeout=120)
         return f"{verb} {', '.join(services)}"
     done = []
-    if "haproxy" in services:
+    if haproxy.UNIT in services:
         run.session.run(_graceful_haproxy(), step="services", timeout=120)
         done.append("reload haproxy (a new worker proven; no connection dropped)")
-    if "keepalived" in services:
+    if keepalived.UNIT in services:
         if _holds_vip(pair, runs, run.name):
             done.append(_restart_keepalived_handing_over(pair, runs, run))
         else:
-            run.session.run(restart_script("restart", ("keepalived",)), step="services")
+            run.session.run(restart_script("restart", (keepalived.UNIT,)), step="services")
             done.append("restart keepalived (it held no VIP)")
     return "; ".join(done)
 
@@ -120,7 +118,7 @@ def restart_services(
         report.nodes = runs.reports
         if not runs.complete:
             report.notes.append(NOT_READY.format("restarted"))
-        chosen = [r for r in rolling_order(runs.ready) if r.name in nodes]
+        chosen = [r for r in roll_order(runs.ready, lambda r: r.name in nodes) if r.name in nodes]
         for run in chosen if runs.complete else []:
             t0 = time.monotonic()
             try:

@@ -13,14 +13,14 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
+from lbdeploy.components import for_pair, haproxy, keepalived
+from lbdeploy.components.tls import parse_loaded
 from lbdeploy.core.addresses import IPAddress, hostport, needle
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.desired import Desired, PairState, ServiceState
 from lbdeploy.core.facts import Facts, ServiceFact
 from lbdeploy.core.health import NodeStatus, answer_from_holder, parse_servers, verify_problems
-from lbdeploy.core.paths import KEEPALIVED_DATA, KEEPALIVED_PID
-from lbdeploy.core.serving import servers_lines
-from lbdeploy.ops.certs import cert_lines, check_service, parse_loaded, served
+from lbdeploy.ops.handshake import check_service, served
 from lbdeploy.remote.runs import NodeRun, open_runs
 from lbdeploy.scripts.script import Script, split_sections
 from lbdeploy.scripts.shell import cmd
@@ -41,26 +41,10 @@ def _http_probe(svc: ServiceState, vip: IPAddress) -> Script:
 
 
 def status_lines(pair: PairState) -> Script:
-    """Sections `status` adds to the facts round trip: versions, VRRP states, servers."""
-    s = Script().section("haproxy-version").probe(cmd("haproxy -v 2>/dev/null | head -1"))
-    # SIGUSR1 makes keepalived dump its state; wait (bounded) until the file settles. The
-    # dump is read only when root owns it: any local user can create files in /tmp.
-    s.section("vrrp").probe(
-        cmd(
-            'pid=$(cat {pidfile} 2>/dev/null); if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null;'
-            ' then rm -f {data}; kill -USR1 "$pid"; i=0; last=-1; while [ $i -lt 40 ]; do'
-            " size=$(stat -c %s {data} 2>/dev/null || echo -1);"
-            ' [ "$size" -gt 0 ] && [ "$size" = "$last" ] && break;'
-            " last=$size; i=$((i+1)); sleep 0.05; done;"
-            ' if [ ! -L {data} ] && [ "$(stat -c %u {data} 2>/dev/null)" = 0 ]; then'
-            ' awk \'/VRRP Instance = /{n=$4} /^ *State = /{if (n != "") {print n, $3; n=""}}\''
-            " {data}; fi; fi",
-            pidfile=KEEPALIVED_PID,
-            data=KEEPALIVED_DATA,
-        )
-    )
-    s.extend(servers_lines())
-    s.extend(cert_lines(pair))
+    """Sections `status` adds to the facts round trip: each component's, then HTTP answers."""
+    s = Script()
+    for component in for_pair(pair):
+        s.extend(component.status_lines(pair))
     s.section("http")
     for svc in pair.services:
         if svc.mode == "http" and not svc.tls:  # HTTPS: judged by a handshake instead
@@ -69,26 +53,21 @@ def status_lines(pair: PairState) -> Script:
     return s
 
 
-def parse_vrrp_states(lines: list[str]) -> dict[str, str]:
-    return dict(line.split(None, 1) for line in lines if len(line.split()) == 2)
-
-
 def node_status(
     pair: PairState, name: str, facts: Facts, raw: str, drift: tuple[str, ...]
 ) -> NodeStatus:
     sections = split_sections(raw)
     held = {a.ip for a in facts.addresses.get(pair.interface.name, ())}
-    version = " ".join(sections.get("haproxy-version", [""])[:1]).split(" - ")[0]
     absent = ServiceFact("absent", "absent", 0)
     return NodeStatus(
         node=name,
-        vrrp=parse_vrrp_states(sections.get("vrrp", [])),
+        vrrp=keepalived.parse_vrrp_states(sections.get("vrrp", [])),
         holds=tuple(str(v.vip) for v in pair.vips if v.vip in held),
-        haproxy=facts.services.get("haproxy", absent).active,
-        keepalived=facts.services.get("keepalived", absent).active,
-        haproxy_version=version.removeprefix("HAProxy version ").split(" ")[0],
+        haproxy=facts.services.get(haproxy.UNIT, absent).active,
+        keepalived=facts.services.get(keepalived.UNIT, absent).active,
+        haproxy_version=haproxy.parse_version(sections.get("haproxy-version", [])),
         servers=parse_servers(sections.get("servers", [])),
-        standby=facts.standby,
+        standby=keepalived.standby(facts),
         drift=drift,
         http=dict(line.split(None, 1) for line in sections.get("http", []) if " " in line),
         tcp=dict(facts.probes),

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 
+from lbdeploy.components import units
+from lbdeploy.components.keepalived import standby_script
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
-from lbdeploy.core.desired import Desired
-from lbdeploy.core.paths import SERVICES, STANDBY_FILE
+from lbdeploy.core.desired import Desired, PairState
 from lbdeploy.core.report import Report, StepResult
 from lbdeploy.errors import LbdeployError
 from lbdeploy.remote.locks import unlock_script
@@ -26,11 +27,6 @@ def restart_script(verb: str, services: tuple[str, ...]) -> Script:
     """Restart (or reload) the services, and fail unless they run afterwards."""
     script = Script().run(cmd("systemctl {verb} {units}", verb=verb, units=services))
     return script.run(cmd("systemctl is-active -q {units}", units=services))
-
-
-def standby_script(standby: bool) -> Script:
-    """Set the keepalived track file that `switchover` uses: 1 = give up every VIP."""
-    return Script().run(cmd("echo {value} > {file}", value=int(standby), file=STANDBY_FILE))
 
 
 def unlock(desired: Desired, emit: Emit, creds: Credentials = NO_CREDENTIALS) -> Report:
@@ -52,11 +48,11 @@ def unlock(desired: Desired, emit: Emit, creds: Credentials = NO_CREDENTIALS) ->
     return report
 
 
-def _refuse_unless_able(run: NodeRun) -> None:
+def _refuse_unless_able(pair: PairState, run: NodeRun) -> None:
     """The switchover target must run both daemons, or the VIPs would have nowhere to go."""
     down = [
         s
-        for s in SERVICES
+        for s in units(pair)
         if s not in run.facts.services or run.facts.services[s].active != "active"
     ]
     if down:
@@ -81,7 +77,7 @@ def switchover(
             return report
         for run in runs.ready:
             if run.name == to:
-                _refuse_unless_able(run)
+                _refuse_unless_able(desired.pair, run)
 
         def flag(run: NodeRun) -> None:
             standby = to is not None and run.name != to

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import time
 
+from lbdeploy.components import keepalived
+from lbdeploy.components.services import services_script
+from lbdeploy.components.tls import expiry_warnings
+from lbdeploy.core.changes import MARK, VALIDATION_FAILED, change_script
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.desired import Desired, PairState
 from lbdeploy.core.facts import Facts
@@ -19,9 +23,7 @@ from lbdeploy.core.health import describe_servers, pair_problems
 from lbdeploy.core.plan import Plan, make_plan
 from lbdeploy.core.platforms import problems
 from lbdeploy.core.report import Report, StepResult
-from lbdeploy.core.roll import RollNode, choose_order
 from lbdeploy.errors import NodeError, RemoteError
-from lbdeploy.ops.certs import expiry_warnings
 from lbdeploy.remote.runs import (
     CONVERGE_TIMEOUT,
     Emit,
@@ -30,9 +32,9 @@ from lbdeploy.remote.runs import (
     on_each,
     open_runs,
     poll_until_serving,
+    roll_order,
     settle_servers,
 )
-from lbdeploy.scripts.changes import MARK, VALIDATION_FAILED, change_script, services_script
 from lbdeploy.scripts.script import NOTE, Script, split_sections
 from lbdeploy.scripts.shell import cmd
 
@@ -93,7 +95,7 @@ def _plan_all(pair: PairState, runs: Runs, emit: Emit) -> Plans:
     """One plan per node from its one snapshot of facts; steps already right are reported."""
     plans = {}
     for run in runs.ready:
-        plan = make_plan(pair, run.node, run.files, run.facts, run.platform.stack)
+        plan = make_plan(pair, run.node, run.files, run.facts, run.platform)
         plans[run.name] = plan
         run.report.drift = list(plan.drift)
         for name in plan.ok:
@@ -127,10 +129,10 @@ def _run_phase(run: NodeRun, plan: Plan, phase: Phase, emit: Emit) -> None:
         _run_change(run, change.step, change_script(change), change.why, emit)
 
 
-def _run_services(run: NodeRun, plan: Plan, emit: Emit) -> None:
+def _run_services(pair: PairState, run: NodeRun, plan: Plan, emit: Emit) -> None:
     if plan.services:
         detail = ", ".join(f"{a.action} {a.service} ({a.why})" for a in plan.services)
-        _run_change(run, "services", services_script(plan.services), detail, emit)
+        _run_change(run, "services", services_script(pair, plan.services), detail, emit)
 
 
 def _skip(runs: list[NodeRun], why: str) -> None:
@@ -140,23 +142,9 @@ def _skip(runs: list[NodeRun], why: str) -> None:
 
 def _rolling_order(runs: list[NodeRun], plans: Plans) -> list[NodeRun]:
     """Backups first, unless preferred masters first moves the VIPs less (`roll`)."""
-
-    def roll_node(run: NodeRun) -> RollNode:
-        after = {role.instance.name: role.priority for role in run.node.vrrp}
-        keepalived = run.facts.services.get("keepalived")
-        running = keepalived is not None and keepalived.active in ("active", "reloading")
-        return RollNode(
-            name=run.name,
-            is_master=run.node.is_master,
-            running=(run.facts.priorities or after) if running else None,
-            after=after,
-            touched=any(
-                a.service == "keepalived" and a.action != "enable" for a in plans[run.name].services
-            ),
-        )
-
-    by_name = {run.name: run for run in runs}
-    return [by_name[node.name] for node in choose_order([roll_node(r) for r in runs])]
+    return roll_order(
+        runs, lambda run: any(keepalived.touched_by(a) for a in plans[run.name].services)
+    )
 
 
 def _apply(runs: Runs, plans: Plans, emit: Emit) -> bool:
@@ -169,7 +157,7 @@ def _apply(runs: Runs, plans: Plans, emit: Emit) -> bool:
     for index, run in enumerate(order):
         try:
             _run_phase(run, plans[run.name], Phase.CONFIG, emit)
-            _run_services(run, plans[run.name], emit)
+            _run_services(runs.pair, run, plans[run.name], emit)
         except NodeError as exc:
             run.report.error = str(exc).removeprefix(f"{run.name}: ")
             _skip(order[index + 1 :], f"stopped after {run.name} failed")
@@ -179,7 +167,7 @@ def _apply(runs: Runs, plans: Plans, emit: Emit) -> bool:
 
 def _settle(report: Report, pair: PairState, runs: Runs, changed: bool, start: float) -> None:
     """Wait (bounded) until every VIP is on its node and answers, when anything may differ."""
-    standby = frozenset(r.name for r in runs.ready if r.facts.standby)
+    standby = frozenset(r.name for r in runs.ready if keepalived.standby(r.facts))
     for name in sorted(standby):
         report.notes.append(
             f"{name} is on standby (lbdeploy switchover): it holds no VIP until "

@@ -26,11 +26,10 @@ from typing import TYPE_CHECKING, Any
 import paramiko
 
 from lbdeploy.core.credentials import Credentials
-from lbdeploy.core.targets import SshTarget
+from lbdeploy.core.targets import Hop, SshTarget
 from lbdeploy.errors import HostKeyError, KeyFileError, Unreachable
 from lbdeploy.remote.known_hosts import KnownHosts, load_known_hosts
 from lbdeploy.remote.ssh import Session
-from lbdeploy.remote.sshconfig import Hop
 from lbdeploy.scripts.shell import Secret
 
 if TYPE_CHECKING:

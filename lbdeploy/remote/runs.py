@@ -16,7 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from lbdeploy.core.addresses import IPAddress
+from lbdeploy.components import facts_request
+from lbdeploy.components.haproxy import servers_lines
+from lbdeploy.components.keepalived import roll_node
 from lbdeploy.core.credentials import Credentials
 from lbdeploy.core.desired import Desired, NodeState, PairState
 from lbdeploy.core.facts import (
@@ -39,8 +41,9 @@ from lbdeploy.core.health import (
     vip_holders,
 )
 from lbdeploy.core.platforms import Platform, detect
-from lbdeploy.core.render import make_environment, managed_paths, render_node
+from lbdeploy.core.render import make_environment, render_node
 from lbdeploy.core.report import NodeReport, StepResult
+from lbdeploy.core.roll import choose_order
 from lbdeploy.core.serving import serving_script
 from lbdeploy.errors import LockHeld, NodeError
 from lbdeploy.remote.connect import SshFiles, connect
@@ -120,13 +123,12 @@ def on_each(runs: list[NodeRun], work: Callable[[NodeRun], None]) -> None:
     parallel(runs, work, lambda r: r.report)
 
 
-def rolling_order(runs: list[NodeRun]) -> list[NodeRun]:
-    """Backups first, preferred masters last: the VIP moves at most once."""
-    return sorted(runs, key=lambda r: r.node.is_master)
-
-
-def probe_targets(pair: PairState) -> list[tuple[IPAddress, int]]:
-    return [(vip, s.port) for s in pair.services for vip in s.vips]
+def roll_order(runs: list[NodeRun], touched: Callable[[NodeRun], bool]) -> list[NodeRun]:
+    """The order that moves the VIPs least (`core/roll.py`): a config roll and a restart
+    alike; `touched`: the nodes whose keepalived the run starts, reloads or restarts."""
+    by_name = {run.name: run for run in runs}
+    nodes = [roll_node(run.node, run.facts, touched(run)) for run in runs]
+    return [by_name[node.name] for node in choose_order(nodes)]
 
 
 @contextmanager
@@ -143,13 +145,8 @@ def open_runs(
     holder = lock_holder() if lock else None
 
     # The same facts script and templates for every node: built and compiled once.
-    script = facts_script(
-        managed_paths(pair),
-        probe_targets(pair),
-        holder,
-        extra,
-        promex=pair.stats is not None and pair.stats.metrics,
-    )
+    request = facts_request(pair)
+    script = facts_script(request, holder, extra)
     templates = make_environment()
     ssh_files = SshFiles(creds.key_passphrase)  # keys, known_hosts: read once for all nodes
 
@@ -159,7 +156,7 @@ def open_runs(
         report.counters = session.counters
         try:
             result = session.run(script, step="facts", what="gather facts", timeout=60)
-            facts = parse_facts(result.stdout)
+            facts = parse_facts(result.stdout, tuple(request.units))
             # What the node is decides what it gets: its network stack, its daemons.
             platform = detect(facts.os, facts.signals, facts.packages)
             files = render_node(pair, node, platform, templates)
@@ -237,7 +234,7 @@ class Serving:
 def poll_serving(pair: PairState, runs: list[NodeRun], servers: bool = False) -> Serving:
     """One round trip per node, in parallel: its addresses and what answers on its VIPs."""
     seen = Serving({}, {}, {})
-    script = serving_script(probe_targets(pair), servers)
+    script = serving_script(pair.probe_targets, servers_lines() if servers else None)
 
     def poll(run: NodeRun) -> None:
         result = run.session.run(script, step="poll", timeout=30)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lbdeploy.core.render import keepalived_test_copy
+from lbdeploy.components.keepalived import keepalived_test_copy
 
 pytestmark = pytest.mark.daemons
 

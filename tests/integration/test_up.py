@@ -57,10 +57,10 @@ def test_check_on_fresh_nodes_changes_nothing(lab: labmod.Lab, inventory: Path) 
     labmod.reset_nodes(lab)
     result = lbdeploy("up", str(inventory), "--check", "--diff")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "install keepalived haproxy socat;" in result.stdout
+    assert "install haproxy socat keepalived;" in result.stdout
     # Piped, as into a log: no colour codes, each step's sentence on one line.
     assert "\x1b[" not in result.stdout
-    assert "install keepalived haproxy socat; add system user keepalived_script for" in (
+    assert "install haproxy socat keepalived; add system user keepalived_script for" in (
         result.stdout
     )
     assert "+        auth_pass ***" in result.stdout

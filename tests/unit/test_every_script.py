@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from lbdeploy.components import facts_request, haproxy, keepalived
+from lbdeploy.components.services import services_script
+from lbdeploy.core import changes
 from lbdeploy.core.desired import Desired, derive
 from lbdeploy.core.facts import facts_script, parse_facts
 from lbdeploy.core.files import ManagedFile
@@ -23,7 +26,7 @@ from lbdeploy.core.plan import ServiceAction, make_plan
 from lbdeploy.core.platforms import Platform
 from lbdeploy.core.render import render_node
 from lbdeploy.core.serving import serving_script
-from lbdeploy.core.steps.base import Change, Upload
+from lbdeploy.core.steps import Change, Upload
 from lbdeploy.inventory import load_inventory
 from lbdeploy.inventory.load import parse_inventory
 from lbdeploy.ops import drain as servers
@@ -31,8 +34,6 @@ from lbdeploy.ops import events, failover, status
 from lbdeploy.ops import switchover as operate
 from lbdeploy.ops import up as execute
 from lbdeploy.remote import locks
-from lbdeploy.remote.runs import probe_targets
-from lbdeploy.scripts import changes
 from lbdeploy.scripts.script import Script
 from lbdeploy.scripts.shell import cmd
 
@@ -75,18 +76,21 @@ def weird_file(path: str) -> ManagedFile:
 def every_script(desired: Desired) -> Iterator[tuple[str, Script]]:
     """Each script builder of the code base, with the values this inventory gives it."""
     pair = desired.pair
-    targets = probe_targets(pair)
+    targets = pair.probe_targets
+    request = facts_request(pair)
     for node in desired.nodes:
         files = render_node(pair, node)
-        paths = [*files, f"/etc/odd dir/{HOSTILE}"]
-        yield "facts", facts_script(paths, targets, HOSTILE, status.status_lines(pair))
-        yield "facts-nolock", facts_script(paths, targets, None)
+        odd_paths = replace(request, paths=[*files, f"/etc/odd dir/{HOSTILE}"])
+        yield "facts", facts_script(odd_paths, HOSTILE, status.status_lines(pair))
+        yield "facts-nolock", facts_script(odd_paths, None)
         netplan = render_node(pair, node, Platform("debian", "13", "netplan"))
         for name in FACTS:
             facts = parse_facts((DATA / "facts" / name).read_text())
             for change in make_plan(pair, node, files, facts).changes:
                 yield f"change-{change.step}", changes.change_script(change)
-            for change in make_plan(pair, node, netplan, facts, "netplan").changes:
+            for change in make_plan(
+                pair, node, netplan, facts, Platform("debian", "13", "netplan")
+            ).changes:
                 yield f"netplan-{change.step}", changes.change_script(change)
         odd = weird_file(f"/etc/odd dir/{HOSTILE}")
         yield "change-odd", changes.change_script(Change("odd", "odd", uploads=(Upload(odd),)))
@@ -99,16 +103,16 @@ def every_script(desired: Desired) -> Iterator[tuple[str, Script]]:
         for action in ("reload", "restart", "start", "enable")
         for enable in (True, False)
     )
-    yield "services", changes.services_script(actions)
+    yield "services", services_script(pair, actions)
     yield "takeover", locks.takeover_script(HOSTILE, HOSTILE + "2")
     yield "release", locks.release_script(HOSTILE, journal=HOSTILE)
     yield "drain", servers.state_script("web", "web1", "drain")
     yield "sessions", servers.sessions_script("web", "web1")
     yield "events", events.events_script("10m")
-    yield "ssl-cert", Script().run(changes.ssl_cert_update(("/etc/haproxy/certs/a b.pem",)))
+    yield "ssl-cert", Script().run(haproxy.ssl_cert_update(("/etc/haproxy/certs/a b.pem",)))
     yield "unlock", locks.unlock_script()
     yield "restart", operate.restart_script("restart", ("haproxy", "keepalived"))
-    yield "standby", operate.standby_script(True)
+    yield "standby", keepalived.standby_script(True)
     for crash in (True, False):
         breakage = failover.fault(crash)
         yield "break", breakage.break_it

@@ -10,11 +10,13 @@ for the lab inventory; a regression is one new JSON file.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 
 import pytest
 
+from lbdeploy.components import facts_request, failsafe, keepalived, network, sysctl
 from lbdeploy.core.desired import Desired, derive
 from lbdeploy.core.facts import facts_script, parse_facts
 from lbdeploy.core.plan import make_plan
@@ -56,7 +58,7 @@ def test_converged_facts_parse() -> None:
     assert (
         facts.applied["/etc/haproxy/haproxy.cfg"] == facts.files["/etc/haproxy/haproxy.cfg"].sha256
     )
-    assert facts.sysctl == {"net.ipv4.ip_nonlocal_bind": "1"}
+    assert sysctl.live(facts) == {"net.ipv4.ip_nonlocal_bind": "1"}
     assert facts.addresses["eth1"] == (
         IPv4Interface("172.29.150.11/24"),
         IPv4Interface("172.29.150.150/24"),
@@ -64,21 +66,22 @@ def test_converged_facts_parse() -> None:
     assert facts.ssh_server_address == IPv4Address("172.29.149.11")
     assert facts.ssh_interface == "eth0"
     assert facts.services["haproxy"].active == "active" and facts.services["haproxy"].main_pid > 0
-    assert facts.failsafe_sleeps is None and facts.sources_interfaces_d and facts.script_user
+    assert failsafe.sleeps(facts) is None and network.sources_interfaces_d(facts)
+    assert keepalived.has_script_user(facts)
     assert facts.probes == {"172.29.150.150:80": True}
     # One systemctl reads the network stack's units too; they are signals, not services.
     assert set(facts.services) == {"haproxy", "keepalived"}
     assert facts.signals == {"networkd": "inactive", "networkmanager": "inactive"}
-    assert facts.priorities == {"VI_50": 254}
+    assert keepalived.priorities(facts) == {"VI_50": 254}
 
 
 def test_fresh_facts_parse() -> None:
     facts = parse_facts(recorded("fresh-hera.txt"))
     assert facts.files == {} and facts.applied == {}
     assert set(facts.packages) == {"procps"} and facts.apt_lists == 0
-    assert not facts.script_user
+    assert not keepalived.has_script_user(facts)
     assert facts.services["keepalived"].enabled == "absent"
-    assert facts.probes == {} and facts.priorities == {}
+    assert facts.probes == {} and keepalived.priorities(facts) == {}
 
 
 def test_a_held_lock_names_its_holder() -> None:
@@ -87,7 +90,8 @@ def test_a_held_lock_names_its_holder() -> None:
 
 
 def test_facts_script_sections_match_the_parser() -> None:
-    script = facts_script(["/etc/a b"], [(IPv4Address("10.0.0.1"), 80)], "me").text()
+    request = replace(facts_request(lab().pair), paths=["/etc/a b"])
+    script = facts_script(request, "me").text()
     assert "'/etc/a b'" in script  # paths are quoted
     recorded = split_sections((DATA / "facts" / "converged-hera.txt").read_text())
     for name in recorded:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from ipaddress import IPv4Interface
 from pathlib import Path
 
+from lbdeploy.components.keepalived import parse_vrrp_states
 from lbdeploy.core.desired import Desired, derive
 from lbdeploy.core.facts import parse_facts
 from lbdeploy.core.health import NodeStatus, pair_problems, parse_servers, verify_problems
 from lbdeploy.inventory import load_inventory
-from lbdeploy.ops.status import node_status, parse_vrrp_states, status_lines
+from lbdeploy.ops.status import node_status, status_lines
 
 DATA = Path(__file__).parent / "data"
 VIP = "172.29.150.150"

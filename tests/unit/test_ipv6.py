@@ -8,11 +8,11 @@ from pathlib import Path
 
 import yaml
 
+from lbdeploy.components.network import netplan_file
 from lbdeploy.core.desired import Desired, derive
 from lbdeploy.core.facts import parse_facts
 from lbdeploy.core.health import NodeStatus, pair_problems, verify_problems
 from lbdeploy.core.parsers import parse_addresses
-from lbdeploy.core.paths import netplan_file
 from lbdeploy.core.plan import make_plan
 from lbdeploy.core.platforms import Platform
 from lbdeploy.core.render import render_node
@@ -57,7 +57,7 @@ def test_a_missing_ipv6_address_is_put_on_through_ifupdown() -> None:
     node = desired.nodes[0]
     facts = parse_facts((DATA / "facts" / "converged-hera.txt").read_text())
     facts = replace(facts, addresses={"eth1": (IPv4Interface("192.168.1.110/24"),)})
-    plan = make_plan(desired.pair, node, render_node(desired.pair, node), facts, "ifupdown")
+    plan = make_plan(desired.pair, node, render_node(desired.pair, node), facts)
     network = next(c for c in plan.changes if c.step == "network")
     texts = [c.text() for c in network.commands]
     assert texts[0] == "ifup eth1 || true"
@@ -72,8 +72,8 @@ def test_ipv6_nonlocal_bind_must_be_live_too() -> None:
     desired = dual()
     node = desired.nodes[0]
     facts = parse_facts((DATA / "facts" / "converged-hera.txt").read_text())
-    facts = replace(facts, sysctl={"net.ipv4.ip_nonlocal_bind": "1"})
-    plan = make_plan(desired.pair, node, render_node(desired.pair, node), facts, "ifupdown")
+    facts = replace(facts, sections={**facts.sections, "sysctl": ["net.ipv4.ip_nonlocal_bind=1"]})
+    plan = make_plan(desired.pair, node, render_node(desired.pair, node), facts)
     sysctl = next(c for c in plan.changes if c.step == "sysctl")
     assert [c.text() for c in sysctl.commands] == ["sysctl -q -p /etc/sysctl.d/60-lbdeploy.conf"]
     assert desired.pair.sysctls == ("net.ipv4.ip_nonlocal_bind", "net.ipv6.ip_nonlocal_bind")

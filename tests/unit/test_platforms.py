@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from lbdeploy.components.network import NETPLAN_CHECK, netplan_file
 from lbdeploy.core.desired import derive
 from lbdeploy.core.facts import parse_facts
-from lbdeploy.core.paths import netplan_file
 from lbdeploy.core.plan import make_plan
 from lbdeploy.core.platforms import (
     HAPROXY_FLOOR,
@@ -19,7 +19,7 @@ from lbdeploy.core.platforms import (
     problems,
     version,
 )
-from lbdeploy.core.render import NETPLAN_CHECK, render_node
+from lbdeploy.core.render import render_node
 from lbdeploy.inventory import load_inventory
 
 DATA = Path(__file__).parent / "data"
@@ -91,7 +91,7 @@ def test_a_netplan_node_gets_a_netplan_file_applied_to_its_interface_alone() -> 
     assert "addresses: [172.29.150.11/24]" in netplan.content
     assert "critical: true" in netplan.content
     facts = parse_facts((DATA / "facts" / "fresh-hera.txt").read_text())
-    plan = make_plan(pair, node, files, facts, "netplan")
+    plan = make_plan(pair, node, files, facts, Platform(stack="netplan"))
     network = plan.changes[0]
     assert network.step == "network"
     assert network.why == f"write {path}; apply it to eth1 alone (networkctl reconfigure eth1)"

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from lbdeploy.components.haproxy import HAPROXY_CFG
+from lbdeploy.components.keepalived import KEEPALIVED_CONF, keepalived_test_copy
 from lbdeploy.core.desired import derive
 from lbdeploy.core.files import masked_diff
-from lbdeploy.core.paths import HAPROXY_CFG, KEEPALIVED_CONF
-from lbdeploy.core.render import keepalived_test_copy, render_node
+from lbdeploy.core.render import render_node
 from lbdeploy.inventory import load_inventory
 
 RENDER = Path(__file__).parent / "data" / "render"

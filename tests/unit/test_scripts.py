@@ -5,13 +5,14 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from lbdeploy.components.services import services_script
+from lbdeploy.core.changes import change_script
 from lbdeploy.core.desired import derive
 from lbdeploy.core.facts import parse_facts
 from lbdeploy.core.paths import staged as staged_path
 from lbdeploy.core.plan import make_plan
 from lbdeploy.core.render import render_node
 from lbdeploy.inventory import load_inventory
-from lbdeploy.scripts.changes import change_script, services_script
 
 DATA = Path(__file__).parent / "data"
 
@@ -21,20 +22,20 @@ def fresh_plan():  # type: ignore[no-untyped-def]
     desired = derive(inv, DATA)
     pair, state = desired.pair, desired.nodes[0]
     facts = parse_facts((DATA / "facts" / "fresh-hera.txt").read_text())
-    return make_plan(pair, state, render_node(pair, state), facts)
+    return pair, make_plan(pair, state, render_node(pair, state), facts)
 
 
 def test_every_script_is_valid_sh() -> None:
-    plan = fresh_plan()
+    pair, plan = fresh_plan()
     scripts = [change_script(c).text() for c in plan.changes]
-    scripts.append(services_script(plan.services).text())
+    scripts.append(services_script(pair, plan.services).text())
     for script in scripts:
         result = subprocess.run(["sh", "-n"], input=script, text=True, capture_output=True)
         assert result.returncode == 0, result.stderr + script
 
 
 def test_configs_are_all_validated_before_any_is_moved() -> None:
-    configs = next(c for c in fresh_plan().changes if c.step == "configs")
+    configs = next(c for c in fresh_plan()[1].changes if c.step == "configs")
     script = change_script(configs).text()
     haproxy_check = script.index("haproxy -c -f /etc/haproxy/.haproxy.cfg.lbdeploy-new")
     keepalived_check = script.index(
@@ -51,7 +52,7 @@ def test_configs_are_all_validated_before_any_is_moved() -> None:
 
 
 def test_secrets_appear_only_inside_here_documents() -> None:
-    configs = next(c for c in fresh_plan().changes if c.step == "configs")
+    configs = next(c for c in fresh_plan()[1].changes if c.step == "configs")
     script = change_script(configs).text()
     inside = False
     for line in script.splitlines():
@@ -68,7 +69,7 @@ def test_secrets_appear_only_inside_here_documents() -> None:
 
 def test_a_failure_on_the_left_of_and_stops_the_script() -> None:
     """`set -e` alone would let `false && true` pass and run the next line."""
-    from lbdeploy.core.steps.base import Change
+    from lbdeploy.core.steps import Change
     from lbdeploy.scripts.shell import join, sh
 
     change = Change(

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from rich.console import Console
 
 from lbdeploy.cli.display import print_recap
+from lbdeploy.core.changes import change_script
 from lbdeploy.core.desired import derive
 from lbdeploy.core.facts import parse_facts
 from lbdeploy.core.files import ManagedFile
@@ -22,7 +23,6 @@ from lbdeploy.core.render import render_node
 from lbdeploy.core.report import NodeReport, Report, StepResult
 from lbdeploy.inventory import load_inventory
 from lbdeploy.ops.up import file_diffs
-from lbdeploy.scripts.changes import change_script
 
 DATA = Path(__file__).parent / "data"
 KEY_PATH = "/etc/haproxy/certs/example.org.key"
@@ -95,6 +95,6 @@ def test_a_showable_config_masks_the_passwords_it_holds() -> None:
 
 
 def change_script_shown(file: ManagedFile) -> str:
-    from lbdeploy.core.steps.base import Change, Upload
+    from lbdeploy.core.steps import Change, Upload
 
     return change_script(Change("configs", "x", uploads=(Upload(file),))).shown()

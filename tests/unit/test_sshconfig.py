@@ -7,8 +7,8 @@ from pathlib import Path
 import paramiko
 
 from lbdeploy.core.desired import derive
+from lbdeploy.core.targets import Explicit, route
 from lbdeploy.inventory.load import parse_inventory
-from lbdeploy.remote.sshconfig import Explicit, route
 
 CONFIG = paramiko.SSHConfig.from_text(
     """

@@ -10,13 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from lbdeploy.cli.app import app
+from lbdeploy.components.services import services_script
 from lbdeploy.core.desired import Desired, derive
 from lbdeploy.core.facts import parse_facts
 from lbdeploy.core.plan import make_plan
 from lbdeploy.core.render import render_node
 from lbdeploy.errors import InventoryError
 from lbdeploy.inventory.load import load_inventory
-from lbdeploy.scripts.changes import services_script
 from tests.tlsutil import cert_pem, issue, key_pem, make_ca, write_pair
 
 DATA = Path(__file__).parent / "data"
@@ -159,7 +159,7 @@ def test_a_certificate_alone_is_rotated_through_the_runtime_api(two_names: Path)
     assert [(a.service, a.action, a.paths) for a in plan.services] == [
         ("haproxy", "ssl-cert", ("/etc/haproxy/certs/shop-1.pem",))
     ]
-    script = services_script(plan.services).text()
+    script = services_script(pair, plan.services).text()
     assert "set ssl cert %s <<" in script and "commit ssl cert" in script
     check = subprocess.run(["sh", "-n"], input=script, text=True, capture_output=True)
     assert check.returncode == 0, check.stderr

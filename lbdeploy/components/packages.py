@@ -1,15 +1,19 @@
-"""keepalived and haproxy installed (apt only when missing), and the track script's user."""
+"""Every component's packages installed (apt only when one is missing), then what the
+components need beyond them (a system user)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from lbdeploy.components.base import Component, Context
 from lbdeploy.core.facts import Facts
-from lbdeploy.core.paths import APT_LOG, PACKAGES, SCRIPT_USER
-from lbdeploy.core.steps.base import Change
+from lbdeploy.core.files import ManagedFile
+from lbdeploy.core.steps import Change, Step
 from lbdeploy.scripts.script import NOTE
 from lbdeploy.scripts.shell import Arg, Command, Raw, cmd, join, sh
 
+APT_LOG = "/var/log/lbdeploy-apt.log"
 # A held dpkg lock (unattended-upgrades) is waited for, this long, then apt fails clearly.
 DPKG_LOCK_TIMEOUT = 120
 
@@ -67,36 +71,38 @@ _REPAIR = cmd(
 )
 
 
+class Packages(Component):
+    """The pair's packages: the union of what its components ask for, in their order."""
+
+    name = "packages"
+
+    def __init__(self, others: tuple[Component, ...]) -> None:
+        self.others = others
+
+    def steps(self, ctx: Context, files: Mapping[str, ManagedFile]) -> list[Step]:
+        wanted = dict.fromkeys(p for c in self.others for p in c.packages(ctx.pair))
+        return [Install(tuple(wanted), self.others, ctx)]
+
+
 @dataclass(frozen=True)
-class Packages:
-    required: tuple[str, ...] = PACKAGES
+class Install:
+    required: tuple[str, ...]
+    components: tuple[Component, ...]
+    ctx: Context
     name: str = "packages"
 
     def plan(self, facts: Facts) -> Change | None:
         missing = [p for p in self.required if p not in facts.packages]
+        owed = [
+            p for c in self.components for p in c.prerequisites(self.ctx.pair, facts) if not p.done
+        ]
         commands = []
         if facts.dpkg_interrupted:
             commands.append(_REPAIR)
         if missing:
             commands.append(_LOCK_NOTE)
-            install = sh(Raw("logged"), *_apt_install(missing))
-            update = _apt_update()
-            if facts.apt_lists == 0:
-                # Empty lists (a fresh node): fetch what an install reads, not the 30 MB of
-                # package descriptions (Translation-en); apt's daily update fetches those.
-                commands.append(join([_apt_update("-o", "Acquire::Languages=none"), install]))
-            else:
-                # Lists may be stale (404 on an old version): update once and retry.
-                retry = cmd("{ ") + join([update, install]) + cmd("; }")
-                commands.append(join([install, retry], op="||"))
-        if not facts.script_user:
-            commands.append(
-                cmd(
-                    "id -u {user} >/dev/null 2>&1 || useradd --system --no-create-home"
-                    " --shell /usr/sbin/nologin {user}",
-                    user=SCRIPT_USER,
-                )
-            )
+            commands.append(_install(missing, facts.apt_lists))
+        commands += [p.command for p in owed]
         if not commands:
             return None
         why = []
@@ -104,11 +110,21 @@ class Packages:
             why.append("repair an interrupted dpkg run")
         if missing:
             why.append(f"install {' '.join(missing)}")
-        if not facts.script_user:
-            why.append(f"add system user {SCRIPT_USER} for keepalived's track script")
+        why += [p.why for p in owed]
         return Change(
             step=self.name,
             why="; ".join(why),
             commands_before=(_LOGGED,) if facts.dpkg_interrupted or missing else (),
             commands=tuple(commands),
         )
+
+
+def _install(missing: list[str], apt_lists: int) -> Command:
+    install = sh(Raw("logged"), *_apt_install(missing))
+    if apt_lists == 0:
+        # Empty lists (a fresh node): fetch what an install reads, not the 30 MB of
+        # package descriptions (Translation-en); apt's daily update fetches those.
+        return join([_apt_update("-o", "Acquire::Languages=none"), install])
+    # Lists may be stale (404 on an old version): update once and retry.
+    retry = cmd("{ ") + join([_apt_update(), install]) + cmd("; }")
+    return join([install, retry], op="||")

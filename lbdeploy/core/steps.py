@@ -1,4 +1,7 @@
-"""What a step returns when something differs: a Change, made of uploads and commands."""
+"""Steps: a check against facts that returns `None` (already right) or a `Change`.
+
+A step never touches the network; `Files` is the step of every managed file that no
+component plans with logic of its own."""
 
 from __future__ import annotations
 
@@ -49,3 +52,27 @@ def upload_if_differs(file: ManagedFile, facts: Facts) -> Upload | None:
             return None
         return Upload(file, content_changed=False)
     return Upload(file)
+
+
+@dataclass(frozen=True)
+class Files:
+    """Put a group of managed files in place (e.g. `configs`: every daemon config).
+
+    All files of a group are validated before any is moved; what a content change
+    means for a service is read from each file's `on_change`.
+    """
+
+    name: str
+    files: tuple[ManagedFile, ...]
+    phase: Phase = Phase.CONFIG
+
+    def plan(self, facts: Facts) -> Change | None:
+        uploads = [u for f in self.files if (u := upload_if_differs(f, facts)) is not None]
+        if not uploads:
+            return None
+        names = ", ".join(
+            u.file.path + ("" if u.content_changed else " (mode/owner)") for u in uploads
+        )
+        return Change(
+            step=self.name, why=f"update {names}", phase=self.phase, uploads=tuple(uploads)
+        )

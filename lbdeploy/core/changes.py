@@ -9,19 +9,13 @@ when every file of the change passed are they moved; the previous file is kept a
 from __future__ import annotations
 
 from lbdeploy.core.files import ManagedFile
-from lbdeploy.core.paths import APPLIED, HAPROXY_CFG, HAPROXY_SOCKET, PENDING, STATE_DIR, staged
-from lbdeploy.core.plan import ServiceAction
-from lbdeploy.core.steps.base import Change, Upload
-from lbdeploy.scripts.script import NOTE, Script
-from lbdeploy.scripts.shell import Command, Secret, cmd, sh
+from lbdeploy.core.paths import APPLIED, PENDING, STATE_DIR, staged
+from lbdeploy.core.steps import Change, Upload
+from lbdeploy.scripts.script import Script
+from lbdeploy.scripts.shell import Secret, cmd, sh
 
 VALIDATION_FAILED = 65
-RELOAD_FAILED = 66
 MARK = "lbdeploy-validation-failed:"
-# About 20 s of polls every 0.02 s (plus the check's own ~10 ms): a new worker shows
-# ~50 ms after the reload, and polling every 0.2 s cost 0.1-0.2 s per node. The journal
-# (for a load failure, to give up at once) is read every 10th poll only.
-RELOAD_WAIT_TRIES = 700
 
 
 def _content(file: ManagedFile, text: str) -> str | Secret:
@@ -162,103 +156,4 @@ def change_script(change: Change) -> Script:
         script.run(then)
     for command in change.commands:
         script.run(command)
-    return script
-
-
-_WORKER_PID = (
-    "echo 'show info' | socat -t 2 stdio unix-connect:{socket} 2>/dev/null | sed -n 's/^Pid: //p'"
-)
-
-
-def haproxy_reload() -> Command:
-    """Reload haproxy and prove the new config runs; else put the previous file back.
-
-    The reload is asynchronous and a config that passed `haproxy -c` can still fail to
-    load (a port already in use): the master then keeps the old workers and systemd
-    reports success. Only a new worker answering on the stats socket proves the
-    reload; on failure the live file goes back to the one that runs, so the next
-    `up` sees the difference and tries again.
-    """
-    return cmd(
-        "before=$(" + _WORKER_PID + "); since=$(date +%s)\n"
-        "systemctl reload-or-restart haproxy\n"
-        "i=0\n"
-        "while :; do\n"
-        "  now=$(" + _WORKER_PID + ")\n"
-        '  if [ -n "$now" ] && [ "$now" != "$before" ]; then break; fi\n'
-        "  i=$((i+1))\n"
-        "  if [ $((i % 10)) -eq 0 ] || [ $i -ge {tries} ]; then\n"
-        '    log=$(journalctl -q -u haproxy --since "@$since" --no-pager 2>/dev/null || true)\n'
-        '    if echo "$log" | grep -q "Loading failure" || [ $i -ge {tries} ]; then\n'
-        '      echo "$log" | grep ALERT >&2 || true\n'
-        "      if [ -f {bak} ]; then umask 077; cp -p {bak} {cfg};"
-        " grep -vF {entry} {applied} > {new} || true; mv -f {new} {applied}; rm -f {owed}; fi\n"
-        "      echo {message} >&2\n"
-        "      exit {code}\n"
-        "    fi\n"
-        "  fi\n"
-        "  sleep 0.02\n"
-        "done",
-        socket=HAPROXY_SOCKET,
-        tries=RELOAD_WAIT_TRIES,
-        bak=HAPROXY_CFG + ".lbdeploy-bak",
-        cfg=HAPROXY_CFG,
-        entry="  " + HAPROXY_CFG,
-        applied=APPLIED,
-        new=APPLIED + ".new",
-        owed=f"{PENDING}/haproxy",  # the live file is the running one again: nothing owed
-        message="haproxy kept running its previous config: the new one did not load;"
-        f" {HAPROXY_CFG} was put back to the running version",
-        code=RELOAD_FAILED,
-    )
-
-
-def ssl_cert_update(paths: tuple[str, ...]) -> Command:
-    """New certificates through HAProxy's runtime API: no reload, no worker restarted.
-
-    `set ssl cert` takes the PEM (already moved into place, so the next reload agrees)
-    as a payload ended by an empty line; `commit ssl cert` makes it live. If HAProxy
-    refuses either, a proven reload loads the files instead; a note says which was used.
-    """
-    return cmd(
-        "api=ok; for p in {paths}; do"
-        " out=$({ printf 'set ssl cert %s <<\n' \"$p\"; cat \"$p\"; printf '\n'; }"
-        ' | socat -t 5 stdio unix-connect:{socket} 2>&1) || out="socat failed";'
-        ' case "$out" in *Transaction*) ;; *) api="set ssl cert $p: $out"; break ;; esac;'
-        ' out=$(echo "commit ssl cert $p" | socat -t 5 stdio unix-connect:{socket} 2>&1)'
-        ' || out="socat failed";'
-        ' case "$out" in *Success*) ;; *) api="commit ssl cert $p: $out"; break ;; esac;'
-        ' done; if [ "$api" = ok ]; then echo {used};'
-        ' else echo {fallback}"$(echo "$api" | head -c 300 | tr "\n" " ")"; fi',
-        paths=paths,
-        socket=HAPROXY_SOCKET,
-        used=NOTE + "certificates replaced through HAProxy's runtime API (no reload)",
-        fallback=NOTE + "HAProxy's runtime API refused the certificate, so haproxy was"
-        " reloaded instead: ",
-    )
-
-
-def services_script(actions: tuple[ServiceAction, ...]) -> Script:
-    """Enable and (re)load services; reload-or-restart starts a stopped one."""
-    script = Script()
-    # One `systemctl enable` for every unit: each call reloads systemd (0.1 s here).
-    enable = [a.service for a in actions if a.enable]
-    if enable:
-        script.run(cmd("systemctl enable -q {units}", units=enable))
-    for action in actions:
-        unit = action.service
-        if action.action == "ssl-cert":
-            script.run(ssl_cert_update(action.paths))
-            # Only when the runtime API refused: prove a reload instead.
-            script.line(cmd('if [ "$api" != ok ]; then :; ') + haproxy_reload() + cmd("; fi"))
-        elif action.action == "reload" and unit == "haproxy":
-            script.line(haproxy_reload())
-        elif action.action == "restart":
-            script.run(cmd("systemctl restart {unit}", unit=unit))
-        elif action.action in ("reload", "start"):
-            script.run(cmd("systemctl reload-or-restart {unit}", unit=unit))
-        if action.action != "enable":
-            script.run(cmd("rm -f {f}", f=f"{PENDING}/{unit}"))
-    if actions:
-        script.run(cmd("systemctl is-active -q {units}", units=[a.service for a in actions]))
     return script

@@ -9,18 +9,99 @@ the one the SSH session runs over included, and it needs udev, which containers 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+import jinja2
+
+from lbdeploy.components.base import Component, Context, render
 from lbdeploy.core.addresses import needle
 from lbdeploy.core.desired import NodeState, PairState
 from lbdeploy.core.facts import Facts
-from lbdeploy.core.files import ManagedFile
-from lbdeploy.core.paths import INTERFACES
+from lbdeploy.core.files import ManagedFile, Phase, Validator
 from lbdeploy.core.platforms import Stack
-from lbdeploy.core.steps.base import Change, Upload, upload_if_differs
+from lbdeploy.core.steps import Change, Step, Upload, upload_if_differs
+from lbdeploy.scripts.script import Script
 from lbdeploy.scripts.shell import Command, cmd, join, wrap
 
+INTERFACES = "/etc/network/interfaces"
+SECTION = "interfaces"
+STEP = "network"
 NETWORKD_WAIT_TRIES = 100  # x 0.1 s for networkd to put the address on
+
+
+def interface_stanza(interface: str) -> str:
+    return f"/etc/network/interfaces.d/lbdeploy-{interface}"
+
+
+def netplan_file(interface: str) -> str:
+    return f"/etc/netplan/60-lbdeploy-{interface}.yaml"
+
+
+# `netplan generate` on a copy of /etc/netplan with the staged file in place: the whole
+# set must still parse ($1: the staged file, $2: where it goes).
+NETPLAN_CHECK = Validator(
+    (
+        "sh",
+        "-c",
+        'd=$(mktemp -d) && trap \'rm -rf "$d"\' EXIT && mkdir -p "$d/etc/netplan"'
+        ' && for f in /etc/netplan/*.yaml; do if [ -f "$f" ] && [ "$f" != "$2" ];'
+        ' then cp -p "$f" "$d/etc/netplan/"; fi; done'
+        ' && cp "$1" "$d/etc/netplan/${2##*/}" && netplan generate --root-dir "$d"',
+        "netplan-check",
+    ),
+    with_target=True,
+)
+
+
+def sources_interfaces_d(facts: Facts) -> bool:
+    """Whether /etc/network/interfaces reads interfaces.d (Debian's default file does)."""
+    return any("interfaces.d" in line for line in facts.sections.get(SECTION, []))
+
+
+class Network(Component):
+    name = "network"
+
+    def paths(self, pair: PairState) -> tuple[str, ...]:
+        iface = pair.interface.name
+        return (interface_stanza(iface), netplan_file(iface)) if pair.interface.manage else ()
+
+    def fact_lines(self, pair: PairState) -> Script:
+        return (
+            Script()
+            .section(SECTION)
+            .probe(
+                cmd(
+                    "grep -E '^[[:space:]]*source(-directory)?[[:space:]]' {f} 2>/dev/null",
+                    f=INTERFACES,
+                )
+            )
+        )
+
+    def files(self, ctx: Context, templates: jinja2.Environment) -> list[ManagedFile]:
+        if not ctx.pair.interface.manage:
+            return []
+        iface = ctx.pair.interface.name
+        if ctx.platform.stack == "netplan":
+            content = render(templates, ctx, "netplan.yaml.j2")
+            return [
+                ManagedFile(
+                    netplan_file(iface),
+                    content,
+                    0o600,
+                    validate=NETPLAN_CHECK,
+                    phase=Phase.PREPARE,
+                    step=STEP,
+                )
+            ]
+        content = render(templates, ctx, "interface.j2")
+        return [
+            ManagedFile(interface_stanza(iface), content, 0o644, phase=Phase.PREPARE, step=STEP)
+        ]
+
+    def steps(self, ctx: Context, files: Mapping[str, ManagedFile]) -> list[Step]:
+        mine = next((f for f in files.values() if f.step == STEP), None)
+        return [PublicInterface(ctx.pair, ctx.node, mine, ctx.platform.stack)]
 
 
 @dataclass(frozen=True)
@@ -29,7 +110,7 @@ class PublicInterface:
     node: NodeState
     file: ManagedFile | None  # None: the inventory says the interface is not ours
     stack: Stack
-    name: str = "network"
+    name: str = STEP
 
     def plan(self, facts: Facts) -> Change | None:
         if self.file is None:
@@ -44,7 +125,6 @@ class PublicInterface:
         if upload is None and not before and not commands:
             return None
         if upload is not None:
-            iface = self.pair.interface.name
             what = self.file.path if self.stack == "netplan" else f"the {iface} stanza"
             why.insert(0, f"write {what}")
         return Change(
@@ -72,7 +152,7 @@ class PublicInterface:
     ) -> tuple[list[Command], list[Command], list[str]]:
         iface = self.pair.interface.name
         before, commands, why = [], [], []
-        if not facts.sources_interfaces_d:
+        if not sources_interfaces_d(facts):
             # Debian's default file sources interfaces.d; an old or edited one may not.
             before.append(
                 cmd(

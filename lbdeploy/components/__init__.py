@@ -1,0 +1,46 @@
+"""One module per thing lbdeploy manages on a node; `for_pair` is the list the pipeline walks.
+
+Adding a component is a module here and one entry below (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from lbdeploy.components.base import Component
+from lbdeploy.components.failsafe import Failsafe
+from lbdeploy.components.haproxy import Haproxy
+from lbdeploy.components.keepalived import Keepalived
+from lbdeploy.components.network import Network
+from lbdeploy.components.notify import Notify
+from lbdeploy.components.packages import Packages
+from lbdeploy.components.sysctl import Sysctl
+from lbdeploy.components.tls import Tls
+from lbdeploy.core.desired import PairState
+from lbdeploy.core.facts import FactsRequest
+
+
+def for_pair(pair: PairState) -> tuple[Component, ...]:
+    """The pair's components in the order their steps and files apply."""
+    daemons = tuple(c for c in (Tls(), Haproxy(), Notify(), Keepalived()) if c.wanted(pair))
+    return (Network(), Sysctl(), Packages(daemons), Failsafe(), *daemons)
+
+
+def units(pair: PairState) -> tuple[str, ...]:
+    """The systemd services the pair's components run, in order."""
+    return tuple(u for c in for_pair(pair) for u in c.units(pair))
+
+
+def owner(pair: PairState, unit: str) -> Component | None:
+    return next((c for c in for_pair(pair) if unit in c.units(pair)), None)
+
+
+def facts_request(pair: PairState) -> FactsRequest:
+    """What every node's facts script asks, from every component of the pair."""
+    parts = for_pair(pair)
+    return FactsRequest(
+        paths=list(dict.fromkeys(p for c in parts for p in c.paths(pair))),
+        packages=list(dict.fromkeys(p for c in parts for p in c.packages(pair))),
+        units=list(units(pair)),
+        probes=pair.probe_targets,
+        parts=[c.fact_lines(pair) for c in parts],
+        promex=pair.stats is not None and pair.stats.metrics,
+    )

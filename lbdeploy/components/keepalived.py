@@ -1,0 +1,185 @@
+"""keepalived: VRRP instances that move the VIPs, checked by `keepalived -t`; a drop-in
+that restarts it and removes its VIPs when it dies; the track script's user; the
+standby flag of `switchover`; what `status` reads of its live state."""
+
+from __future__ import annotations
+
+import re
+
+import jinja2
+
+from lbdeploy.components.base import Component, Context, Prerequisite, ServiceAction, render
+from lbdeploy.components.haproxy import DAEMON_RELOAD
+from lbdeploy.components.notify import NOTIFY_SCRIPT
+from lbdeploy.core.desired import NodeState, PairState
+from lbdeploy.core.facts import Facts
+from lbdeploy.core.files import ManagedFile, OnChange, Phase, Validator
+from lbdeploy.core.parsers import parse_priorities
+from lbdeploy.core.roll import RollNode
+from lbdeploy.scripts.script import Script, read_lines
+from lbdeploy.scripts.shell import cmd
+
+UNIT = "keepalived"
+KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
+KEEPALIVED_DROPIN = "/etc/systemd/system/keepalived.service.d/lbdeploy.conf"
+STANDBY_FILE = "/etc/keepalived/lbdeploy-standby"  # 1: put on standby by `switchover`
+KEEPALIVED_PID = "/run/keepalived.pid"
+KEEPALIVED_DATA = "/tmp/keepalived.data"  # keepalived's SIGUSR1 state dump
+SCRIPT_USER = "keepalived_script"
+
+_SCRIPT_USER_LINE = re.compile(r"^(\s*script_user\s+)\S+.*$", re.MULTILINE)
+
+
+def keepalived_test_copy(content: str) -> str:
+    """The same config with `script_user root`, for `keepalived -t` alone.
+
+    keepalived 2.2.7's config test is killed (exit 143) whenever a non-root
+    script_user is set, even for a valid file; only that one line differs.
+    """
+    return _SCRIPT_USER_LINE.sub(r"\1root", content)
+
+
+KEEPALIVED_CHECK = Validator(("keepalived", "-t", "-f"), test_copy=keepalived_test_copy)
+RELOAD = OnChange(UNIT, "reload")
+
+
+def has_script_user(facts: Facts) -> bool:
+    return bool("".join(facts.sections.get("user", [])).strip())
+
+
+def standby(facts: Facts) -> bool:
+    """Put on standby by `switchover`: it holds no VIP until `--back`."""
+    return "".join(facts.sections.get("standby", [])).strip() not in ("", "0")
+
+
+def priorities(facts: Facts) -> dict[str, int]:
+    """The live config's priority per VRRP instance: the roll simulates VRRP's election."""
+    return parse_priorities(facts.sections.get("priorities", []))
+
+
+def running(facts: Facts) -> bool:
+    fact = facts.services.get(UNIT)
+    return fact is not None and fact.active in ("active", "reloading")
+
+
+class Keepalived(Component):
+    name = "keepalived"
+
+    def wanted(self, pair: PairState) -> bool:
+        return bool(pair.vips)
+
+    def packages(self, pair: PairState) -> tuple[str, ...]:
+        return ("keepalived", "procps")  # procps: pgrep for the track script
+
+    def units(self, pair: PairState) -> tuple[str, ...]:
+        return (UNIT,)
+
+    def paths(self, pair: PairState) -> tuple[str, ...]:
+        return (KEEPALIVED_DROPIN, KEEPALIVED_CONF)
+
+    def fact_lines(self, pair: PairState) -> Script:
+        s = Script().section("user").probe(cmd("id -u {user} 2>/dev/null", user=SCRIPT_USER))
+        s.section("standby").probe(read_lines(STANDBY_FILE))
+        return s.section("priorities").probe(
+            cmd(
+                'if [ -f {conf} ]; then awk \'$1 == "vrrp_instance" { i = $2 }'
+                ' $1 == "priority" && i != "" { print i, $2 }\' {conf}; fi',
+                conf=KEEPALIVED_CONF,
+            )
+        )
+
+    def files(self, ctx: Context, templates: jinja2.Environment) -> list[ManagedFile]:
+        conf = render(
+            templates,
+            ctx,
+            "keepalived.conf.j2",
+            script_user=SCRIPT_USER,
+            standby_file=STANDBY_FILE,
+            notify_script=NOTIFY_SCRIPT,
+        )
+        return [
+            ManagedFile(
+                KEEPALIVED_DROPIN,
+                render(templates, ctx, "keepalived-restart.conf.j2"),
+                0o644,
+                phase=Phase.PREPARE,
+                step="units",
+                then=DAEMON_RELOAD,
+            ),
+            # It holds the VRRP password: root and keepalived's readers only.
+            ManagedFile(
+                KEEPALIVED_CONF,
+                conf,
+                0o640,
+                validate=KEEPALIVED_CHECK,
+                on_change=RELOAD,
+                redact=ctx.pair.secrets,
+            ),
+        ]
+
+    def status_lines(self, pair: PairState) -> Script:
+        return vrrp_lines()
+
+    def prerequisites(self, pair: PairState, facts: Facts) -> list[Prerequisite]:
+        return [
+            Prerequisite(
+                done=has_script_user(facts),
+                why=f"add system user {SCRIPT_USER} for keepalived's track script",
+                command=cmd(
+                    "id -u {user} >/dev/null 2>&1 || useradd --system --no-create-home"
+                    " --shell /usr/sbin/nologin {user}",
+                    user=SCRIPT_USER,
+                ),
+            )
+        ]
+
+
+def standby_script(on: bool) -> Script:
+    """Set the track file that `switchover` uses: 1 = give up every VIP."""
+    return Script().run(cmd("echo {value} > {file}", value=int(on), file=STANDBY_FILE))
+
+
+def vrrp_lines() -> Script:
+    """keepalived's own VRRP states (SIGUSR1 dump), waited for (bounded) until it settles.
+
+    The dump is read only when root owns it: any local user can create files in /tmp.
+    """
+    return (
+        Script()
+        .section("vrrp")
+        .probe(
+            cmd(
+                'pid=$(cat {pidfile} 2>/dev/null); if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null;'
+                ' then rm -f {data}; kill -USR1 "$pid"; i=0; last=-1; while [ $i -lt 40 ]; do'
+                " size=$(stat -c %s {data} 2>/dev/null || echo -1);"
+                ' [ "$size" -gt 0 ] && [ "$size" = "$last" ] && break;'
+                " last=$size; i=$((i+1)); sleep 0.05; done;"
+                ' if [ ! -L {data} ] && [ "$(stat -c %u {data} 2>/dev/null)" = 0 ]; then'
+                ' awk \'/VRRP Instance = /{n=$4} /^ *State = /{if (n != "") {print n, $3; n=""}}\''
+                " {data}; fi; fi",
+                pidfile=KEEPALIVED_PID,
+                data=KEEPALIVED_DATA,
+            )
+        )
+    )
+
+
+def parse_vrrp_states(lines: list[str]) -> dict[str, str]:
+    return dict(line.split(None, 1) for line in lines if len(line.split()) == 2)
+
+
+def roll_node(node: NodeState, facts: Facts, touched: bool) -> RollNode:
+    """What the roll (`core/roll.py`) needs of a node: its live and new VRRP priorities."""
+    after = {role.instance.name: role.priority for role in node.vrrp}
+    return RollNode(
+        name=node.name,
+        is_master=node.is_master,
+        running=(priorities(facts) or after) if running(facts) else None,
+        after=after,
+        touched=touched,
+    )
+
+
+def touched_by(action: ServiceAction) -> bool:
+    """Whether a planned action starts, reloads or restarts keepalived (the roll asks)."""
+    return action.service == UNIT and action.action != "enable"

@@ -1,0 +1,33 @@
+"""keepalived's notify handler: each VRRP transition as a journal line, a metric for
+node_exporter, and (with `alerts`) a webhook POST; the URL lives in a root-only file."""
+
+from __future__ import annotations
+
+import jinja2
+
+from lbdeploy.components.base import Component, Context, render
+from lbdeploy.core.desired import PairState
+from lbdeploy.core.files import ManagedFile, Validator
+
+NOTIFY_SCRIPT = "/usr/local/lib/lbdeploy/vrrp-notify"
+ALERTS_FILE = "/etc/lbdeploy/alerts"  # the webhook URL (it may hold a token)
+SH_CHECK = Validator(("sh", "-n"))
+
+
+class Notify(Component):
+    name = "notify"
+
+    def packages(self, pair: PairState) -> tuple[str, ...]:
+        return ("curl",) if pair.webhook else ()  # the handler POSTs alerts with it
+
+    def paths(self, pair: PairState) -> tuple[str, ...]:
+        return (NOTIFY_SCRIPT, ALERTS_FILE)
+
+    def files(self, ctx: Context, templates: jinja2.Environment) -> list[ManagedFile]:
+        script = render(templates, ctx, "vrrp-notify.sh.j2", alerts_file=ALERTS_FILE)
+        return [
+            ManagedFile(NOTIFY_SCRIPT, script, 0o755, validate=SH_CHECK),
+            ManagedFile(
+                ALERTS_FILE, render(templates, ctx, "alerts.j2"), 0o600, redact=ctx.pair.secrets
+            ),
+        ]

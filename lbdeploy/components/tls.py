@@ -1,0 +1,106 @@
+"""Certificates for HAProxy's HTTPS services: one root-only PEM per certificate (chain and
+key), replaced through the runtime API without a reload, and what HAProxy has loaded."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import jinja2
+
+from lbdeploy.components.base import Component, Context
+from lbdeploy.components.haproxy import HAPROXY_SOCKET, SSL_CERT
+from lbdeploy.core.desired import PairState, TlsBundle
+from lbdeploy.core.files import ManagedFile
+from lbdeploy.inventory.tls import WARN_DAYS
+from lbdeploy.scripts.script import Script
+from lbdeploy.scripts.shell import cmd
+
+SECTION = "cert "
+
+
+class Tls(Component):
+    name = "tls"
+
+    def wanted(self, pair: PairState) -> bool:
+        return bool(pair.bundles)
+
+    def paths(self, pair: PairState) -> tuple[str, ...]:
+        return tuple(b.path for b in pair.bundles)
+
+    def files(self, ctx: Context, templates: jinja2.Environment) -> list[ManagedFile]:
+        # Root only, never shown; staged with haproxy.cfg (same `configs` step) so that
+        # `haproxy -c` checks the config with the new certificates.
+        return [
+            ManagedFile(b.path, b.content, 0o600, secret=True, on_change=SSL_CERT, about=b.about)
+            for b in ctx.pair.bundles
+        ]
+
+    def status_lines(self, pair: PairState) -> Script:
+        return cert_lines(pair)
+
+
+@dataclass(frozen=True)
+class LoadedCert:
+    """A certificate as one node's HAProxy holds it in memory."""
+
+    sha1: str  # upper-case hex, as HAProxy prints it
+    not_after: str  # e.g. "Nov 25 17:00:00 2027 GMT"
+
+    def days_left(self, now: datetime | None = None) -> int | None:
+        try:
+            when = datetime.strptime(self.not_after, "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+        return (when - (now or datetime.now(UTC))).days
+
+
+def cert_lines(pair: PairState) -> Script:
+    """One section per certificate file: HAProxy's own view of it."""
+    script = Script()
+    for bundle in pair.bundles:
+        script.section(SECTION + bundle.path).probe(
+            cmd(
+                "echo {query} | socat -t 2 stdio unix-connect:{socket} 2>/dev/null",
+                query=f"show ssl cert {bundle.path}",
+                socket=HAPROXY_SOCKET,
+            )
+        )
+    return script
+
+
+def parse_loaded(sections: dict[str, list[str]]) -> dict[str, LoadedCert]:
+    """`show ssl cert` answers, by file: the SHA1 fingerprint and notAfter lines."""
+    loaded = {}
+    for name, lines in sections.items():
+        if not name.startswith(SECTION):
+            continue
+        fields = dict(line.split(": ", 1) for line in lines if ": " in line)
+        if "SHA1 FingerPrint" in fields:
+            loaded[name.removeprefix(SECTION)] = LoadedCert(
+                fields["SHA1 FingerPrint"].strip().upper(), fields.get("notAfter", "").strip()
+            )
+    return loaded
+
+
+def expiry_warnings(pair: PairState) -> list[str]:
+    """Certificates that expire within the warning window: said at every run."""
+    return [
+        f"warning: {b.chain.path} ({', '.join(b.chain.names)}) expires in"
+        f" {b.chain.days_left()} days, on {b.chain.not_after:%Y-%m-%d}"
+        for b in pair.bundles
+        if b.chain.days_left() < WARN_DAYS
+    ]
+
+
+def sha1(bundle: TlsBundle) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    der = bundle.chain.leaf.public_bytes(serialization.Encoding.DER)
+    return hashlib.sha1(der, usedforsecurity=False).hexdigest().upper()
+
+
+def probe_name(name: str) -> str:
+    """A concrete name to send as SNI: a wildcard's own subdomain."""
+    return "lbdeploy-check." + name[2:] if name.startswith("*.") else name
