@@ -16,11 +16,14 @@ from lbdeploy.scripts.shell import Arg, Command, HereDoc, Secret, cmd, mask
 SECTION = "@@lbdeploy "
 NOTE = "lbdeploy-note: "  # a stdout line that the step's report line should carry
 PREAMBLE = "set -eu\nexport LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin\numask 022\n"
-# The body is a function called on the last line: sh reads a script as it runs it, so
-# a script cut short by a dropped connection would otherwise run a truncated line
-# (`rm -rf /etc/x` cut to `rm -rf /etc/`). An unfinished function is a syntax error.
-OPEN = "lbdeploy_main() {\n"
-CLOSE = '}\nlbdeploy_main "$@"\n'
+# The whole script is one brace group: sh reads a script as it runs it, so a script cut
+# short by a dropped connection would otherwise run a truncated line (`rm -rf /etc/x`
+# cut to `rm -rf /etc/`), but it parses a compound command whole before running any of
+# it, and an unfinished one is a syntax error. The first byte is `{`, so no cut can
+# leave a word that names a command (a function name did: `lbdeploy_main` cut to
+# `lbdeploy` ran whatever was on PATH by that name).
+OPEN = "{\n"
+CLOSE = "}\n"
 
 _MUST = (cmd("{ "), cmd("; } || exit $?"))
 _MAY = (cmd("{ "), cmd("; } || :"))

@@ -163,7 +163,7 @@ def exposed(script: str, marker: str) -> list[int]:
 def test_every_script_is_valid_sh(name: str, text: str) -> None:
     result = subprocess.run(["sh", "-n"], input=text, text=True, capture_output=True, check=False)
     assert result.returncode == 0, f"{name}: {result.stderr}\n{text}"
-    assert text.startswith("lbdeploy_main() {\nset -eu\n")  # the one preamble
+    assert text.startswith("{\nset -eu\n")  # the one preamble
 
 
 @pytest.mark.parametrize(("name", "text"), SCRIPTS, ids=[n for n, _ in SCRIPTS])
