@@ -16,6 +16,7 @@ from lbdeploy.components.sysctl import Sysctl
 from lbdeploy.components.tls import Tls
 from lbdeploy.core.desired import PairState
 from lbdeploy.core.facts import FactsRequest
+from lbdeploy.core.platforms import Daemon
 
 
 def for_pair(pair: PairState) -> tuple[Component, ...]:
@@ -27,6 +28,11 @@ def for_pair(pair: PairState) -> tuple[Component, ...]:
 def units(pair: PairState) -> tuple[str, ...]:
     """The systemd services the pair's components run, in order."""
     return tuple(u for c in for_pair(pair) for u in c.units(pair))
+
+
+def daemons(pair: PairState) -> tuple[Daemon, ...]:
+    """The daemons the pair's components run: their versions are judged on every node."""
+    return tuple(c.daemon for c in for_pair(pair) if c.daemon is not None)
 
 
 def owner(pair: PairState, unit: str) -> Component | None:

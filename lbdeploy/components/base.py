@@ -17,7 +17,7 @@ import jinja2
 from lbdeploy.core.desired import NodeState, PairState
 from lbdeploy.core.facts import Facts
 from lbdeploy.core.files import ManagedFile
-from lbdeploy.core.platforms import Platform
+from lbdeploy.core.platforms import Daemon, Platform
 from lbdeploy.core.steps import Step
 from lbdeploy.scripts.script import Script
 from lbdeploy.scripts.shell import Command
@@ -59,6 +59,7 @@ class Component:
     """Defaults for a component that has none of a kind (no package, no unit, no facts)."""
 
     name = ""
+    daemon: Daemon | None = None  # its version floor and what releases ship
 
     def wanted(self, pair: PairState) -> bool:
         """Whether this pair uses the component at all."""

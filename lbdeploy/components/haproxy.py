@@ -9,6 +9,7 @@ from lbdeploy.components.base import Component, Context, ServiceAction, render
 from lbdeploy.core.desired import PairState
 from lbdeploy.core.files import ManagedFile, OnChange, Phase, Validator
 from lbdeploy.core.paths import APPLIED, PENDING
+from lbdeploy.core.platforms import Daemon, Keyword
 from lbdeploy.scripts.script import NOTE, Script
 from lbdeploy.scripts.shell import Command, cmd, sh
 
@@ -29,9 +30,52 @@ RELOAD_FAILED = 66
 # (for a load failure, to give up at once) is read every 10th poll only.
 RELOAD_WAIT_TRIES = 700
 
+# The keywords haproxy.cfg uses, with the first version that has each (see core/platforms.py).
+DAEMON = Daemon(
+    name="HAProxy",
+    package="haproxy",
+    keywords=(
+        Keyword(
+            "http-check send meth GET uri PATH",
+            since=(2, 2),
+            source="haproxy doc/configuration.txt: absent at v2.0.0, present at v2.2.0",
+        ),
+        Keyword(
+            "stats socket ... expose-fd listeners (seamless reload; implicit from 2.6)",
+            since=(1, 8),
+            source="haproxy configuration.txt v2.0.0; mworker sockpair commit 2be557f7c (2.6)",
+        ),
+        Keyword(
+            "default-server init-addr last,libc,none",
+            since=(1, 7),
+            source="haproxy configuration.txt 'init-addr' at v2.0.0 and v3.0.0",
+        ),
+        Keyword(
+            "show info Pid: a new worker proves a reload",
+            since=(1, 8),
+            source="haproxy src/stats.c INF_PID; systemd reload is asynchronous (kill -USR2)",
+        ),
+        Keyword(
+            "bind/server [IPv6]:PORT (an IPv6 VIP, stats address or server)",
+            since=(2, 2),
+            source="haproxy -c accepts it on 2.6.12 (Debian 12) and 3.0.11 (Debian 13, lab);"
+            " str2sa_range has parsed '[addr]:port' since long before the floor",
+        ),
+    ),
+    shipped={
+        ("debian", "11"): "2.2.9",
+        ("debian", "12"): "2.6.12",
+        ("debian", "13"): "3.0.11",
+        ("ubuntu", "20.04"): "2.0.33",
+        ("ubuntu", "22.04"): "2.4.14",
+        ("ubuntu", "24.04"): "2.8.5",
+    },
+)
+
 
 class Haproxy(Component):
     name = "haproxy"
+    daemon = DAEMON
 
     def packages(self, pair: PairState) -> tuple[str, ...]:
         return ("haproxy", "socat")  # socat: the admin socket, for reloads and `status`

@@ -15,6 +15,7 @@ from lbdeploy.core.desired import NodeState, PairState
 from lbdeploy.core.facts import Facts
 from lbdeploy.core.files import ManagedFile, OnChange, Phase, Validator
 from lbdeploy.core.parsers import parse_priorities
+from lbdeploy.core.platforms import Daemon, Keyword
 from lbdeploy.core.roll import RollNode
 from lbdeploy.scripts.script import Script, read_lines
 from lbdeploy.scripts.shell import cmd
@@ -42,6 +43,55 @@ def keepalived_test_copy(content: str) -> str:
 KEEPALIVED_CHECK = Validator(("keepalived", "-t", "-f"), test_copy=keepalived_test_copy)
 RELOAD = OnChange(UNIT, "reload")
 
+# The keywords keepalived.conf uses, with the first version that has each (see core/platforms.py).
+DAEMON = Daemon(
+    name="keepalived",
+    package="keepalived",
+    keywords=(
+        Keyword(
+            "vrrp_track_file NAME { file; weight 0; init_file }",
+            since=(2, 0),
+            source="keepalived commit d0fa2d6d (init_file), keepalived.conf.5 at v2.0.19/v2.1.0",
+        ),
+        Keyword(
+            "vrrp_script interval/timeout in whole seconds, fall/rise",
+            since=(2, 0),
+            source="keepalived.conf.5 'VRRP script(s)' at v2.0.19 and v2.3.3",
+        ),
+        Keyword(
+            "enable_script_security + script_user",
+            since=(2, 0),
+            source="keepalived.conf.5 at v2.0.19; lib/notify.c at v2.2.7",
+        ),
+        Keyword(
+            "vrrp_instance ... version 3 (an IPv6 VIP)",
+            since=(2, 0),
+            source="keepalived -t 2.2.7 accepts it (exit 5 for an unknown keyword); VRRPv3 since"
+            " 1.2.15 (ChangeLog); lab: 2.2.7 and 2.3.3 elect over IPv6",
+        ),
+        Keyword(
+            "vrrp_sync_group NAME { group { INSTANCE ... } }",
+            since=(2, 0),
+            source="keepalived.conf.5 at v2.0.19; all members must be able to be MASTER"
+            " (acassen/keepalived#2169)",
+        ),
+        Keyword(
+            "keepalived -t: config test (any non-zero exit is a failure)",
+            since=(2, 1),
+            source="keepalived.8 and main.c config_test_exit at v2.0.19..v2.3.3"
+            " (codes changed in 2.2)",
+        ),
+    ),
+    shipped={
+        ("debian", "11"): "2.1.5",
+        ("debian", "12"): "2.2.7",
+        ("debian", "13"): "2.3.3",
+        ("ubuntu", "20.04"): "2.0.19",
+        ("ubuntu", "22.04"): "2.2.4",
+        ("ubuntu", "24.04"): "2.2.8",
+    },
+)
+
 
 def has_script_user(facts: Facts) -> bool:
     return bool("".join(facts.sections.get("user", [])).strip())
@@ -64,6 +114,7 @@ def running(facts: Facts) -> bool:
 
 class Keepalived(Component):
     name = "keepalived"
+    daemon = DAEMON
 
     def wanted(self, pair: PairState) -> bool:
         return bool(pair.vips)

@@ -14,15 +14,11 @@ from typing import Literal
 
 from lbdeploy.core.addresses import IPAddress, IPInterface, hostport
 from lbdeploy.core.targets import NoSshConfig, SshConfig, SshTarget, ssh_target
+from lbdeploy.core.vrrp import VipState, VrrpRole, role, sync_groups
 from lbdeploy.inventory.model import HaproxySettings, Interface, Inventory, Server, Stats
 from lbdeploy.inventory.tls import CertChain, KeyFile
 from lbdeploy.scripts.shell import Secret
 
-# The highest priority short of the address owner's 255. A backup's skew time, what it
-# waits after a master gives up (its priority-0 advert) and on top of three missed
-# adverts, is (256 - priority)/256 s: 0.012 s at 253 where 100 waited 0.61 s. A lone
-# master on a fresh pair, likewise, waits 3.01 s for its election, not 3.6 s.
-MASTER_PRIORITY = 254
 # The sysctl that lets HAProxy bind a VIP the node does not hold, per family (4, 6).
 NONLOCAL_BIND = ("net.ipv4.ip_nonlocal_bind", "net.ipv6.ip_nonlocal_bind")
 CERTS_DIR = "/etc/haproxy/certs"  # root only: HAProxy reads keys before dropping privileges
@@ -30,26 +26,6 @@ CERTS_DIR = "/etc/haproxy/certs"  # root only: HAProxy reads keys before droppin
 
 def certificate_path(service: str, index: int) -> str:
     return f"{CERTS_DIR}/{service}-{index}.pem"
-
-
-@dataclass(frozen=True)
-class VipState:
-    """One VIP and the VRRP instance that moves it, as the whole pair shares it."""
-
-    name: str  # keepalived instance name, e.g. VI_50
-    virtual_router_id: int
-    vip: IPAddress
-    prefix: int
-    preferred_master: str
-    advert_int: int
-    nopreempt: bool
-    auth_pass: Secret | None
-    unicast: bool
-
-    @property
-    def version(self) -> int:
-        """The VRRP version: 3 for an IPv6 VIP (VRRPv2 is IPv4 only), else keepalived's 2."""
-        return 3 if self.vip.version == 6 else 2
 
 
 @dataclass(frozen=True)
@@ -143,15 +119,7 @@ class PairState:
 
     @property
     def sync_groups(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        """keepalived sync groups: (name, instances). The VIPs of both families that one
-        node prefers move as one: none of them can be MASTER on a node unless all can, so
-        a fault of one family's VRRP alone (IPv6 multicast filtered) makes no split brain."""
-        groups = []
-        for master in dict.fromkeys(v.preferred_master for v in self.vips):
-            mine = [v for v in self.vips if v.preferred_master == master]
-            if len({v.vip.version for v in mine}) == 2:
-                groups.append((f"lbdeploy_{master}", tuple(v.name for v in mine)))
-        return tuple(groups)
+        return sync_groups(self.vips)
 
     @property
     def sysctls(self) -> tuple[str, ...]:
@@ -173,17 +141,6 @@ class PairState:
     @property
     def bundles(self) -> tuple[TlsBundle, ...]:
         return tuple(b for s in self.services for b in s.tls)
-
-
-@dataclass(frozen=True)
-class VrrpRole:
-    """This node's part in one VRRP instance."""
-
-    instance: VipState
-    state: Literal["MASTER", "BACKUP"]
-    priority: int
-    unicast_src: IPAddress | None
-    unicast_peers: tuple[IPAddress, ...]
 
 
 @dataclass(frozen=True)
@@ -271,31 +228,6 @@ def _prefix(network: IPv4Network | IPv6Network | None) -> int:
     return network.prefixlen
 
 
-def _role(
-    vip: VipState, names: list[str], name: str, addresses: dict[str, tuple[IPAddress, ...]]
-) -> VrrpRole:
-    order = [vip.preferred_master, *(n for n in names if n != vip.preferred_master)]
-    rank = order.index(name)
-    # keepalived honours nopreempt only when every node starts as BACKUP.
-    state: Literal["MASTER", "BACKUP"] = "MASTER" if rank == 0 and not vip.nopreempt else "BACKUP"
-    return VrrpRole(
-        instance=vip,
-        state=state,
-        priority=MASTER_PRIORITY - rank,
-        unicast_src=_of_family(addresses[name], vip.vip.version) if vip.unicast else None,
-        unicast_peers=tuple(
-            a
-            for n, found in addresses.items()
-            if vip.unicast and n != name and (a := _of_family(found, vip.vip.version))
-        ),
-    )
-
-
-def _of_family(addresses: tuple[IPAddress, ...], version: int) -> IPAddress | None:
-    """Unicast peers speak the VIP's family: IPv6 adverts for an IPv6 VIP."""
-    return next((a for a in addresses if a.version == version), None)
-
-
 def derive(inv: Inventory, base_dir: Path, ssh_config: SshConfig | None = None) -> Desired:
     """The pair and one NodeState per node; relative paths resolve against base_dir.
 
@@ -312,6 +244,6 @@ def derive(inv: Inventory, base_dir: Path, ssh_config: SshConfig | None = None) 
     for name in inv.nodes:
         assert addresses[name], "checked by check_inventory"
         ssh = ssh_target(inv, name, base_dir, ssh_config or NoSshConfig())
-        roles = tuple(_role(vip, names, name, addresses) for vip in pair.vips)
+        roles = tuple(role(vip, names, name, addresses) for vip in pair.vips)
         nodes.append(NodeState(name, ssh, addresses[name], roles))
     return Desired(pair, tuple(nodes))

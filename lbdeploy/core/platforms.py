@@ -1,15 +1,17 @@
 """What a node is (OS, network stack, daemon versions) and what lbdeploy supports there.
 
-The keyword table below is what the templates use, each with the first HAProxy or
-keepalived version that has it and where that was checked (docs and sources at the
-release tags; Debian's own binaries where it mattered). The floor is the highest of
-those minimums: a node whose daemons are older is refused before anything changes.
+Each component that runs a daemon declares a `Daemon`: the keywords its templates use,
+each with the first version that has it and where that was checked (docs and sources at
+the release tags; Debian's own binaries where it mattered), and what each release
+ships. The floor is the highest of those minimums: a node whose daemons are older is
+refused before anything changes.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 Stack = Literal["ifupdown", "netplan", "networkmanager", "unknown"]
@@ -18,84 +20,30 @@ Version = tuple[int, ...]
 
 @dataclass(frozen=True)
 class Keyword:
+    """A keyword a template uses, the first version that has it, and where that was checked."""
+
     text: str
-    haproxy: Version = ()
-    keepalived: Version = ()
+    since: Version
     source: str = ""
 
 
-KEYWORDS = (
-    Keyword(
-        "http-check send meth GET uri PATH",
-        haproxy=(2, 2),
-        source="haproxy doc/configuration.txt: absent at v2.0.0, present at v2.2.0",
-    ),
-    Keyword(
-        "stats socket ... expose-fd listeners (seamless reload; implicit from 2.6)",
-        haproxy=(1, 8),
-        source="haproxy configuration.txt v2.0.0; mworker sockpair commit 2be557f7c (2.6)",
-    ),
-    Keyword(
-        "default-server init-addr last,libc,none",
-        haproxy=(1, 7),
-        source="haproxy configuration.txt 'init-addr' at v2.0.0 and v3.0.0",
-    ),
-    Keyword(
-        "show info Pid: a new worker proves a reload",
-        haproxy=(1, 8),
-        source="haproxy src/stats.c INF_PID; systemd reload is asynchronous (kill -USR2)",
-    ),
-    Keyword(
-        "vrrp_track_file NAME { file; weight 0; init_file }",
-        keepalived=(2, 0),
-        source="keepalived commit d0fa2d6d (init_file), keepalived.conf.5 at v2.0.19/v2.1.0",
-    ),
-    Keyword(
-        "vrrp_script interval/timeout in whole seconds, fall/rise",
-        keepalived=(2, 0),
-        source="keepalived.conf.5 'VRRP script(s)' at v2.0.19 and v2.3.3",
-    ),
-    Keyword(
-        "enable_script_security + script_user",
-        keepalived=(2, 0),
-        source="keepalived.conf.5 at v2.0.19; lib/notify.c at v2.2.7",
-    ),
-    Keyword(
-        "bind/server [IPv6]:PORT (an IPv6 VIP, stats address or server)",
-        haproxy=(2, 2),
-        source="haproxy -c accepts it on 2.6.12 (Debian 12) and 3.0.11 (Debian 13, lab);"
-        " str2sa_range has parsed '[addr]:port' since long before the floor",
-    ),
-    Keyword(
-        "vrrp_instance ... version 3 (an IPv6 VIP)",
-        keepalived=(2, 0),
-        source="keepalived -t 2.2.7 accepts it (exit 5 for an unknown keyword); VRRPv3 since"
-        " 1.2.15 (ChangeLog); lab: 2.2.7 and 2.3.3 elect over IPv6",
-    ),
-    Keyword(
-        "vrrp_sync_group NAME { group { INSTANCE ... } }",
-        keepalived=(2, 0),
-        source="keepalived.conf.5 at v2.0.19; all members must be able to be MASTER"
-        " (acassen/keepalived#2169)",
-    ),
-    Keyword(
-        "keepalived -t: config test (any non-zero exit is a failure)",
-        keepalived=(2, 1),
-        source="keepalived.8 and main.c config_test_exit at v2.0.19..v2.3.3 (codes changed in 2.2)",
-    ),
-)
-HAPROXY_FLOOR: Version = max(k.haproxy for k in KEYWORDS)
-KEEPALIVED_FLOOR: Version = max(k.keepalived for k in KEYWORDS)
+@dataclass(frozen=True)
+class Daemon:
+    """A daemon as lbdeploy judges a node's copy: its configs' floor, what releases ship.
 
-# What each release ships, so a node can be judged before anything is installed.
-RELEASES: dict[tuple[str, str], tuple[str, str]] = {
-    ("debian", "11"): ("2.2.9", "2.1.5"),
-    ("debian", "12"): ("2.6.12", "2.2.7"),
-    ("debian", "13"): ("3.0.11", "2.3.3"),
-    ("ubuntu", "20.04"): ("2.0.33", "2.0.19"),
-    ("ubuntu", "22.04"): ("2.4.14", "2.2.4"),
-    ("ubuntu", "24.04"): ("2.8.5", "2.2.8"),
-}
+    Each component that runs one declares it (`components/*.py`): its keyword table is
+    what its templates use, and the floor is the highest of their first versions.
+    """
+
+    name: str  # as people write it: "HAProxy"
+    package: str
+    keywords: tuple[Keyword, ...]
+    # What each release ships, so a node can be judged before anything is installed.
+    shipped: Mapping[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def floor(self) -> Version:
+        return max(k.since for k in self.keywords)
 
 
 def version(text: str | None) -> Version | None:
@@ -118,21 +66,20 @@ class Platform:
     os_version: str = "12"
     stack: Stack = "ifupdown"
     apt: bool = True
-    haproxy: str | None = None  # the installed version, when there is one
-    keepalived: str | None = None
+    installed: Mapping[str, str] = field(default_factory=dict)  # package -> version
     promex: bool | None = None  # haproxy built with the Prometheus exporter (None: unknown)
 
-    def expected(self) -> tuple[str | None, str | None]:
-        """Installed versions, else what this release ships (None: unknown release)."""
-        shipped = RELEASES.get((self.os_id, self.os_version), (None, None))
-        return self.haproxy or shipped[0], self.keepalived or shipped[1]
+    def expected(self, daemon: Daemon) -> str | None:
+        """The installed version, else what this release ships (None: unknown release)."""
+        return self.installed.get(daemon.package) or daemon.shipped.get(
+            (self.os_id, self.os_version)
+        )
 
-    def describe(self) -> str:
-        haproxy, keepalived = self.expected()
-        state = "" if self.haproxy else " (to be installed)"
-        return (
-            f"{self.os_id} {self.os_version or '?'}, network: {self.stack},"
-            f" haproxy {haproxy or '?'}, keepalived {keepalived or '?'}{state}"
+    def describe(self, daemons: Sequence[Daemon]) -> str:
+        versions = "".join(f", {d.package} {self.expected(d) or '?'}" for d in daemons)
+        missing = any(d.package not in self.installed for d in daemons)
+        return f"{self.os_id} {self.os_version or '?'}, network: {self.stack}{versions}" + (
+            " (to be installed)" if missing else ""
         )
 
 
@@ -156,13 +103,14 @@ def detect(
         os_version=os_release.get("VERSION_ID", ""),
         stack=network_stack(signals),
         apt=signals.get("apt-get") == "yes",
-        haproxy=packages.get("haproxy"),
-        keepalived=packages.get("keepalived"),
+        installed=dict(packages),
         promex={"yes": True, "no": False}.get(signals.get("promex", "")),
     )
 
 
-def problems(platform: Platform, interface: str, address: str, manage: bool) -> list[str]:
+def problems(
+    platform: Platform, daemons: Sequence[Daemon], interface: str, address: str, manage: bool
+) -> list[str]:
     """Why lbdeploy must not touch this node; empty when it may."""
     if not platform.apt:
         return ["not a Debian-family system (no apt-get): lbdeploy manages Debian and Ubuntu"]
@@ -178,14 +126,12 @@ def problems(platform: Platform, interface: str, address: str, manage: bool) -> 
             f" type ethernet ifname {interface} ipv4.method manual ipv4.addresses {address}),"
             " then set `interface: {manage: false}` in the inventory"
         )
-    haproxy, keepalived = (version(v) for v in platform.expected())
-    for name, have, floor in (
-        ("HAProxy", haproxy, HAPROXY_FLOOR),
-        ("keepalived", keepalived, KEEPALIVED_FLOOR),
-    ):
-        if have is not None and have < floor:
+    for daemon in daemons:
+        have = version(platform.expected(daemon))
+        if have is not None and have < daemon.floor:
             found.append(
-                f"{name} {_dotted(have)} on {platform.os_id} {platform.os_version} is older than"
-                f" {_dotted(floor)}, the oldest lbdeploy's configs are written for"
+                f"{daemon.name} {_dotted(have)} on {platform.os_id} {platform.os_version} is"
+                f" older than {_dotted(daemon.floor)}, the oldest lbdeploy's configs are written"
+                " for"
             )
     return found

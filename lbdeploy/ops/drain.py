@@ -16,13 +16,12 @@ from lbdeploy.core.defaults import DRAIN_TIMEOUT
 from lbdeploy.core.desired import Desired, ServiceState
 from lbdeploy.core.report import Report, StepResult
 from lbdeploy.errors import LbdeployError, UsageError
-from lbdeploy.remote.runs import Emit, NodeRun, on_each, open_runs
+from lbdeploy.remote.runs import Emit, NodeRun, not_ready, on_each, open_runs
 from lbdeploy.scripts.script import Script, split_sections
 from lbdeploy.scripts.shell import cmd
 
 AdminState = Literal["drain", "maint", "ready"]
 POLL = 0.5
-NOT_READY = "nothing was changed: every node must be reachable and unlocked"
 
 
 def find_service(desired: Desired, server: str, service: str | None) -> ServiceState:
@@ -103,7 +102,7 @@ def set_state(
     with open_runs(desired, creds, lock=True, command=report.command) as runs:
         report.nodes = runs.reports
         if not runs.complete:
-            report.notes.append(NOT_READY)
+            report.notes.append(not_ready("changed"))
         else:
             on_each(runs.ready, apply)
             if wait and state != "ready" and not any(r.report.failed for r in runs.ready):

@@ -19,7 +19,8 @@ from lbdeploy.core.health import vip_holders
 from lbdeploy.core.report import StepResult
 from lbdeploy.errors import LbdeployError, UsageError
 from lbdeploy.ops.status import check_from_here
-from lbdeploy.remote.runs import Emit, NodeRun, Runs, open_runs, poll_serving
+from lbdeploy.remote.polls import poll_serving
+from lbdeploy.remote.runs import Emit, NodeRun, Runs, open_runs
 from lbdeploy.scripts.script import Script
 from lbdeploy.scripts.shell import cmd
 

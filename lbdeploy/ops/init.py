@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 
 from lbdeploy.core.credentials import Credentials
-from lbdeploy.core.desired import MASTER_PRIORITY
 from lbdeploy.core.facts import parse_addresses
 from lbdeploy.core.targets import SshTarget
+from lbdeploy.core.vrrp import MASTER_PRIORITY
 from lbdeploy.errors import LbdeployError, NodeError, UsageError
 from lbdeploy.remote.connect import SshFiles, connect
 from lbdeploy.scripts.script import Script, split_sections

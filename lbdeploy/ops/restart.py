@@ -19,15 +19,9 @@ from lbdeploy.core.desired import Desired, PairState
 from lbdeploy.core.health import pair_problems, vip_holders
 from lbdeploy.core.report import Report, StepResult
 from lbdeploy.errors import LbdeployError, NodeError
-from lbdeploy.ops.switchover import MOVE_TIMEOUT, NOT_READY, restart_script
-from lbdeploy.remote.runs import (
-    Emit,
-    NodeRun,
-    open_runs,
-    poll_serving,
-    roll_order,
-    wait_until_serving,
-)
+from lbdeploy.ops.switchover import MOVE_TIMEOUT, restart_script
+from lbdeploy.remote.polls import poll_serving, wait_until_serving
+from lbdeploy.remote.runs import Emit, NodeRun, not_ready, open_runs, roll_order
 from lbdeploy.scripts.script import Script
 
 Mode = Literal["graceful", "hard", "reload"]
@@ -117,7 +111,7 @@ def restart_services(
     with open_runs(desired, creds, lock=True, command=report.command) as runs:
         report.nodes = runs.reports
         if not runs.complete:
-            report.notes.append(NOT_READY.format("restarted"))
+            report.notes.append(not_ready("restarted"))
         chosen = [r for r in roll_order(runs.ready, lambda r: r.name in nodes) if r.name in nodes]
         for run in chosen if runs.complete else []:
             t0 = time.monotonic()

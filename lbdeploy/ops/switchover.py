@@ -15,12 +15,12 @@ from lbdeploy.core.desired import Desired, PairState
 from lbdeploy.core.report import Report, StepResult
 from lbdeploy.errors import LbdeployError
 from lbdeploy.remote.locks import unlock_script
-from lbdeploy.remote.runs import Emit, NodeRun, on_each, open_runs, wait_until_serving
+from lbdeploy.remote.polls import wait_until_serving
+from lbdeploy.remote.runs import Emit, NodeRun, not_ready, on_each, open_runs
 from lbdeploy.scripts.script import Script
 from lbdeploy.scripts.shell import cmd
 
 MOVE_TIMEOUT = 30.0
-NOT_READY = "nothing was {}: every node must be reachable and unlocked"
 
 
 def restart_script(verb: str, services: tuple[str, ...]) -> Script:
@@ -73,7 +73,7 @@ def switchover(
     with open_runs(desired, creds, lock=True, command=report.command) as runs:
         report.nodes = runs.reports
         if not runs.complete:
-            report.notes.append(NOT_READY.format("moved"))
+            report.notes.append(not_ready("moved"))
             return report
         for run in runs.ready:
             if run.name == to:

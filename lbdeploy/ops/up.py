@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from lbdeploy.components import keepalived
+from lbdeploy.components import daemons, keepalived
 from lbdeploy.components.services import services_script
 from lbdeploy.components.tls import expiry_warnings
 from lbdeploy.core.changes import MARK, VALIDATION_FAILED, change_script
@@ -24,22 +24,12 @@ from lbdeploy.core.plan import Plan, make_plan
 from lbdeploy.core.platforms import problems
 from lbdeploy.core.report import Report, StepResult
 from lbdeploy.errors import NodeError, RemoteError
-from lbdeploy.remote.runs import (
-    CONVERGE_TIMEOUT,
-    Emit,
-    NodeRun,
-    Runs,
-    on_each,
-    open_runs,
-    poll_until_serving,
-    roll_order,
-    settle_servers,
-)
+from lbdeploy.remote.polls import CONVERGE_TIMEOUT, poll_until_serving, settle_servers
+from lbdeploy.remote.runs import Emit, NodeRun, Runs, not_ready, on_each, open_runs, roll_order
 from lbdeploy.scripts.script import NOTE, Script, split_sections
 from lbdeploy.scripts.shell import cmd
 
 Plans = dict[str, Plan]
-NOT_READY = "nothing was {}: every node must be reachable and unlocked"
 
 
 def converge(
@@ -57,7 +47,7 @@ def converge(
     with open_runs(desired, creds, lock=not check, command=report.command) as runs:
         report.nodes = runs.reports
         if not runs.complete or not _judge_platforms(desired.pair, runs, emit):
-            report.notes.append(NOT_READY.format("changed"))
+            report.notes.append(not_ready("changed"))
         else:
             plans = _plan_all(desired.pair, runs, emit)
             if check:
@@ -74,20 +64,20 @@ def converge(
 
 def _judge_platforms(pair: PairState, runs: Runs, emit: Emit) -> bool:
     """Say what each node is; refuse every node if any is one lbdeploy cannot manage."""
-    iface = pair.interface
+    iface, versions = pair.interface, daemons(pair)
     for run in runs.ready:
         address = ", ".join(map(str, pair.interfaces(run.node)))
-        found = problems(run.platform, iface.name, address, iface.manage)
+        found = problems(run.platform, versions, iface.name, address, iface.manage)
         if not iface.manage and not run.facts.holds(iface.name, *run.node.addresses):
             found.append(
                 f"{iface.name} lacks {address}, and `interface: {{manage: false}}` says it is"
                 " not lbdeploy's to configure: give it the address first"
             )
         if found:
-            run.record(StepResult("platform", "failed", run.platform.describe()), emit)
+            run.record(StepResult("platform", "failed", run.platform.describe(versions)), emit)
             run.report.error = "; ".join(found)
         else:
-            run.record(StepResult("platform", "ok", run.platform.describe()), emit)
+            run.record(StepResult("platform", "ok", run.platform.describe(versions)), emit)
     return runs.complete
 
 

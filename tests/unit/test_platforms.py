@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from lbdeploy.components import haproxy, keepalived
 from lbdeploy.components.network import NETPLAN_CHECK, netplan_file
 from lbdeploy.core.desired import derive
 from lbdeploy.core.facts import parse_facts
 from lbdeploy.core.plan import make_plan
 from lbdeploy.core.platforms import (
-    HAPROXY_FLOOR,
-    KEEPALIVED_FLOOR,
     Platform,
     detect,
     network_stack,
@@ -22,6 +21,7 @@ from lbdeploy.core.platforms import (
 from lbdeploy.core.render import render_node
 from lbdeploy.inventory import load_inventory
 
+DAEMONS = (haproxy.DAEMON, keepalived.DAEMON)
 DATA = Path(__file__).parent / "data"
 
 
@@ -45,28 +45,29 @@ def test_versions_read_like_debian_writes_them() -> None:
     assert version("1:2.2.7-1+b2") == (2, 2, 7)
     assert version("3.0.11-1+deb13u4") == (3, 0, 11)
     assert version(None) is None and version("") is None
-    assert HAPROXY_FLOOR == (2, 2) and KEEPALIVED_FLOOR == (2, 1)
+    assert haproxy.DAEMON.floor == (2, 2) and keepalived.DAEMON.floor == (2, 1)
 
 
 def test_unsupported_nodes_are_refused_naming_the_stack_and_what_to_do() -> None:
     nm = Platform("ubuntu", "24.04", "networkmanager")
-    [message] = problems(nm, "eth1", "10.0.0.11/24", manage=True)
+    [message] = problems(nm, DAEMONS, "eth1", "10.0.0.11/24", manage=True)
     assert message.startswith("NetworkManager manages the network here")
     assert "nmcli connection add type ethernet ifname eth1" in message
     assert "interface: {manage: false}" in message
-    assert problems(nm, "eth1", "10.0.0.11/24", manage=False) == []
-    assert "no apt-get" in problems(Platform(apt=False), "eth1", "x", True)[0]
-    old = problems(Platform("ubuntu", "20.04", "netplan"), "eth1", "x", True)
+    assert problems(nm, DAEMONS, "eth1", "10.0.0.11/24", manage=False) == []
+    assert "no apt-get" in problems(Platform(apt=False), DAEMONS, "eth1", "x", True)[0]
+    old = problems(Platform("ubuntu", "20.04", "netplan"), DAEMONS, "eth1", "x", True)
     assert old == [
         "HAProxy 2.0.33 on ubuntu 20.04 is older than 2.2, the oldest lbdeploy's configs are"
         " written for",
         "keepalived 2.0.19 on ubuntu 20.04 is older than 2.1, the oldest lbdeploy's configs are"
         " written for",
     ]
-    assert problems(Platform("debian", "13", "netplan"), "eth1", "x", True) == []
-    unknown = Platform("debian", "14", "ifupdown", haproxy="3.2.1-1", keepalived="1:2.3.4-1")
-    assert problems(unknown, "eth1", "x", True) == []
-    assert "haproxy 3.2.1-1" in unknown.describe()
+    assert problems(Platform("debian", "13", "netplan"), DAEMONS, "eth1", "x", True) == []
+    installed = {"haproxy": "3.2.1-1", "keepalived": "1:2.3.4-1"}
+    unknown = Platform("debian", "14", "ifupdown", installed=installed)
+    assert problems(unknown, DAEMONS, "eth1", "x", True) == []
+    assert "haproxy 3.2.1-1" in unknown.describe(DAEMONS)
 
 
 def test_facts_say_what_the_node_is() -> None:
@@ -77,7 +78,7 @@ def test_facts_say_what_the_node_is() -> None:
     facts = parse_facts(raw)
     platform = detect(facts.os, facts.signals, facts.packages)
     assert (platform.os_id, platform.os_version, platform.stack) == ("debian", "12", "netplan")
-    assert platform.haproxy is not None and platform.haproxy.startswith("2.6.")
+    assert platform.installed["haproxy"].startswith("2.6.")
 
 
 def test_a_netplan_node_gets_a_netplan_file_applied_to_its_interface_alone() -> None:

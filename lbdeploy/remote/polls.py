@@ -1,0 +1,115 @@
+"""Poll a serving pair (bounded): where the VIPs are, what answers on them, HAProxy's servers.
+
+One cheap round trip per node and poll (`core/serving.py`), in parallel; every wait
+has a deadline and returns what is still wrong rather than raising.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from lbdeploy.components.haproxy import servers_lines
+from lbdeploy.core.desired import PairState
+from lbdeploy.core.health import (
+    Addresses,
+    Probes,
+    ServerRow,
+    Servers,
+    pair_problems,
+    parse_servers,
+    servers_behind_vips,
+    servers_ready,
+    vip_holders,
+)
+from lbdeploy.core.parsers import parse_addresses, parse_probes
+from lbdeploy.core.serving import serving_script
+from lbdeploy.remote.runs import NodeRun, on_each
+from lbdeploy.scripts.script import split_sections
+
+CONVERGE_TIMEOUT = 20.0
+SETTLE_TIMEOUT = 10.0
+# A poll is one cheap round trip per node; 0.2 s apart, an election is seen within 0.2 s.
+POLL_INTERVAL = 0.2
+
+
+@dataclass(frozen=True)
+class Serving:
+    """One poll of the pair: addresses, what answers on the VIPs, haproxy's servers."""
+
+    addresses: Addresses
+    probes: Probes
+    servers: Servers
+
+
+def poll_serving(pair: PairState, runs: list[NodeRun], servers: bool = False) -> Serving:
+    """One round trip per node, in parallel: its addresses and what answers on its VIPs."""
+    seen = Serving({}, {}, {})
+    script = serving_script(pair.probe_targets, servers_lines() if servers else None)
+
+    def poll(run: NodeRun) -> None:
+        result = run.session.run(script, step="poll", timeout=30)
+        sections = split_sections(result.stdout)
+        seen.addresses[run.name] = parse_addresses(sections.get("addresses", []))
+        seen.probes[run.name] = parse_probes(sections.get("probes", []))
+        seen.servers[run.name] = parse_servers(sections.get("servers", []))
+
+    on_each(runs, poll)
+    return seen
+
+
+def wait_until_serving(
+    pair: PairState,
+    runs: list[NodeRun],
+    timeout: float = CONVERGE_TIMEOUT,
+    standby: frozenset[str] = frozenset(),
+    expect_on: str | None = None,
+) -> list[str]:
+    """Poll (bounded) until every VIP is on its expected node and answers; return what is left."""
+    return poll_until_serving(pair, runs, timeout, standby, expect_on)[0]
+
+
+def poll_until_serving(
+    pair: PairState,
+    runs: list[NodeRun],
+    timeout: float = CONVERGE_TIMEOUT,
+    standby: frozenset[str] = frozenset(),
+    expect_on: str | None = None,
+    servers: bool = False,
+) -> tuple[list[str], Serving]:
+    """`wait_until_serving`, also returning the last poll (with haproxy's servers if asked)."""
+    deadline = time.monotonic() + timeout
+    names = [r.name for r in runs]
+    while True:
+        seen = poll_serving(pair, runs, servers)
+        problems = pair_problems(pair, names, seen.addresses, seen.probes, standby, expect_on)
+        if not problems or time.monotonic() >= deadline:
+            return problems, seen
+        time.sleep(POLL_INTERVAL)
+
+
+def settle_servers(
+    pair: PairState,
+    runs: list[NodeRun],
+    timeout: float = SETTLE_TIMEOUT,
+    first: Serving | None = None,
+) -> dict[str, tuple[ServerRow, ...]]:
+    """Wait (bounded) until HAProxy's health checks call every server UP; return what they say.
+
+    Right after a start or reload, checks have not run yet: a VIP that answers may still
+    send every request to one server. A server still DOWN at the bound is reported, not
+    waited for: a dead backend is not lbdeploy's to fix. `first`: a poll already made
+    (with servers), judged before another round trip.
+    """
+    deadline = time.monotonic() + timeout
+    names = [r.name for r in runs]
+    seen = first
+    while True:
+        if seen is None:
+            seen = poll_serving(pair, runs, servers=True)
+        holders = vip_holders(pair, names, seen.addresses)
+        rows = servers_behind_vips(pair, holders, seen.servers)
+        if servers_ready(rows) or time.monotonic() >= deadline:
+            return rows
+        time.sleep(POLL_INTERVAL)
+        seen = None
