@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from lbdeploy.core.addresses import hostport
+from lbdeploy.addresses import hostport
 from lbdeploy.core.desired import Desired, PairState
 from lbdeploy.core.health import NodeStatus
 from lbdeploy.core.report import Report, StepResult

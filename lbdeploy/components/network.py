@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import jinja2
 
+from lbdeploy.addresses import needle
 from lbdeploy.components.base import Component, Context, render
-from lbdeploy.core.addresses import needle
 from lbdeploy.core.desired import NodeState, PairState
 from lbdeploy.core.facts import Facts
 from lbdeploy.core.files import ManagedFile, Phase, Validator

@@ -12,7 +12,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_interface
 from pathlib import Path
 from typing import Literal
 
-from lbdeploy.core.addresses import IPAddress, IPInterface, hostport
+from lbdeploy.addresses import IPAddress, IPInterface, hostport
 from lbdeploy.core.targets import NoSshConfig, SshConfig, SshTarget, ssh_target
 from lbdeploy.core.vrrp import VipState, VrrpRole, role, sync_groups
 from lbdeploy.inventory.model import HaproxySettings, Interface, Inventory, Server, Stats

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lbdeploy.core.addresses import IPAddress, IPInterface
+from lbdeploy.addresses import IPAddress, IPInterface
 from lbdeploy.core.parsers import (
     FileFact,
     ServiceFact,

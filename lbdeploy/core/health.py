@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lbdeploy.addresses import IPInterface
 from lbdeploy.components.tls import LoadedCert
-from lbdeploy.core.addresses import IPInterface
 from lbdeploy.core.desired import PairState
 
 Addresses = dict[str, dict[str, tuple[IPInterface, ...]]]  # node -> interface -> addresses

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv6Interface, ip_address
 
-from lbdeploy.core.addresses import IPAddress, IPInterface
+from lbdeploy.addresses import IPAddress, IPInterface
 
 
 @dataclass(frozen=True)

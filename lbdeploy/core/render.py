@@ -12,9 +12,9 @@ from importlib import resources
 
 import jinja2
 
+from lbdeploy.addresses import hostport
 from lbdeploy.components import for_pair
 from lbdeploy.components.base import Context
-from lbdeploy.core.addresses import hostport
 from lbdeploy.core.desired import NodeState, PairState
 from lbdeploy.core.files import ManagedFile
 from lbdeploy.core.platforms import Platform

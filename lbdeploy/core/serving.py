@@ -6,7 +6,7 @@ shell, not another `ip | grep`, whether the VIP is local.
 
 from __future__ import annotations
 
-from lbdeploy.core.addresses import IPAddress, hostport, needle
+from lbdeploy.addresses import IPAddress, hostport, needle
 from lbdeploy.scripts.script import Script
 from lbdeploy.scripts.shell import cmd
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from lbdeploy.core.addresses import IPAddress
+from lbdeploy.addresses import IPAddress
 from lbdeploy.scripts.shell import Secret
 
 # The highest priority short of the address owner's 255. A backup's skew time, what it

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from ipaddress import IPv4Network, IPv6Address, IPv6Network
 
-from lbdeploy.core.addresses import IPAddress
+from lbdeploy.addresses import IPAddress
 from lbdeploy.inventory.model import Inventory
 
 Loc = tuple[str | int, ...]

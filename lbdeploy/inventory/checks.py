@@ -9,7 +9,7 @@ import difflib
 from collections.abc import Iterator
 from ipaddress import ip_address
 
-from lbdeploy.core.addresses import IPAddress, hostport
+from lbdeploy.addresses import IPAddress, hostport
 from lbdeploy.inventory.addressing import (
     MAX_NODES,
     Found,

@@ -12,8 +12,8 @@ import hashlib
 import socket
 import ssl
 
+from lbdeploy.addresses import IPAddress
 from lbdeploy.components.tls import LoadedCert, probe_name, sha1
-from lbdeploy.core.addresses import IPAddress
 from lbdeploy.core.desired import ServiceState, TlsBundle
 from lbdeploy.inventory.tls import WARN_DAYS
 

@@ -13,9 +13,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
+from lbdeploy.addresses import IPAddress, hostport, needle
 from lbdeploy.components import for_pair, haproxy, keepalived
 from lbdeploy.components.tls import parse_loaded
-from lbdeploy.core.addresses import IPAddress, hostport, needle
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.desired import Desired, PairState, ServiceState
 from lbdeploy.core.facts import Facts, ServiceFact
