@@ -185,7 +185,7 @@ def init(
     """Write an inventory from the nodes themselves: public interface, netmask, a free vrid."""
 
     def run() -> str:
-        from lbdeploy.ops.init_run import start_inventory
+        from lbdeploy.ops.init import start_inventory
 
         return start_inventory(
             nodes,

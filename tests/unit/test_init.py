@@ -6,9 +6,9 @@ from ipaddress import IPv4Address
 
 import pytest
 
+from lbdeploy.core.discovery import init_script, parse_seen, propose, render_inventory
 from lbdeploy.errors import UsageError
 from lbdeploy.inventory.load import parse_inventory
-from lbdeploy.ops.init import init_script, parse_seen, propose, render_inventory
 
 VIP = IPv4Address("172.29.150.150")
 
