@@ -53,6 +53,9 @@ class ServiceAction:
     enable: bool
     why: str
     paths: tuple[str, ...] = ()  # the certificates of an ssl-cert update
+    # Files of this unit that this very run replaced (each kept as `.lbdeploy-bak` just
+    # before): only these may be put back if the new config does not load.
+    replaced: tuple[str, ...] = ()
 
 
 class Component:

@@ -18,7 +18,12 @@ HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 HAPROXY_DROPIN = "/etc/systemd/system/haproxy.service.d/lbdeploy.conf"
 DEFAULT_HAPROXY = "/etc/default/haproxy"
 SERVER_STATE = "/var/lib/haproxy/server-state"  # admin states (drain, maint) across reloads
-HAPROXY_SOCKET = "/run/haproxy/admin.sock"
+# lbdeploy's admin socket, in a directory only root can enter: Debian's /run/haproxy is
+# writable by the haproxy group, whose members could put a socket of their own there
+# and be handed certificates with their keys (`set ssl cert`). Made at every start and
+# reload by the unit's drop-in, since a reload re-executes haproxy, which binds it anew.
+SOCKET_DIR = "/run/lbdeploy-haproxy"
+HAPROXY_SOCKET = f"{SOCKET_DIR}/admin.sock"
 
 HAPROXY_CHECK = Validator(("haproxy", "-c", "-f"))
 RELOAD = OnChange(UNIT, "reload")
@@ -87,7 +92,7 @@ class Haproxy(Component):
         return (HAPROXY_DROPIN, DEFAULT_HAPROXY, HAPROXY_CFG)
 
     def files(self, ctx: Context, templates: jinja2.Environment) -> list[ManagedFile]:
-        places = {"socket": HAPROXY_SOCKET, "state_file": SERVER_STATE}
+        places = {"socket": HAPROXY_SOCKET, "socket_dir": SOCKET_DIR, "state_file": SERVER_STATE}
         return [
             ManagedFile(
                 HAPROXY_DROPIN,
@@ -119,12 +124,14 @@ class Haproxy(Component):
         return version_lines().extend(servers_lines())
 
     def service_lines(self, action: ServiceAction) -> Script | None:
+        restore = HAPROXY_CFG in action.replaced
         if action.action == "ssl-cert":
             script = Script().run(ssl_cert_update(action.paths))
             # Only when the runtime API refused: prove a reload instead.
-            return script.line(cmd('if [ "$api" != ok ]; then :; ') + reload() + cmd("; fi"))
+            proven = reload(restore)
+            return script.line(cmd('if [ "$api" != ok ]; then :; ') + proven + cmd("; fi"))
         if action.action == "reload":
-            return Script().line(reload())
+            return Script().line(reload(restore))
         return None
 
 
@@ -133,46 +140,66 @@ _WORKER_PID = (
 )
 
 
-def reload() -> Command:
-    """Reload haproxy and prove the new config runs; else put the previous file back.
+def reload(restore: bool = False) -> Command:
+    """Reload haproxy and prove the new config runs; else say so, and undo only our own.
 
     The reload is asynchronous and a config that passed `haproxy -c` can still fail to
     load (a port already in use): the master then keeps the old workers and systemd
     reports success. Only a new worker answering on the stats socket proves the
-    reload; on failure the live file goes back to the one that runs, so the next
-    `up` sees the difference and tries again.
+    reload. `restore`: this run replaced haproxy.cfg (its previous version is the
+    `.lbdeploy-bak` this run made), so on failure that version goes back, the live
+    file is the running one again, and the next `up` sees the difference and tries
+    again. Otherwise the file on disk is not this run's to undo (a graceful restart, a
+    reload owed by an earlier run, a certificate fallback, /etc/default/haproxy alone):
+    it stays, and the reload stays owed.
     """
-    return cmd(
-        "before=$(" + _WORKER_PID + "); since=$(date +%s)\n"
-        "systemctl reload-or-restart haproxy\n"
-        "i=0\n"
-        "while :; do\n"
-        "  now=$(" + _WORKER_PID + ")\n"
-        '  if [ -n "$now" ] && [ "$now" != "$before" ]; then break; fi\n'
-        "  i=$((i+1))\n"
-        "  if [ $((i % 10)) -eq 0 ] || [ $i -ge {tries} ]; then\n"
-        '    log=$(journalctl -q -u haproxy --since "@$since" --no-pager 2>/dev/null || true)\n'
-        '    if echo "$log" | grep -q "Loading failure" || [ $i -ge {tries} ]; then\n'
-        '      echo "$log" | grep ALERT >&2 || true\n'
-        "      if [ -f {bak} ]; then umask 077; cp -p {bak} {cfg};"
-        " grep -vF {entry} {applied} > {new} || true; mv -f {new} {applied}; rm -f {owed}; fi\n"
-        "      echo {message} >&2\n"
-        "      exit {code}\n"
-        "    fi\n"
-        "  fi\n"
-        "  sleep 0.02\n"
-        "done",
-        socket=HAPROXY_SOCKET,
-        tries=RELOAD_WAIT_TRIES,
-        bak=HAPROXY_CFG + ".lbdeploy-bak",
-        cfg=HAPROXY_CFG,
-        entry="  " + HAPROXY_CFG,
-        applied=APPLIED,
-        new=APPLIED + ".new",
-        owed=f"{PENDING}/haproxy",  # the live file is the running one again: nothing owed
-        message="haproxy kept running its previous config: the new one did not load;"
-        f" {HAPROXY_CFG} was put back to the running version",
-        code=RELOAD_FAILED,
+    if restore:
+        undo = cmd(
+            "if [ -f {bak} ]; then umask 077; cp -p {bak} {cfg};"
+            " grep -vF {entry} {applied} > {new} || true; mv -f {new} {applied}; rm -f {owed};"
+            " fi",
+            bak=HAPROXY_CFG + ".lbdeploy-bak",
+            cfg=HAPROXY_CFG,
+            entry="  " + HAPROXY_CFG,
+            applied=APPLIED,
+            new=APPLIED + ".new",
+            owed=f"{PENDING}/haproxy",  # the live file is the running one again: nothing owed
+        )
+        said = f"the new one did not load; {HAPROXY_CFG} was put back to the running version"
+    else:
+        undo = cmd(
+            "umask 077; mkdir -p {pending}; echo reload > {owed}",
+            pending=PENDING,
+            owed=f"{PENDING}/haproxy",
+        )
+        said = (
+            f"the config on disk did not load; {HAPROXY_CFG} was not changed by this run and"
+            " is left as it is (the reload stays owed: fix the cause, then run `lbdeploy up`"
+            " again)"
+        )
+    return (
+        cmd(
+            "before=$(" + _WORKER_PID + "); since=$(date +%s)\n"
+            "systemctl reload-or-restart haproxy\n"
+            "i=0\n"
+            "while :; do\n"
+            "  now=$(" + _WORKER_PID + ")\n"
+            '  if [ -n "$now" ] && [ "$now" != "$before" ]; then break; fi\n'
+            "  i=$((i+1))\n"
+            "  if [ $((i % 10)) -eq 0 ] || [ $i -ge {tries} ]; then\n"
+            '    log=$(journalctl -q -u haproxy --since "@$since" --no-pager 2>/dev/null'
+            " || true)\n"
+            '    if echo "$log" | grep -q "Loading failure" || [ $i -ge {tries} ]; then\n'
+            '      echo "$log" | grep ALERT >&2 || true\n      ',
+            socket=HAPROXY_SOCKET,
+            tries=RELOAD_WAIT_TRIES,
+        )
+        + undo
+        + cmd(
+            "\n      echo {message} >&2\n      exit {code}\n    fi\n  fi\n  sleep 0.02\ndone",
+            message=f"haproxy kept running its previous config: {said}",
+            code=RELOAD_FAILED,
+        )
     )
 
 

@@ -27,7 +27,13 @@ class Notify(Component):
         script = render(templates, ctx, "vrrp-notify.sh.j2", alerts_file=ALERTS_FILE)
         return [
             ManagedFile(NOTIFY_SCRIPT, script, 0o755, validate=SH_CHECK),
+            # The URL often carries a token, and a rotation's old one is unknown to the
+            # run: fingerprints only, like a key.
             ManagedFile(
-                ALERTS_FILE, render(templates, ctx, "alerts.j2"), 0o600, redact=ctx.pair.secrets
+                ALERTS_FILE,
+                render(templates, ctx, "alerts.j2"),
+                0o600,
+                secret=True,
+                about="the webhook URL of VRRP alerts",
             ),
         ]

@@ -74,8 +74,13 @@ def _validate(script: Script, file: ManagedFile, changed: list[ManagedFile]) -> 
 
 
 def _move(script: Script, file: ManagedFile) -> None:
-    path = file.path
-    script.run(cmd("if [ -f {p} ]; then cp -p {p} {bak}; fi", p=path, bak=path + ".lbdeploy-bak"))
+    """Put the staged file in place, keeping the previous version beside it, except for a
+    secret file: an old key or token left behind would outlive its rotation."""
+    path, bak = file.path, file.path + ".lbdeploy-bak"
+    if file.secret:
+        script.run(cmd("rm -f {bak}", bak=bak))
+    else:
+        script.run(cmd("if [ -f {p} ]; then cp -p {p} {bak}; fi", p=path, bak=bak))
     script.run(cmd("mv -f {staged} {p}", staged=staged(path), p=path))
 
 

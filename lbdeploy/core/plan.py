@@ -120,7 +120,13 @@ def plan_services(
             elif action == "ssl-cert":
                 why = "its certificates changed"
             paths = tuple(certs.get(service, ())) if action == "ssl-cert" else ()
-            actions.append(ServiceAction(service, action, not enabled, why, paths))
+            replaced = tuple(
+                f.path
+                for c in changes
+                for f in c.changed_files
+                if f.on_change is not None and f.on_change.service == service
+            )
+            actions.append(ServiceAction(service, action, not enabled, why, paths, replaced))
         elif not active:
             actions.append(ServiceAction(service, "start", not enabled, "it is not running"))
         elif not enabled:

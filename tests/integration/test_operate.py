@@ -23,6 +23,7 @@ from tests.integration.helpers import (
     write_inventory,
 )
 
+ADMIN_SOCKET = "/run/lbdeploy-haproxy/admin.sock"  # root only (issue 21)
 VRRP_BLOCK = (
     "nft add table inet lbdtest && nft add chain inet lbdtest input "
     "'{ type filter hook input priority 0; }' && "
@@ -58,7 +59,10 @@ def test_status_and_verify_report_hera_as_master(inventory: Path) -> None:
 
 def test_status_reports_a_dead_backend(inventory: Path) -> None:
     """HAProxy's own view of its servers, read from its stats socket."""
-    sh("hera", "echo 'disable server web/web2' | socat stdio unix-connect:/run/haproxy/admin.sock")
+    sh(
+        "hera",
+        f"echo 'disable server web/web2' | socat stdio unix-connect:{ADMIN_SOCKET}",
+    )
     try:
         code, statuses = run_json("status", str(inventory))
         assert code == 0
@@ -66,7 +70,7 @@ def test_status_reports_a_dead_backend(inventory: Path) -> None:
     finally:
         sh(
             "hera",
-            "echo 'enable server web/web2' | socat stdio unix-connect:/run/haproxy/admin.sock",
+            f"echo 'enable server web/web2' | socat stdio unix-connect:{ADMIN_SOCKET}",
         )
 
 

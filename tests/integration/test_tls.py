@@ -165,7 +165,7 @@ def test_a_renewed_certificate_is_served_under_load_without_a_reload(site: Site)
                 counts["ok" if ok else "failed"] += 1
 
     pids = {
-        n: sh(n, "echo 'show info' | socat stdio /run/haproxy/admin.sock | grep '^Pid:'")
+        n: sh(n, "echo 'show info' | socat stdio /run/lbdeploy-haproxy/admin.sock | grep '^Pid:'")
         for n in ("hera", "afrodita")
     }
     new = site.renew("shop", ["shop.example.org"])
@@ -195,12 +195,14 @@ def test_a_renewed_certificate_is_served_under_load_without_a_reload(site: Site)
     for node in ("hera", "afrodita"):
         steps = {s["step"]: s["detail"] for s in report["nodes"][node]["steps"]}
         assert "runtime API (no reload)" in steps["services"], steps
-        after = sh(node, "echo 'show info' | socat stdio /run/haproxy/admin.sock | grep '^Pid:'")
+        after = sh(
+            node, "echo 'show info' | socat stdio /run/lbdeploy-haproxy/admin.sock | grep '^Pid:'"
+        )
         assert after == pids[node]  # the same worker: no reload
         loaded = sh(
             node,
             "echo 'show ssl cert /etc/haproxy/certs/web-0.pem' | socat stdio"
-            " /run/haproxy/admin.sock | grep 'SHA1 FingerPrint'",
+            " /run/lbdeploy-haproxy/admin.sock | grep 'SHA1 FingerPrint'",
         )
         assert loaded.strip()
     assert sent > 100 and counts["failed"] == 0, counts
