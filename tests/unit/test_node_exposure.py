@@ -1,0 +1,55 @@
+"""What other local users of a node could see or subvert (issue 21, findings 3 and 4).
+
+The admin socket takes certificates with their keys: it lives in a directory only root
+can enter, never in Debian's group-writable /run/haproxy. The webhook URL often holds a
+token: curl reads it from the root-only alerts file, never from its command line, which
+`ps` shows to everyone.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from lbdeploy.components.haproxy import HAPROXY_SOCKET, SOCKET_DIR
+from lbdeploy.core.desired import derive
+from lbdeploy.core.render import render_node
+from lbdeploy.inventory import load_inventory
+
+DATA = Path(__file__).parent / "data"
+TOKEN = "https://hooks.example/T0/SECRET-TOKEN"
+
+
+def _files(tmp: Path, extra: str = "") -> dict[str, str]:
+    text = (DATA / "render" / "lab" / "inventory.yaml").read_text()
+    path = tmp / "inventory.yaml"
+    path.write_text(text.replace("services:\n", extra + "services:\n", 1))
+    desired = derive(load_inventory(path, {}), path.parent)
+    files = render_node(desired.pair, desired.nodes[0])
+    return {p: f.content for p, f in files.items()}
+
+
+def test_the_admin_socket_is_in_a_root_only_directory(tmp_path: Path) -> None:
+    files = _files(tmp_path)
+    socket_line = re.search(
+        r"^\s*stats socket (\S+) mode (\d+) level admin",
+        files["/etc/haproxy/haproxy.cfg"],
+        re.MULTILINE,
+    )
+    assert socket_line is not None
+    assert socket_line.group(1) == HAPROXY_SOCKET and not HAPROXY_SOCKET.startswith("/run/haproxy/")
+    assert socket_line.group(2) == "600"
+    dropin = files["/etc/systemd/system/haproxy.service.d/lbdeploy.conf"]
+    make_dir = f"/usr/bin/install -d -m 0700 -o root -g root {SOCKET_DIR}"
+    assert f"ExecStartPre={make_dir}" in dropin
+    # A reload re-executes haproxy, which binds the socket anew: the directory first.
+    reloads = [line for line in dropin.splitlines() if line.startswith("ExecReload=")]
+    assert reloads[:2] == ["ExecReload=", f"ExecReload={make_dir}"]
+
+
+def test_the_webhook_url_never_stands_on_a_command_line(tmp_path: Path) -> None:
+    files = _files(tmp_path, f"alerts: {{webhook: '{TOKEN}'}}\n")
+    notify = files["/usr/local/lib/lbdeploy/vrrp-notify"]
+    assert TOKEN not in notify and "$url" not in notify
+    assert "-K /etc/lbdeploy/alerts" in notify
+    assert f'url = "{TOKEN}"' in files["/etc/lbdeploy/alerts"].splitlines()
