@@ -205,6 +205,36 @@ def test_config_that_fails_to_load_is_put_back_and_reported(
     assert get(f"http://{VIP}/")[0] == 200
 
 
+def test_a_reload_that_fails_puts_back_nothing_this_run_did_not_write(
+    first_run: dict, lab: labmod.Lab, tmp_path: Path
+) -> None:
+    """A graceful restart replaces no file: when the reload fails, the live file stays.
+
+    Two runs leave `haproxy.cfg.lbdeploy-bak` holding the config of two runs ago; a hand
+    edit that passes `haproxy -c` but cannot bind (VIP:22 is sshd's) then makes the
+    reload of `restart` fail. Putting the backup back would silently roll the node back.
+    """
+    base = write_inventory(tmp_path, lab)
+    assert up_json(base)[0] == 0
+    edited = write_inventory(tmp_path, lab, ("port: 8080}\n", "port: 8080, weight: 30}\n"))
+    assert up_json(edited)[0] == 0
+    bad = "\nlisten handedit\n    mode tcp\n    bind " + VIP + ":22\n    server s 127.0.0.1:9\n"
+    sh("hera", f"printf '%s' '{bad}' >> {HAPROXY_CFG}")
+    hand_edited = sha("hera", HAPROXY_CFG)
+    result = lbdeploy("restart", str(edited), "--node", "hera", "--service", "haproxy")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "the config on disk did not load" in output
+    assert "left as it is" in output
+    assert sha("hera", HAPROXY_CFG) == hand_edited  # not the backup of two runs ago
+    assert "weight 30" in sh("hera", f"cat {HAPROXY_CFG}")
+    # The next `up` sees the hand edit as drift and puts the inventory's config back.
+    code, report = up_json(edited)
+    assert code == 0, report
+    assert "listen handedit" not in sh("hera", f"cat {HAPROXY_CFG}")
+    assert get(f"http://{VIP}/")[0] == 200
+
+
 def test_drift_is_reported_and_put_right(first_run: dict, inventory: Path) -> None:
     sh("hera", f"sed -i 's/timeout client 50s/timeout client 5s/' {HAPROXY_CFG}")
     code, report = up_json(inventory)
