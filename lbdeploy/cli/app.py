@@ -109,7 +109,7 @@ def render(
 
     def run() -> None:
         from lbdeploy.core.render import make_environment, render_node
-        from lbdeploy.ops.localfiles import write_file
+        from lbdeploy.ops.render_out import write_file
 
         desired = common.load(inventory)
         written = 0

@@ -14,7 +14,7 @@ import time
 from lbdeploy.components import daemons, keepalived
 from lbdeploy.components.services import services_script
 from lbdeploy.components.tls import expiry_warnings
-from lbdeploy.core.changes import MARK, VALIDATION_FAILED, change_script
+from lbdeploy.core.change_scripts import MARK, VALIDATION_FAILED, change_script
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.desired import Desired, PairState
 from lbdeploy.core.facts import Facts

@@ -18,7 +18,7 @@ import pytest
 
 from lbdeploy.components import facts_request, haproxy, keepalived
 from lbdeploy.components.services import services_script
-from lbdeploy.core import changes
+from lbdeploy.core import change_scripts as changes
 from lbdeploy.core.desired import Desired, derive
 from lbdeploy.core.facts import facts_script, parse_facts
 from lbdeploy.core.files import ManagedFile

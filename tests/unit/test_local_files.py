@@ -10,7 +10,7 @@ import paramiko
 import pytest
 
 from lbdeploy.errors import KeyFileError, UsageError
-from lbdeploy.ops.localfiles import write_file
+from lbdeploy.ops.render_out import write_file
 from lbdeploy.remote.connect import check_identity
 from lbdeploy.remote.known_hosts import load_known_hosts
 

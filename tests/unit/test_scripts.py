@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from lbdeploy.components.services import services_script
-from lbdeploy.core.changes import change_script
+from lbdeploy.core.change_scripts import change_script
 from lbdeploy.core.desired import derive
 from lbdeploy.core.facts import parse_facts
 from lbdeploy.core.paths import staged as staged_path

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from rich.console import Console
 
 from lbdeploy.cli.display import print_recap
-from lbdeploy.core.changes import change_script
+from lbdeploy.core.change_scripts import change_script
 from lbdeploy.core.desired import derive
 from lbdeploy.core.facts import parse_facts
 from lbdeploy.core.files import ManagedFile

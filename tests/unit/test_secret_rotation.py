@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lbdeploy.core.changes import change_script
+from lbdeploy.core.change_scripts import change_script
 from lbdeploy.core.desired import Desired, derive
 from lbdeploy.core.files import masked_diff
 from lbdeploy.core.render import render_node
