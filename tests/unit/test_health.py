@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from ipaddress import IPv4Interface
 from pathlib import Path
 
@@ -205,3 +207,32 @@ def test_a_forged_lbdeploy_line_of_a_local_user_is_no_event() -> None:
     ]
     found = parse_events("hera", {"lbdeploy": lbdeploy})
     assert [(e.source, e.message) for e in found] == [("lbdeploy", "by \ufffd\x1b\nx")]
+
+
+def test_status_removes_keepalived_dump_with_the_vrrp_password_once_read(tmp_path: Path) -> None:
+    """The SIGUSR1 dump holds the VRRP password: it must not outlive the read."""
+    from lbdeploy.components.keepalived import KEEPALIVED_DATA, KEEPALIVED_PID, vrrp_lines
+
+    dump, pidfile, ready = tmp_path / "keepalived.data", tmp_path / "pid", tmp_path / "ready"
+    on_usr1 = f"printf 'VRRP Instance = VI_50\\n State = MASTER\\n auth_pass pw\\n' > {dump}"
+    # A stand-in keepalived: dumps on SIGUSR1, says when its handler is set.
+    daemon = subprocess.Popen(
+        ["sh", "-c", f'trap "{on_usr1}" USR1; touch {ready}; while :; do sleep 0.02; done']
+    )
+    try:
+        pidfile.write_text(f"{daemon.pid}\n")
+        text = vrrp_lines().text()
+        assert text.count(KEEPALIVED_DATA) >= 3 and KEEPALIVED_PID in text
+        text = text.replace(KEEPALIVED_DATA, str(dump)).replace(KEEPALIVED_PID, str(pidfile))
+        for _ in range(1000):  # bounded: until its handler is set
+            if ready.exists():
+                break
+            time.sleep(0.01)
+        assert ready.exists()
+        done = subprocess.run(["sh", "-c", text], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert daemon.poll() is None  # it took the signal as keepalived does
+        assert not dump.exists()
+    finally:
+        daemon.kill()
+        daemon.wait()
