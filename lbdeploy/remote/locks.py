@@ -38,14 +38,15 @@ def machine_identity(files: Sequence[str] = MACHINE_ID_FILES) -> str | None:
     """This machine in a lock holder: 12 hex digits hashed from its machine-id, or None.
 
     The id itself is not shown (systemd asks that it stay private), only a hash of it
-    that is lbdeploy's own. None where no machine-id is found (macOS, most containers).
+    that is lbdeploy's own. None where no machine-id is found (macOS, most containers),
+    or where it is not one (empty, or 'uninitialized' before the first boot completes).
     """
     for name in files:
         try:
             machine_id = Path(name).read_text().strip()
         except (OSError, UnicodeDecodeError):
             continue
-        if machine_id:
+        if re.fullmatch("[0-9a-f]{32}", machine_id):
             digest = hashlib.sha256(f"lbdeploy lock holder\n{machine_id}".encode())
             return digest.hexdigest()[:12]
     return None

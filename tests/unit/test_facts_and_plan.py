@@ -152,10 +152,12 @@ def test_a_lock_holder_names_its_machine_by_a_hash_of_the_machine_id(tmp_path: P
     machine_id = "3d1219c7c4c5404aaa1f6d2a48adfda4"
     (tmp_path / "machine-id").write_text(machine_id + "\n")
     (tmp_path / "empty").write_text("")
+    (tmp_path / "first-boot").write_text("uninitialized\n")  # shared by every such machine
     identity = machine_identity([str(tmp_path / "absent"), str(tmp_path / "machine-id")])
     assert identity is not None and re.fullmatch("[0-9a-f]{12}", identity)
     assert identity not in machine_id  # the id itself stays private
-    assert machine_identity([str(tmp_path / "empty"), str(tmp_path / "absent")]) is None
+    nothing = [str(tmp_path / name) for name in ("empty", "first-boot", "absent")]
+    assert machine_identity(nothing) is None
     holder = lock_holder(identity)
     assert re.fullmatch(rf"\S+@\S+ pid \d+ since \S+Z machine {identity}", holder)
     assert stale_lock(holder, socket.gethostname(), identity, alive=lambda pid: False)
