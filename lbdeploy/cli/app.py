@@ -24,6 +24,7 @@ from lbdeploy.cli.common import (
     StatsOpt,
     app,
 )
+from lbdeploy.cli.terminal import escape_controls
 
 if TYPE_CHECKING:
     from lbdeploy.core.report import Report
@@ -80,7 +81,7 @@ def validate(ctx: typer.Context, inventory: InventoryArg = Path("inventory.yaml"
     """Check the inventory and show what each node will get (secrets masked)."""
 
     def run() -> None:
-        from lbdeploy.cli.display import certificates_table, services_table, summary_table
+        from lbdeploy.cli.display import certificates_table, plain, services_table, summary_table
         from lbdeploy.components.tls import expiry_warnings
 
         desired = common.load(inventory)
@@ -90,9 +91,9 @@ def validate(ctx: typer.Context, inventory: InventoryArg = Path("inventory.yaml"
         if desired.pair.bundles:
             out.print(certificates_table(desired.pair))
         for warning in expiry_warnings(desired.pair):
-            out.print(warning, markup=False)
+            out.print(plain(warning))  # it names the certificate's subject
         summary = f"{inventory}: valid, {len(desired.nodes)} nodes, {len(desired.pair.vips)} VIPs"
-        out.print(summary, markup=False)
+        out.print(plain(summary))
 
     common.guard(ctx, run)
 
@@ -119,7 +120,7 @@ def render(
                 write_file(out / node.name, file.path, file.content, file.mode)
                 written += 1
         message = f"wrote {written} files for {len(desired.nodes)} nodes under {out}/"
-        common.console().print(message, markup=False)
+        common.console().print(escape_controls(message), markup=False)
 
     common.guard(ctx, run)
 
@@ -199,7 +200,8 @@ def init(
             common.credentials(ask_become_pass, ask_key_pass),
         )
 
-    common.console().print(common.guard(ctx, run), markup=False)
+    # The inventory it wrote, from what the nodes said: shown, never obeyed.
+    common.console().print(escape_controls(common.guard(ctx, run), lines=True), markup=False)
 
 
 # The operating commands register themselves on the same app, listed after these.

@@ -1,7 +1,8 @@
 """Reports, states and statuses as rich tables and lines for people.
 
-Every string that came from the inventory, a node or a daemon is a `Text`, never
-markup: a server named `[red]x[/red]` is printed as written.
+Every string that came from the inventory, a node, a daemon or a certificate is a
+`Text` made by `plain`, never markup: a server named `[red]x[/red]` is printed as
+written, and a CN holding `\x1b]0;...` is shown so, not obeyed (`terminal.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lbdeploy.addresses import hostport
+from lbdeploy.cli.terminal import escape_controls
 from lbdeploy.core.desired import Desired, PairState
 from lbdeploy.core.health import NodeStatus
 from lbdeploy.core.report import Report, StepResult
@@ -27,11 +29,20 @@ _STYLE = {
 }
 
 
+def plain(value: str, style: str = "", lines: bool = False) -> Text:
+    """A string from outside, for people: no markup, control characters shown, not obeyed.
+
+    `lines`: it may span lines (an error with a stderr tail); otherwise it stays on one.
+    """
+    return Text(escape_controls(value, lines), style=style)
+
+
 def print_step(console: Console, node: str, result: StepResult) -> None:
-    line = Text(f"{node:<12} {result.step:<10} ")
+    """One line per step, whatever its detail holds (logs read them whole)."""
+    line = plain(f"{node:<12} {result.step:<10} ")
     line.append(result.status, style=_STYLE[result.status])
     if result.detail:
-        line.append(f"  {result.detail}")
+        line.append(escape_controls(f"  {result.detail}"))
     console.print(line)
 
 
@@ -48,8 +59,8 @@ def print_recap(console: Console, report: Report, stats: bool) -> None:
         for column in ("connections", "round trips", "ssh seconds"):
             table.add_column(column, justify="right")
     for name, node in report.nodes.items():
-        row = [Text(name), _result_cell(node.result), Text(str(node.changed))]
-        row.append(Text(", ".join(node.drift) or "-"))
+        row = [plain(name), _result_cell(node.result), Text(str(node.changed))]
+        row.append(plain(", ".join(node.drift) or "-"))
         if stats:
             c = node.counters
             row += [Text(str(c.connections)), Text(str(c.round_trips)), Text(f"{c.seconds:.2f}")]
@@ -57,9 +68,9 @@ def print_recap(console: Console, report: Report, stats: bool) -> None:
     console.print(table)
     for name, node in report.nodes.items():
         if node.error:
-            console.print(Text(f"{name}: ", style="bold red") + Text(node.error))
+            console.print(plain(f"{name}: ", style="bold red") + plain(node.error, lines=True))
     for note in report.notes:
-        console.print(Text(note))
+        console.print(plain(note))
     console.print(Text(f"took {report.seconds:.1f} s"))
 
 
@@ -75,11 +86,11 @@ def summary_table(desired: Desired) -> Table:
         ssh = node.ssh
         sudo = " (sudo)" if ssh.needs_sudo else ""
         table.add_row(
-            Text(node.name),
-            Text(f"{ssh.user}@{hostport(ssh.host, ssh.port)}{sudo}"),
-            Text(", ".join(map(str, pair.interfaces(node)))),
+            plain(node.name),
+            plain(f"{ssh.user}@{hostport(ssh.host, ssh.port)}{sudo}"),
+            plain(", ".join(map(str, pair.interfaces(node)))),
             *(
-                Text(
+                plain(
                     f"{r.state} prio {r.priority}" + (" nopreempt" if r.instance.nopreempt else "")
                 )
                 for r in node.vrrp
@@ -95,11 +106,11 @@ def services_table(pair: PairState) -> Table:
     for svc in pair.services:
         servers = ", ".join(f"{s.name}={hostport(s.address, s.port)}" for s in svc.servers)
         listens = ", ".join(target for _, target in svc.targets)
-        table.add_row(*map(Text, (svc.name, listens, svc.mode, svc.balance, servers)))
+        table.add_row(*map(plain, (svc.name, listens, svc.mode, svc.balance, servers)))
     if pair.stats:
         st = pair.stats
         where = f"<node address>:{st.port}{st.uri}"
-        table.add_row(*map(Text, ("stats", where, "http", "-", f"auth {st.user}:{st.password}")))
+        table.add_row(*map(plain, ("stats", where, "http", "-", f"auth {st.user}:{st.password}")))
     return table
 
 
@@ -121,7 +132,7 @@ def certificates_table(pair: PairState) -> Table:
             chain = bundle.chain
             expires = f"{chain.not_after:%Y-%m-%d} ({chain.days_left()} days)"
             cells = (svc.name, str(chain.path), ", ".join(chain.names), chain.issuer, expires)
-            table.add_row(*map(Text, (*cells, bundle.path)))
+            table.add_row(*map(plain, (*cells, bundle.path)))
     return table
 
 
@@ -133,7 +144,8 @@ def status_table(statuses: list[NodeStatus]) -> Table:
         table.add_column(column, overflow="fold")
     for status in statuses:
         if status.error:
-            table.add_row(Text(status.node), Text(status.error, style="red"), *[""] * (5 + tls))
+            error = plain(status.error, style="red", lines=True)
+            table.add_row(plain(status.node), error, *[""] * (5 + tls))
             continue
         vrrp = ", ".join(f"{k} {v}" for k, v in status.vrrp.items()) or status.keepalived
         servers = ", ".join(f"{svc}/{srv} {st}" for svc, srv, st in status.servers) or "-"
@@ -147,7 +159,7 @@ def status_table(statuses: list[NodeStatus]) -> Table:
             ", ".join(status.drift) or "-",
             *((_certs_cell(status),) if tls else ()),
         )
-        table.add_row(*map(Text, cells))
+        table.add_row(*map(plain, cells))
     return table
 
 

@@ -122,17 +122,21 @@ def events(
         print_json({"events": [e.to_json() for e in found], "notes": notes, "errors": errors})
     else:
         from rich.table import Table
-        from rich.text import Text
+
+        from lbdeploy.cli.display import plain
 
         table = Table(title=f"lbdeploy events, last {since}", title_justify="left")
         for column in ("time (UTC)", "node", "source", "event"):
             table.add_column(column, overflow="fold")
         for event in found:
             when = str(event.to_json()["at"])[11:23]
-            table.add_row(*map(Text, (when, event.node, event.source, event.message)))
+            message = plain(event.message, lines=True)  # a journal entry may span lines
+            table.add_row(*map(plain, (when, event.node, event.source)), message)
         out = console()
         out.print(table)
-        for line in [*notes, *errors]:
-            out.print(Text(line))
+        for note in notes:
+            out.print(plain(note))
+        for error in errors:
+            out.print(plain(error, lines=True))  # a stderr tail spans lines
     if errors:
         raise typer.Exit(int(ExitCode.UNREACHABLE))

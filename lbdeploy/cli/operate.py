@@ -155,7 +155,7 @@ def verify(
     verdict = guard(ctx, run)
     from rich.text import Text
 
-    from lbdeploy.cli.display import status_json, status_table
+    from lbdeploy.cli.display import plain, status_json, status_table
 
     if as_json:
         print_json(
@@ -170,9 +170,9 @@ def verify(
         out = console()
         out.print(status_table(verdict.statuses))
         for target, answer in verdict.answers.items():
-            out.print(Text(f"{target}: {answer}"))
+            out.print(plain(f"{target}: {answer}"))
         for problem in verdict.problems:
-            out.print(Text("problem: ", style="bold red") + Text(problem))
+            out.print(Text("problem: ", style="bold red") + plain(problem))
         failed = Text("FAILED", style="bold red") if verdict.problems else Text("ok", style="green")
         out.print(Text("verify: ") + failed)
     if verdict.problems:
@@ -180,7 +180,7 @@ def verify(
 
 
 def _print_move(move: Move) -> None:
-    from rich.text import Text
+    from lbdeploy.cli.display import plain
 
     out = console()
 
@@ -194,7 +194,7 @@ def _print_move(move: Move) -> None:
         if one.failback_seconds is not None or not one.notes:
             lines.append(f"back to {one.away_from} in {fmt(one.failback_seconds)}")
         for line in [*lines, *one.notes, f"outcome: {one.outcome.value}"]:
-            out.print(Text(line))
+            out.print(plain(line))
 
 
 @app.command("failover-test")

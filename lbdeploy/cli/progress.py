@@ -15,7 +15,8 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
-from lbdeploy.cli.display import print_step
+from lbdeploy.cli.display import plain, print_step
+from lbdeploy.cli.terminal import escape_controls
 from lbdeploy.core.report import StepResult
 
 REFRESH_PER_SECOND = 4
@@ -75,10 +76,10 @@ class StepPrinter:
         # console's lock, which a step being printed may hold ours while waiting for;
         # dict.copy() runs whole under the GIL.
         for (node, step), (started, what) in sorted(self._running.copy().items()):
-            line = Text(f"{node:<12} {step:<10} ")
+            line = plain(f"{node:<12} {step:<10} ")
             line.append(f"running {now - started:.0f} s", style="cyan")
             if what:
-                line.append(f"  {what}")
+                line.append(escape_controls(f"  {what}"))
             shown.append(line)
         return shown
 

@@ -14,7 +14,7 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
-from lbdeploy.cli.display import status_table
+from lbdeploy.cli.display import plain, status_table
 from lbdeploy.core.credentials import Credentials
 from lbdeploy.core.desired import Desired
 from lbdeploy.ops.events import gather_events
@@ -28,8 +28,8 @@ def _frame(desired: Desired, creds: Credentials) -> Group:
     if found:
         last = found[-1]
         when = str(last.to_json()["at"])[11:19]
-        lines.append(Text(f"last event: {when} UTC {last.node} {last.source}: {last.message}"))
-    lines += [Text(note) for note in notes]
+        lines.append(plain(f"last event: {when} UTC {last.node} {last.source}: {last.message}"))
+    lines += [plain(note) for note in notes]
     stamp = datetime.now().strftime("%H:%M:%S")
     lines.append(Text(f"updated {stamp}; Ctrl-C to stop", style="dim"))
     return Group(*lines)

@@ -194,6 +194,8 @@ def vrrp_lines() -> Script:
     """keepalived's own VRRP states (SIGUSR1 dump), waited for (bounded) until it settles.
 
     The dump is read only when root owns it: any local user can create files in /tmp.
+    It holds the VRRP password, which must not stay in /tmp (older keepalived releases
+    write it readable by all): it is removed as soon as it is read, whatever was found.
     """
     return (
         Script()
@@ -207,7 +209,7 @@ def vrrp_lines() -> Script:
                 " last=$size; i=$((i+1)); sleep 0.05; done;"
                 ' if [ ! -L {data} ] && [ "$(stat -c %u {data} 2>/dev/null)" = 0 ]; then'
                 ' awk \'/VRRP Instance = /{n=$4} /^ *State = /{if (n != "") {print n, $3; n=""}}\''
-                " {data}; fi; fi",
+                " {data}; fi; rm -f {data}; fi",
                 pidfile=KEEPALIVED_PID,
                 data=KEEPALIVED_DATA,
             )

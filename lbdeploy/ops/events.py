@@ -4,10 +4,16 @@ What is read: the VRRP transitions that lbdeploy's notify handler logs (tag
 lbdeploy-vrrp), lbdeploy's own runs (lbdeploy-run), haproxy's starts, stops, reloads
 and server health changes, keepalived's starts and stops. Each node's clock is compared
 with this machine's during the same round trip, and a visible skew is said.
+
+A tag is a claim anyone can make (`logger -t lbdeploy-vrrp` works for every local user),
+so lbdeploy's own lines count only when root wrote them: journald's `_UID=0`, asked for
+on the command line and checked again in each JSON entry. The units' lines need no such
+check: journald itself places a line in a unit (`_SYSTEMD_UNIT`, or pid 1, or root).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -27,6 +33,9 @@ INTERESTING = re.compile(
     r"Restart|Failed|failed|killed"
 )
 SKEW = 0.5  # seconds of clock difference worth saying
+TAGS = {"lbdeploy-vrrp": "vrrp", "lbdeploy-run": "lbdeploy"}  # journal tag → source
+# What a JSON entry of lbdeploy's own lines holds (journalctl adds its __ fields).
+FIELDS = "_UID,SYSLOG_IDENTIFIER,MESSAGE,_SOURCE_REALTIME_TIMESTAMP"
 
 
 @dataclass(frozen=True)
@@ -50,8 +59,9 @@ def events_script(since: str) -> Script:
         .section("lbdeploy")
         .probe(
             cmd(
-                "journalctl -q --no-pager -o short-unix --since {since}"
-                " -t lbdeploy-vrrp -t lbdeploy-run",
+                "journalctl -q --no-pager -o json --output-fields={fields} --since {since}"
+                " -t lbdeploy-vrrp -t lbdeploy-run _UID=0",
+                fields=FIELDS,
                 since=relative,
             )
         )
@@ -69,28 +79,55 @@ _LINE = re.compile(r"(\d+\.\d+) \S+ ([^\[:]+)(?:\[\d+\])?: (.*)")
 
 
 def parse_events(node: str, sections: dict[str, list[str]]) -> list[Event]:
-    """`journalctl -o short-unix` lines → events; the daemons' chatter is left out."""
-    found = []
-    for section in ("lbdeploy", "units"):
-        for line in sections.get(section, []):
-            match = _LINE.match(line)
-            if not match:
-                continue
-            at, ident, message = float(match.group(1)), match.group(2), match.group(3)
-            if section == "units" and ident.startswith("lbdeploy-"):
-                continue  # read once, from its own tag
-            if ident == "lbdeploy-vrrp":
-                source = "vrrp"
-            elif ident == "lbdeploy-run":
-                source = "lbdeploy"
-            elif section == "units" and INTERESTING.search(message):
-                source = "keepalived" if "eepalived" in ident else "haproxy"
-                if ident == "systemd":
-                    source = "keepalived" if "eepalive" in message else "haproxy"
-            else:
-                continue
-            found.append(Event(at, node, source, message))
+    """The journal's lines → events: lbdeploy's own (root's only), the daemons' that matter."""
+    found = [e for line in sections.get("lbdeploy", []) if (e := _own_event(node, line))]
+    for line in sections.get("units", []):
+        match = _LINE.match(line)
+        if not match:
+            continue
+        at, ident, message = float(match.group(1)), match.group(2), match.group(3)
+        if ident.startswith("lbdeploy-") or not INTERESTING.search(message):
+            continue  # lbdeploy's lines are read once, from their own section
+        source = "keepalived" if "eepalived" in ident else "haproxy"
+        if ident == "systemd":
+            source = "keepalived" if "eepalive" in message else "haproxy"
+        found.append(Event(at, node, source, message))
     return found
+
+
+def _own_event(node: str, line: str) -> Event | None:
+    """One `journalctl -o json` entry → an event, if root wrote it under one of our tags.
+
+    e.g. {"_UID":"0","SYSLOG_IDENTIFIER":"lbdeploy-run","MESSAGE":"lbdeploy up by ...",
+    "__REALTIME_TIMESTAMP":"1764090009000000"}; a value that is not printable UTF-8 comes
+    as a list of bytes, a field given twice as a list of values.
+    """
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(entry, dict):
+        return None
+    source = TAGS.get(_text(entry.get("SYSLOG_IDENTIFIER")))
+    if source is None or _text(entry.get("_UID")) != "0":
+        return None
+    stamp = _text(entry.get("_SOURCE_REALTIME_TIMESTAMP")) or _text(
+        entry.get("__REALTIME_TIMESTAMP")
+    )
+    if not stamp.isdigit():
+        return None
+    return Event(int(stamp) / 1e6, node, source, _text(entry.get("MESSAGE")))
+
+
+def _text(value: object) -> str:
+    """A journal field's value as JSON gives it: a string, bytes as numbers, or several."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value and all(isinstance(b, int) for b in value):
+        return bytes(b & 0xFF for b in value).decode("utf-8", errors="replace")
+    if isinstance(value, list) and value:
+        return _text(value[0])
+    return ""
 
 
 def gather_events(

@@ -98,6 +98,29 @@ class AcceptNew(paramiko.MissingHostKeyPolicy):
             handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
 
 
+class RevokedHostKey(paramiko.SSHException):
+    """The host offered a key marked @revoked in known_hosts."""
+
+
+class RefuseRevoked(paramiko.MissingHostKeyPolicy):
+    """A @revoked key is refused before authentication, and accept-new never records it.
+
+    `KnownHosts.install` leaves revoked keys out, so paramiko asks this policy about
+    them as about any unknown key; only a key that is not revoked reaches `then`.
+    """
+
+    def __init__(self, trusted: KnownHosts, then: paramiko.MissingHostKeyPolicy) -> None:
+        self.trusted = trusted
+        self.then = then
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        if self.trusted.is_revoked(key):
+            raise RevokedHostKey(f"the host key of {hostname} is revoked")
+        self.then.missing_host_key(client, hostname, key)
+
+
 def _connect_kwargs(
     node: str, hop: Hop, target: SshTarget, passphrase: Secret | None, files: SshFiles
 ) -> dict[str, Any]:
@@ -154,7 +177,7 @@ def _connection(
         config=fabric.Config(ssh_config=paramiko.SSHConfig(), lazy=True),
     )
     policy = AcceptNew(trusted.path) if accept_new else paramiko.RejectPolicy()
-    conn.client.set_missing_host_key_policy(policy)
+    conn.client.set_missing_host_key_policy(RefuseRevoked(trusted, policy))
     # The name paramiko looks the host key up by (SSHClient.connect's server_hostkey_name).
     name = hop.host if hop.port == 22 else f"[{hop.host}]:{hop.port}"
     trusted.install(conn.client, only=name)
@@ -169,7 +192,11 @@ def _open(node: str, hop: Hop, conn: fabric.Connection, trusted: KnownHosts, via
         assert transport is not None
         if trusted.is_revoked(transport.get_remote_server_key()):
             raise HostKeyError(node, hop, trusted.path, via=via, revoked=True)
-    except paramiko.BadHostKeyException:
+    except RevokedHostKey:
+        raise HostKeyError(node, hop, trusted.path, via=via, revoked=True) from None
+    except paramiko.BadHostKeyException as exc:
+        if trusted.is_revoked(exc.key):
+            raise HostKeyError(node, hop, trusted.path, via=via, revoked=True) from None
         raise HostKeyError(node, hop, trusted.path, via=via, changed=True) from None
     except paramiko.PasswordRequiredException:
         raise KeyFileError(

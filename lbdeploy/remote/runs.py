@@ -34,6 +34,7 @@ from lbdeploy.remote.connect import SshFiles, connect
 from lbdeploy.remote.locks import (
     LOCK_TAKEN,
     lock_holder,
+    machine_identity,
     pid_alive,
     release_script,
     stale_lock,
@@ -169,7 +170,7 @@ def _lock(run: NodeRun, holder: str) -> None:
         run.holder = holder
         return
     old = run.facts.lock
-    if not stale_lock(old, socket.gethostname(), pid_alive):
+    if not stale_lock(old, socket.gethostname(), machine_identity(), pid_alive):
         raise LockHeld(run.name, old)
     script = takeover_script(old, holder)
     result = run.session.run(script, step="lock", timeout=30, ok_codes=(0, LOCK_TAKEN))

@@ -10,6 +10,8 @@ for the lab inventory; a regression is one new JSON file.
 from __future__ import annotations
 
 import json
+import re
+import socket
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
@@ -121,9 +123,41 @@ def test_plan_follows_from_facts(case: Path) -> None:
 def test_only_a_dead_run_of_this_machine_leaves_a_stale_lock() -> None:
     from lbdeploy.remote.locks import stale_lock
 
-    holder = "ops@laptop pid 4242 since 2026-11-25T10:00:00Z"
-    assert stale_lock(holder, "laptop", alive=lambda pid: False)
-    assert not stale_lock(holder, "laptop", alive=lambda pid: True)
-    assert not stale_lock(holder, "other-host", alive=lambda pid: False)
-    assert not stale_lock("alice@ops pid 42", "laptop", alive=lambda pid: False)
-    assert not stale_lock("unknown holder", "laptop", alive=lambda pid: False)
+    ours = "3f2a9c81d0e4"
+    holder = f"ops@laptop pid 4242 since 2026-11-25T10:00:00Z machine {ours}"
+    assert stale_lock(holder, "laptop", ours, alive=lambda pid: False)
+    assert not stale_lock(holder, "laptop", ours, alive=lambda pid: True)
+    assert not stale_lock(holder, "other-host", ours, alive=lambda pid: False)
+    assert not stale_lock("alice@ops pid 42", "laptop", ours, alive=lambda pid: False)
+    assert not stale_lock("unknown holder", "laptop", ours, alive=lambda pid: False)
+
+
+def test_a_lock_of_another_machine_with_our_hostname_is_never_stale() -> None:
+    from lbdeploy.remote.locks import stale_lock
+
+    theirs = "ops@laptop pid 4242 since 2026-11-25T10:00:00Z machine 0123456789ab"
+    assert not stale_lock(theirs, "laptop", "3f2a9c81d0e4", alive=lambda pid: False)
+    # An older lbdeploy's holder names no machine: its hostname alone proves nothing.
+    old = "ops@laptop pid 4242 since 2026-11-25T10:00:00Z"
+    assert not stale_lock(old, "laptop", "3f2a9c81d0e4", alive=lambda pid: False)
+    # Without a machine-id on either side, nothing is judged stale.
+    unknown = "ops@laptop pid 4242 since 2026-11-25T10:00:00Z machine unknown"
+    assert not stale_lock(unknown, "laptop", None, alive=lambda pid: False)
+    assert not stale_lock(theirs, "laptop", None, alive=lambda pid: False)
+
+
+def test_a_lock_holder_names_its_machine_by_a_hash_of_the_machine_id(tmp_path: Path) -> None:
+    from lbdeploy.remote.locks import lock_holder, machine_identity, stale_lock
+
+    machine_id = "3d1219c7c4c5404aaa1f6d2a48adfda4"
+    (tmp_path / "machine-id").write_text(machine_id + "\n")
+    (tmp_path / "empty").write_text("")
+    (tmp_path / "first-boot").write_text("uninitialized\n")  # shared by every such machine
+    identity = machine_identity([str(tmp_path / "absent"), str(tmp_path / "machine-id")])
+    assert identity is not None and re.fullmatch("[0-9a-f]{12}", identity)
+    assert identity not in machine_id  # the id itself stays private
+    nothing = [str(tmp_path / name) for name in ("empty", "first-boot", "absent")]
+    assert machine_identity(nothing) is None
+    holder = lock_holder(identity)
+    assert re.fullmatch(rf"\S+@\S+ pid \d+ since \S+Z machine {identity}", holder)
+    assert stale_lock(holder, socket.gethostname(), identity, alive=lambda pid: False)

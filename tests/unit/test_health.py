@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import time
 from ipaddress import IPv4Interface
 from pathlib import Path
 
@@ -146,14 +149,24 @@ def test_up_waits_for_servers_and_names_those_not_up() -> None:
     assert servers_behind_vips(pair, {VIP: ["hera", "afrodita"]}, up) == {"web": ()}
 
 
+def journal_entry(uid: str, tag: str, message: object, at: str = "1764090000100000") -> str:
+    """One line of `journalctl -o json`, as the events script asks for it."""
+    entry = {"_UID": uid, "SYSLOG_IDENTIFIER": tag, "MESSAGE": message}
+    return json.dumps({"__REALTIME_TIMESTAMP": at, "__CURSOR": "s=1;i=2", **entry})
+
+
 def test_events_come_from_the_journal_lines_that_matter() -> None:
     from lbdeploy.ops.events import parse_events
 
     sections = {
         "lbdeploy": [
-            "1764090000.100000 hera lbdeploy-vrrp[88]: node=hera instance=VI_50"
-            " vip=172.29.150.150 state=FAULT previous_state=MASTER at=2026-11-25T17:00:00.100Z",
-            "1764090009.000000 hera lbdeploy-run[91]: lbdeploy up by me: no change",
+            journal_entry(
+                "0",
+                "lbdeploy-vrrp",
+                "node=hera instance=VI_50 vip=172.29.150.150 state=FAULT previous_state=MASTER"
+                " at=2026-11-25T17:00:00.100Z",
+            ),
+            journal_entry("0", "lbdeploy-run", "lbdeploy up by me: no change", "1764090009000000"),
         ],
         "units": [
             "1764090000.000000 hera systemd[1]: Stopping haproxy.service - HAProxy...",
@@ -169,3 +182,57 @@ def test_events_come_from_the_journal_lines_that_matter() -> None:
         ("haproxy", 1764090003.0),
     ]
     assert found[0].message.startswith("node=hera instance=VI_50")
+
+
+def test_events_ask_the_journal_for_roots_lines_of_lbdeploy_tags_only() -> None:
+    from lbdeploy.ops.events import events_script
+
+    own = next(line for line in events_script("10m").text().splitlines() if "-t lbdeploy" in line)
+    words = own.strip("{ };|:").split()
+    assert "_UID=0" in words and "json" in words
+    assert words.index("_UID=0") > words.index("-t")  # a match, not an option's value
+
+
+def test_a_forged_lbdeploy_line_of_a_local_user_is_no_event() -> None:
+    from lbdeploy.ops.events import parse_events
+
+    forged = "node=hera instance=VI_50 state=MASTER previous_state=BACKUP"
+    lbdeploy = [
+        journal_entry("1000", "lbdeploy-vrrp", forged),  # `logger -t lbdeploy-vrrp` by a user
+        journal_entry("0", "sshd", "Accepted publickey for root"),  # root, another tag
+        journal_entry("0", "lbdeploy-run", [98, 121, 32, 0xFF, 27, 10, 120]),  # raw bytes
+        journal_entry("0", "lbdeploy-vrrp", "no time", at="soon"),
+        "not json at all",
+        "[]",
+    ]
+    found = parse_events("hera", {"lbdeploy": lbdeploy})
+    assert [(e.source, e.message) for e in found] == [("lbdeploy", "by \ufffd\x1b\nx")]
+
+
+def test_status_removes_keepalived_dump_with_the_vrrp_password_once_read(tmp_path: Path) -> None:
+    """The SIGUSR1 dump holds the VRRP password: it must not outlive the read."""
+    from lbdeploy.components.keepalived import KEEPALIVED_DATA, KEEPALIVED_PID, vrrp_lines
+
+    dump, pidfile, ready = tmp_path / "keepalived.data", tmp_path / "pid", tmp_path / "ready"
+    on_usr1 = f"printf 'VRRP Instance = VI_50\\n State = MASTER\\n auth_pass pw\\n' > {dump}"
+    # A stand-in keepalived: dumps on SIGUSR1, says when its handler is set.
+    daemon = subprocess.Popen(
+        ["sh", "-c", f'trap "{on_usr1}" USR1; touch {ready}; while :; do sleep 0.02; done']
+    )
+    try:
+        pidfile.write_text(f"{daemon.pid}\n")
+        text = vrrp_lines().text()
+        assert text.count(KEEPALIVED_DATA) >= 3 and KEEPALIVED_PID in text
+        text = text.replace(KEEPALIVED_DATA, str(dump)).replace(KEEPALIVED_PID, str(pidfile))
+        for _ in range(1000):  # bounded: until its handler is set
+            if ready.exists():
+                break
+            time.sleep(0.01)
+        assert ready.exists()
+        done = subprocess.run(["sh", "-c", text], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert daemon.poll() is None  # it took the signal as keepalived does
+        assert not dump.exists()
+    finally:
+        daemon.kill()
+        daemon.wait()

@@ -5,17 +5,20 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from types import SimpleNamespace
 
 import paramiko
 import pytest
 
-from lbdeploy.errors import KeyFileError, UsageError
+from lbdeploy.core.targets import Hop
+from lbdeploy.errors import HostKeyError, KeyFileError, UsageError
 from lbdeploy.ops.render_out import write_file
-from lbdeploy.remote.connect import check_identity
+from lbdeploy.remote.connect import AcceptNew, RefuseRevoked, RevokedHostKey, _open, check_identity
 from lbdeploy.remote.known_hosts import load_known_hosts
 
 KEY = paramiko.ECDSAKey.generate()
 OTHER = paramiko.ECDSAKey.generate()
+REVOKED = paramiko.ECDSAKey.generate()
 
 
 def line(host: str, key: paramiko.PKey) -> str:
@@ -45,6 +48,54 @@ def test_known_hosts_reads_markers_hashes_and_junk_like_openssh(tmp_path: Path) 
     assert keys.lookup("[10.0.0.2]:2222") is not None  # a hashed entry
     assert known.is_revoked(OTHER) and not known.is_revoked(KEY)
     assert known.skipped == 2  # the CA line and the garbage
+
+
+def test_known_hosts_fields_may_be_separated_by_tabs_and_runs_of_blanks(tmp_path: Path) -> None:
+    hashed = paramiko.HostKeys.hash_host("10.0.0.5")
+    path = tmp_path / "known_hosts"
+    path.write_text(
+        f"@revoked\t*\t{OTHER.get_name()}\t{OTHER.get_base64()}\n"  # tabs only
+        + f"  @revoked\t* {REVOKED.get_name()}   {REVOKED.get_base64()} old key\n"  # mixed
+        + f"10.0.0.1\t{KEY.get_name()}\t{KEY.get_base64()}\n"
+        + f"10.0.0.4  \t{KEY.get_name()}  {KEY.get_base64()}  comment\n"
+        + f"{hashed}\t{KEY.get_name()}\t{KEY.get_base64()}\n"
+    )
+    known = load_known_hosts(path)
+    assert known.is_revoked(OTHER) and known.is_revoked(REVOKED) and not known.is_revoked(KEY)
+    assert known.skipped == 0
+    client = paramiko.SSHClient()
+    known.install(client)
+    for host in ("10.0.0.1", "10.0.0.4", "10.0.0.5"):
+        assert client.get_host_keys().lookup(host) is not None, host
+
+
+def test_a_revoked_key_is_refused_before_authentication_even_when_listed(tmp_path: Path) -> None:
+    path = tmp_path / "known_hosts"
+    path.write_text(
+        f"@revoked\t*\t{OTHER.get_name()}\t{OTHER.get_base64()}\n"
+        + line("10.0.0.3", OTHER)  # listed as known too: the revocation wins
+    )
+    known = load_known_hosts(path)
+    client = paramiko.SSHClient()
+    known.install(client)
+    assert client.get_host_keys().lookup("10.0.0.3") is None  # so paramiko asks the policy
+    for then in (paramiko.RejectPolicy(), AcceptNew(path)):
+        policy = RefuseRevoked(known, then)
+        with pytest.raises(RevokedHostKey):
+            policy.missing_host_key(client, "10.0.0.3", OTHER)
+    assert len(path.read_text().splitlines()) == 2  # accept-new recorded nothing
+    # A host that offers a revoked key where another key is known: refused as revoked.
+    hop = Hop("hera", "10.0.0.3", 22, "root", ())
+    conn = SimpleNamespace(open=lambda: _raise(paramiko.BadHostKeyException("h", OTHER, KEY)))
+    with pytest.raises(HostKeyError, match="@revoked"):
+        _open("hera", hop, conn, known, "")  # type: ignore[arg-type]
+    # An unknown key that is not revoked goes on to the policy asked for (accept-new).
+    RefuseRevoked(known, AcceptNew(path)).missing_host_key(client, "10.0.0.9", KEY)
+    assert path.read_text().splitlines()[-1] == line("10.0.0.9", KEY).strip()
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
 
 
 def test_known_hosts_that_is_a_directory_is_a_clear_error(tmp_path: Path) -> None:
