@@ -97,14 +97,23 @@ def console() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
 
-def load(path: Path) -> Desired:
+def load(path: Path, *, connect: bool) -> Desired:
+    """The inventory and what each node should get.
+
+    `connect`: the command will reach the nodes, so their routes are read from ssh_config.
+    A command that never connects (validate, render) reads no SSH configuration at all:
+    an inventory must never make lbdeploy run a local command, and ssh_config can name some.
+    """
     from lbdeploy.core.desired import derive
     from lbdeploy.core.targets import resolve_path
     from lbdeploy.inventory import load_inventory
-    from lbdeploy.remote.sshconfig import load_config
 
     inventory = load_inventory(path, os.environ)
     base = path.resolve().parent
+    if not connect:
+        return derive(inventory, base)
+    from lbdeploy.remote.sshconfig import load_config
+
     ssh_config = load_config(resolve_path(inventory.ssh.config_file or None, base))
     return derive(inventory, base, ssh_config)
 

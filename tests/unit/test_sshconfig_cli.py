@@ -1,0 +1,57 @@
+"""No inventory makes lbdeploy run a local command: commands that never connect read no SSH
+configuration at all, and an ssh_config is read as `ssh -G -F FILE` reads it, or refused
+at its line before anything is looked up (exit 2, nothing touched)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lbdeploy.cli.app import app
+
+ENV = {"LB_VRRP_PASS": "vrrp-pw", "LB_STATS_PASS": "stats-pw", "COLUMNS": "200"}
+INVENTORY = """\
+ssh: {ssh}
+nodes:
+  hera:     {{host: lb-hera, address: 192.0.2.11}}
+  afrodita: {{host: lb-afrodita, address: 192.0.2.12}}
+interface: {{name: eth1, netmask: 255.255.255.0}}
+vrrp: {{virtual_router_id: 50, vip: 192.0.2.150}}
+"""
+
+
+def inventory(tmp_path: Path, ssh: str = "{}") -> Path:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(INVENTORY.format(ssh=ssh))
+    return path
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env=ENV)
+    return result.exit_code, result.output
+
+
+def exec_line(marker: Path) -> str:
+    """A Match line that leaves `marker` behind if anything ever runs it."""
+    return f'Match exec "touch {marker}"\n    User ran\n'
+
+
+@pytest.mark.parametrize("command", ["validate", "render"])
+def test_offline_commands_read_no_ssh_config(command: str, tmp_path: Path, home: Path) -> None:
+    marker = tmp_path / "ran"
+    (home / ".ssh").mkdir()
+    (home / ".ssh" / "config").write_text(exec_line(marker))  # the default config_file
+    (tmp_path / "ssh_config").write_text(exec_line(marker))
+    extra = ["--out", str(tmp_path / "out")] if command == "render" else []
+    for ssh in ("{}", "{config_file: ssh_config}", "{config_file: /dev/null/nothing}"):
+        code, output = run(command, str(inventory(tmp_path, ssh)), *extra)
+        assert code == 0, output
+        assert not marker.exists(), f"{command} with ssh: {ssh} ran a command from ssh_config"
+
+
+def test_validate_says_its_ssh_column_comes_before_ssh_config(tmp_path: Path) -> None:
+    code, output = run("validate", str(inventory(tmp_path, "{user: deploy}")))
+    assert code == 0, output
+    assert "ssh (before ssh_config)" in output and "deploy@lb-hera:22 (sudo)" in output
