@@ -55,3 +55,37 @@ def test_validate_says_its_ssh_column_comes_before_ssh_config(tmp_path: Path) ->
     code, output = run("validate", str(inventory(tmp_path, "{user: deploy}")))
     assert code == 0, output
     assert "ssh (before ssh_config)" in output and "deploy@lb-hera:22 (sudo)" in output
+
+
+@pytest.mark.parametrize("command", [["status"], ["up", "--check"], ["verify"]])
+def test_a_command_that_connects_refuses_match_exec_before_any_lookup(
+    command: list[str], tmp_path: Path, home: Path
+) -> None:
+    marker = tmp_path / "ran"
+    (home / ".ssh").mkdir()
+    (home / ".ssh" / "config").write_text("Host lb-*\n    User deploy\n" + exec_line(marker))
+    code, output = run(*command, str(inventory(tmp_path)))
+    assert (code, output) == (
+        2,
+        "error: ~/.ssh/config:3: Match exec is not supported: it would run a local command;"
+        " lbdeploy never runs one from ssh_config (select the hosts with Host patterns, or"
+        " name an ssh_config without it in ssh.config_file, false: none)\n",
+    )
+    assert not marker.exists()
+
+
+def test_commands_that_ssh_config_names_never_run(tmp_path: Path) -> None:
+    """paramiko and lbdeploy run none of them: the route is computed, the connection tried."""
+    marks = {name: tmp_path / name for name in ("local", "known_hosts")}
+    (tmp_path / "ssh_config").write_text(
+        "Host lb-*\n"
+        "    HostName 192.0.2.20\n"
+        "    PermitLocalCommand yes\n"
+        f"    LocalCommand touch {marks['local']}\n"
+        f"    KnownHostsCommand /bin/sh -c 'touch {marks['known_hosts']}'\n"
+        "    ProxyCommand none\n"
+    )
+    code, output = run("status", str(inventory(tmp_path, "{config_file: ssh_config}")))
+    assert code == 3, output  # unreachable: a unit test opens no connection
+    assert "root@192.0.2.20:22" in output
+    assert [m for m in marks.values() if m.exists()] == []
