@@ -4,8 +4,8 @@ Pure: a parsed ssh_config comes in (anything with OpenSSH-style `lookup`), hops 
 out. Precedence is OpenSSH's (the first value obtained wins): what the inventory says
 explicitly for the node, then for every node, then the ssh_config entry, then lbdeploy's
 defaults. Every hop of a ProxyJump chain is a host of its own, looked up in the same
-config, and its host key is checked like the target's (`remote/connect.py`). What the
-file may hold is `core/sshconfig_check.py`.
+config (the first hop's own ProxyJump included), and its host key is checked like the
+target's (`remote/connect.py`). What the file may hold is `core/sshconfig_check.py`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from lbdeploy.errors import UsageError
 from lbdeploy.inventory.model import Inventory
 
 
@@ -104,16 +105,26 @@ def _hop(config: SshConfig, alias: str, explicit: Explicit) -> Hop:
     )
 
 
-def route(config: SshConfig, alias: str, explicit: Explicit) -> tuple[Hop, ...]:
-    """The hops to reach `alias`, jump hosts first, the node last."""
+def route(
+    config: SshConfig, alias: str, explicit: Explicit, via: tuple[str, ...] = ()
+) -> tuple[Hop, ...]:
+    """The hops to reach `alias`, jump hosts first, the node last.
+
+    As OpenSSH takes them (`ssh -v` shows its `ssh -W ... -J ...` commands): each ProxyJump
+    hop is reached through the hops before it, and the first one through its own ProxyJump
+    line, if it has one; `via` holds the hosts being reached through this one (a loop).
+    """
+    if alias in via:
+        chain = " -> ".join((*via, alias))
+        raise UsageError(f"ssh_config: the ProxyJump lines loop ({chain})")
     target = _hop(config, alias, explicit)
     jump = config.lookup(alias).get("proxyjump", "none")
-    hops = []
-    if jump.lower() != "none":
-        for item in jump.split(","):
-            user, host, port = split_jump(item.strip())
-            hops.append(_hop(config, host, Explicit(user=user, port=port)))
-    return (*hops, target)
+    if jump.lower() == "none":
+        return (target,)
+    (user, host, port), *others = [split_jump(item.strip()) for item in jump.split(",")]
+    first = route(config, host, Explicit(user=user, port=port), (*via, alias))
+    hops = [_hop(config, h, Explicit(user=u, port=p)) for u, h, p in others]
+    return (*first, *hops, target)
 
 
 @dataclass(frozen=True)

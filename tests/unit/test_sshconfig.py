@@ -15,7 +15,7 @@ import pytest
 
 from lbdeploy.core.desired import derive
 from lbdeploy.core.targets import Explicit, Hop, route
-from lbdeploy.errors import SshConfigError
+from lbdeploy.errors import SshConfigError, UsageError
 from lbdeploy.exitcodes import ExitCode
 from lbdeploy.inventory.load import parse_inventory
 from lbdeploy.remote.sshconfig import parse_config
@@ -59,6 +59,12 @@ def test_an_ssh_config_read_otherwise_is_refused_at_its_lines(case: Path) -> Non
         parse_config(case.read_text(), case.name)
     assert str(raised.value).splitlines() == expected
     assert raised.value.exit_code == ExitCode.BAD_INPUT
+
+
+def test_a_proxyjump_loop_is_refused_with_its_chain() -> None:
+    text = "Host a\n  ProxyJump b\nHost b\n  ProxyJump c\nHost c\n  ProxyJump a\n"
+    with pytest.raises(UsageError, match=r"the ProxyJump lines loop \(a -> b -> c -> a\)"):
+        route(parse_config(text, "x"), "a", Explicit())
 
 
 def test_a_match_exec_the_check_missed_is_still_refused_before_any_lookup(monkeypatch) -> None:
