@@ -68,6 +68,15 @@ class SshConfigError(LbdeployError):
         )
 
 
+class SshConfigFileError(UsageError):
+    """The ssh_config file itself cannot be read: missing (when named), a directory, ..."""
+
+    def __init__(self, shown: str, reason: str) -> None:
+        self.shown = shown
+        self.reason = reason
+        super().__init__(f"{shown} {reason}")
+
+
 class NodeError(LbdeployError):
     """Something went wrong on (or on the way to) one node; the message starts with its name."""
 

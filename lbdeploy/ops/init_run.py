@@ -6,11 +6,11 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 from lbdeploy.core.credentials import Credentials
-from lbdeploy.core.targets import Explicit, SshTarget, route
+from lbdeploy.core.targets import Explicit, NoSshConfig, SshTarget, route
 from lbdeploy.errors import UsageError
 from lbdeploy.inventory.load import parse_inventory
 from lbdeploy.ops.init import gather, parse_spec, propose, render_inventory
-from lbdeploy.remote.sshconfig import load_config
+from lbdeploy.remote.sshconfig import read_config
 
 
 def start_inventory(
@@ -36,7 +36,7 @@ def start_inventory(
         raise UsageError("name at least two nodes: a pair")
     if out.exists() and not force:
         raise UsageError(f"{out} exists; choose another --out, or --force to replace it")
-    config = load_config(Path("~/.ssh/config").expanduser())
+    config = read_config(Path.home() / ".ssh" / "config", required=False) or NoSshConfig()
     specs = [parse_spec(n) for n in nodes]
 
     def target_of(spec: str) -> SshTarget:

@@ -3,13 +3,15 @@ refused what paramiko reads differently from OpenSSH (the route is `core/targets
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 import paramiko
 
 from lbdeploy.core.sshconfig_check import EXEC, ssh_config_problems
-from lbdeploy.errors import SshConfigError, UsageError
+from lbdeploy.errors import SshConfigError, SshConfigFileError, UsageError
 
 
 class OnePassConfig(paramiko.SSHConfig):
@@ -27,15 +29,41 @@ class OnePassConfig(paramiko.SSHConfig):
         return options
 
 
-def load_config(path: Path | None) -> paramiko.SSHConfig:
-    """The operator's ssh_config, read once with the inventory; none is an empty config."""
-    if path is None or not path.exists():
-        return paramiko.SSHConfig()
+MAX_BYTES = 1024 * 1024
+
+
+def read_config(path: Path, *, required: bool) -> OnePassConfig | None:
+    """The ssh_config at `path`, checked and parsed, as `ssh -F FILE` reads it.
+
+    None: nothing at `path` and nothing `required` (the default ~/.ssh/config may be
+    absent, as for OpenSSH); a named file that is missing is an error, as for `ssh -F`.
+    """
+    shown = shown_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read the SSH config {path}: {exc}") from None
-    return parse_config(text, shown_path(path))
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        if required:
+            raise SshConfigFileError(shown, "does not exist") from None
+        return None
+    except OSError as exc:
+        raise SshConfigFileError(shown, f"cannot be read: {exc.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise SshConfigFileError(shown, "is a directory, not an ssh_config file")
+    if not stat.S_ISREG(info.st_mode) and path != Path(os.devnull):
+        raise SshConfigFileError(shown, "is not a regular file")
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise SshConfigFileError(shown, f"cannot be read: {exc.strerror}") from None
+    if len(data) > MAX_BYTES:
+        raise SshConfigFileError(shown, f"is larger than {MAX_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SshConfigError(shown, [(line, "not UTF-8 text")]) from None
+    return parse_config(text, shown)
 
 
 def parse_config(text: str, name: str) -> OnePassConfig:
