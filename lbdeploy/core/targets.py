@@ -116,7 +116,10 @@ def route(
     """
     if alias in via:
         chain = " -> ".join((*via, alias))
-        raise UsageError(f"ssh_config: the ProxyJump lines loop ({chain})")
+        raise UsageError(
+            f"ssh_config: the ProxyJump lines loop ({chain}), as OpenSSH would forever; a jump"
+            " host's own block, above `Host *`, can say `ProxyJump none`"
+        )
     target = _hop(config, alias, explicit)
     jump = config.lookup(alias).get("proxyjump", "none")
     if jump.lower() == "none":

@@ -62,6 +62,9 @@ def test_an_ssh_config_read_otherwise_is_refused_at_its_lines(case: Path) -> Non
 
 
 def test_a_proxyjump_loop_is_refused_with_its_chain() -> None:
+    star = "Host bastion\n  HostName 10.0.0.1\nHost *\n  ProxyJump bastion\n"
+    with pytest.raises(UsageError, match=r"loop \(lb -> bastion -> bastion\), as OpenSSH"):
+        route(parse_config(star, "x"), "lb", Explicit())
     text = "Host a\n  ProxyJump b\nHost b\n  ProxyJump c\nHost c\n  ProxyJump a\n"
     with pytest.raises(UsageError, match=r"the ProxyJump lines loop \(a -> b -> c -> a\)"):
         route(parse_config(text, "x"), "a", Explicit())
