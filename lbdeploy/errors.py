@@ -51,6 +51,32 @@ class UsageError(LbdeployError):
     exit_code = ExitCode.BAD_INPUT
 
 
+class SshConfigError(LbdeployError):
+    """An ssh_config lbdeploy would read otherwise than OpenSSH, or one that names a command
+    to run: refused before any lookup, each problem at its line ('~/.ssh/config:12: ...')."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+    def __init__(self, file: str, problems: list[tuple[int | None, str]]) -> None:
+        self.file = file
+        self.problems = problems
+        super().__init__(
+            "\n".join(
+                f"{file}:{line}: {message}" if line else f"{file}: {message}"
+                for line, message in problems
+            )
+        )
+
+
+class SshConfigFileError(UsageError):
+    """The ssh_config file itself cannot be read: missing (when named), a directory, ..."""
+
+    def __init__(self, shown: str, reason: str) -> None:
+        self.shown = shown
+        self.reason = reason
+        super().__init__(f"{shown} {reason}")
+
+
 class NodeError(LbdeployError):
     """Something went wrong on (or on the way to) one node; the message starts with its name."""
 

@@ -84,7 +84,7 @@ def validate(ctx: typer.Context, inventory: InventoryArg = Path("inventory.yaml"
         from lbdeploy.cli.display import certificates_table, plain, services_table, summary_table
         from lbdeploy.components.tls import expiry_warnings
 
-        desired = common.load(inventory)
+        desired = common.load(inventory, connect=False)
         out = common.console()
         out.print(summary_table(desired))
         out.print(services_table(desired.pair))
@@ -112,7 +112,7 @@ def render(
         from lbdeploy.core.render import make_environment, render_node
         from lbdeploy.ops.render_out import write_file
 
-        desired = common.load(inventory)
+        desired = common.load(inventory, connect=False)
         written = 0
         templates = make_environment()
         for node in desired.nodes:
@@ -150,7 +150,7 @@ def up(
     def run() -> Report:
         from lbdeploy.ops.up import converge
 
-        desired = common.load(inventory)
+        desired = common.load(inventory, connect=True)
         chosen = common.select(desired, node)
         creds = common.credentials(ask_become_pass, ask_key_pass)
         whole = len(chosen.nodes) == len(desired.nodes)

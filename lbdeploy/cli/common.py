@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from lbdeploy.core.credentials import Credentials
     from lbdeploy.core.desired import Desired
     from lbdeploy.core.report import Report
+    from lbdeploy.core.targets import SshConfig
+    from lbdeploy.inventory import Inventory
     from lbdeploy.remote.runs import Emit
 
 app = typer.Typer(
@@ -97,16 +99,39 @@ def console() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
 
-def load(path: Path) -> Desired:
+def load(path: Path, *, connect: bool) -> Desired:
+    """The inventory and what each node should get.
+
+    `connect`: the command will reach the nodes, so their routes are read from ssh_config.
+    A command that never connects (validate, render) reads no SSH configuration at all:
+    an inventory must never make lbdeploy run a local command, and ssh_config can name some.
+    """
     from lbdeploy.core.desired import derive
-    from lbdeploy.core.targets import resolve_path
     from lbdeploy.inventory import load_inventory
-    from lbdeploy.remote.sshconfig import load_config
 
     inventory = load_inventory(path, os.environ)
     base = path.resolve().parent
-    ssh_config = load_config(resolve_path(inventory.ssh.config_file or None, base))
-    return derive(inventory, base, ssh_config)
+    return derive(inventory, base, _ssh_config(path, inventory, base) if connect else None)
+
+
+def _ssh_config(path: Path, inventory: Inventory, base: Path) -> SshConfig | None:
+    """The ssh_config that `ssh.config_file` names; None for false or null."""
+    from lbdeploy.core.targets import resolve_path
+    from lbdeploy.errors import SshConfigFileError
+    from lbdeploy.inventory.load import locate
+    from lbdeploy.remote.sshconfig import read_config
+
+    setting = inventory.ssh.config_file
+    if setting is None or setting is False:
+        return None
+    file = resolve_path(setting, base)
+    assert file is not None
+    try:
+        return read_config(file, required="config_file" in inventory.ssh.model_fields_set)
+    except SshConfigFileError as exc:
+        raise locate(
+            path, ("ssh", "config_file"), f"{exc}; false or null: read no ssh_config"
+        ) from None
 
 
 def select(desired: Desired, nodes: list[str] | None) -> Desired:

@@ -75,10 +75,12 @@ def print_recap(console: Console, report: Report, stats: bool) -> None:
 
 
 def summary_table(desired: Desired) -> Table:
+    """validate's table; its ssh column is the inventory's word alone, since validate reads no
+    ssh_config (a command that connects takes HostName, User, Port, ProxyJump from it)."""
     pair = desired.pair
     table = Table(title="lbdeploy: what each node will get", title_justify="left")
     table.add_column("node")
-    table.add_column("ssh")
+    table.add_column("ssh (before ssh_config)")
     table.add_column(f"{pair.interface.name} address")
     for vip in pair.vips:
         table.add_column(f"VIP {vip.vip} (vrid {vip.virtual_router_id})")

@@ -49,7 +49,7 @@ def _admin(
         from lbdeploy.ops.drain import set_state
 
         credentials_ = credentials(*creds)
-        desired = load(inventory)
+        desired = load(inventory, connect=True)
         return set_state(
             desired, server, service, state, emitter(ctx, False), wait, timeout, credentials_
         )
@@ -115,7 +115,7 @@ def events(
         from lbdeploy.ops.events import gather_events
 
         creds = credentials(ask_become_pass, ask_key_pass)
-        return gather_events(load(inventory), since, creds)
+        return gather_events(load(inventory, connect=True), since, creds)
 
     found, notes, errors = guard(ctx, run)
     if as_json:

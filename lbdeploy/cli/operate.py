@@ -63,7 +63,7 @@ def restart(
     def run() -> Report:
         from lbdeploy.ops.restart import restart_services
 
-        desired = load(inventory)
+        desired = load(inventory, connect=True)
         if not node and not all_nodes:
             raise UsageError("name the node(s) with --node NAME, or restart every node with --all")
         chosen = [n.name for n in (desired if all_nodes else select(desired, node)).nodes]
@@ -95,7 +95,7 @@ def unlock(
 
         if not node:
             raise UsageError("name the node(s) to unlock with --node NAME")
-        chosen = select(load(inventory), node)
+        chosen = select(load(inventory, connect=True), node)
         return operate.unlock(
             chosen, emitter(ctx, False), credentials(ask_become_pass, ask_key_pass)
         )
@@ -118,13 +118,15 @@ def status(
         from lbdeploy.cli.watch import watch_status
 
         creds = credentials(ask_become_pass, ask_key_pass)
-        guard(ctx, lambda: watch_status(load(inventory), creds, max(0.5, interval)))
+        guard(ctx, lambda: watch_status(load(inventory, connect=True), creds, max(0.5, interval)))
         return
 
     def run() -> list[NodeStatus]:
         from lbdeploy.ops.status import gather_status
 
-        return gather_status(load(inventory), credentials(ask_become_pass, ask_key_pass))
+        return gather_status(
+            load(inventory, connect=True), credentials(ask_become_pass, ask_key_pass)
+        )
 
     statuses = guard(ctx, run)
     from lbdeploy.cli.display import status_json, status_table
@@ -150,7 +152,9 @@ def verify(
     def run() -> Verdict:
         from lbdeploy.ops.status import verify as verify_pair
 
-        return verify_pair(load(inventory), credentials(ask_become_pass, ask_key_pass))
+        return verify_pair(
+            load(inventory, connect=True), credentials(ask_become_pass, ask_key_pass)
+        )
 
     verdict = guard(ctx, run)
     from rich.text import Text
@@ -215,7 +219,9 @@ def failover_test(
         from lbdeploy.ops.failover import failover_test as run_failover_test
 
         creds = credentials(ask_become_pass, ask_key_pass)
-        return run_failover_test(load(inventory), vip, crash, emitter(ctx, as_json), creds)
+        return run_failover_test(
+            load(inventory, connect=True), vip, crash, emitter(ctx, as_json), creds
+        )
 
     move = guard(ctx, run)
     if as_json:
@@ -241,7 +247,7 @@ def switchover(
     def run() -> Report:
         from lbdeploy.ops import switchover as operate
 
-        desired = load(inventory)
+        desired = load(inventory, connect=True)
         if (to is None) == (not back):
             raise UsageError("give either --to NODE or --back")
         if to is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -25,9 +26,12 @@ REFRESH_PER_SECOND = 4
 class StepPrinter:
     """An `Emit`: prints finished steps; shows running ones live on a terminal."""
 
-    def __init__(self, console: Console, silent: bool = False) -> None:
+    def __init__(
+        self, console: Console, silent: bool = False, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._console = console
         self._silent = silent
+        self._clock = clock  # seconds; a test passes its own, so no test reads the wall clock
         self._live_ok = console.is_terminal and not console.is_dumb_terminal
         self._running: dict[tuple[str, str], tuple[float, str]] = {}
         self._lock = threading.Lock()
@@ -40,7 +44,7 @@ class StepPrinter:
             key = (node, step.step)
             if step.status == "running":
                 if self._live_ok:
-                    self._running[key] = (time.monotonic(), step.detail)
+                    self._running[key] = (self._clock(), step.detail)
                     self._start()
                 return
             self._running.pop(key, None)
@@ -69,6 +73,9 @@ class StepPrinter:
             self._live.stop()
             self._live = None
 
+    def now(self) -> float:
+        return self._clock()
+
     def lines(self, now: float) -> list[Text]:
         """'hera  packages  running 12 s: install keepalived haproxy', one per running step."""
         shown = []
@@ -91,7 +98,7 @@ class _Running:
         self._printer = printer
 
     def __rich__(self) -> RenderableType:
-        lines = self._printer.lines(time.monotonic())
+        lines = self._printer.lines(self._printer.now())
         for line in lines:
             line.no_wrap = True
             line.overflow = "ellipsis"

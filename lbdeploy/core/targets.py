@@ -4,7 +4,8 @@ Pure: a parsed ssh_config comes in (anything with OpenSSH-style `lookup`), hops 
 out. Precedence is OpenSSH's (the first value obtained wins): what the inventory says
 explicitly for the node, then for every node, then the ssh_config entry, then lbdeploy's
 defaults. Every hop of a ProxyJump chain is a host of its own, looked up in the same
-config, and its host key is checked like the target's (`remote/connect.py`).
+config (the first hop's own ProxyJump included), and its host key is checked like the
+target's (`remote/connect.py`). What the file may hold is `core/sshconfig_check.py`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from lbdeploy.errors import UsageError
 from lbdeploy.inventory.model import Inventory
 
 
@@ -63,15 +65,31 @@ class Explicit:
     identity_file: Path | None = None
 
 
-def _split_jump(spec: str) -> tuple[str | None, str, int | None]:
-    """'[user@]host[:port]' of a ProxyJump item (an IPv6 host in brackets)."""
-    user, _, rest = spec.rpartition("@")
-    if rest.startswith("["):
-        host, _, tail = rest[1:].partition("]")
-        port = tail.removeprefix(":")
+def split_jump(item: str) -> tuple[str | None, str, int | None]:
+    """One hop of a ProxyJump line, as OpenSSH reads it: '[user@]host[:port]' or
+    'ssh://[user@]host[:port]', an IPv6 host in brackets ('[fd00::1]:2200'); the last '@'
+    ends the user. ValueError says what is wrong (OpenSSH refuses the same items)."""
+    spec = item.removeprefix("ssh://")
+    user, at, rest = spec.rpartition("@")
+    if at and not user:
+        raise ValueError("an empty user before '@'")
+    port: str | None = None
+    bracketed = rest.startswith("[")
+    if bracketed:
+        host, bracket, tail = rest[1:].partition("]")
+        if not bracket or (tail and not tail.startswith(":")):
+            raise ValueError("an IPv6 host is written [address] or [address]:port")
+        port = tail[1:] if tail else None
+    elif rest.count(":") > 1:
+        raise ValueError("an IPv6 host is written [address] or [address]:port")
     else:
-        host, _, port = rest.partition(":")
-    return (user or None), host, (int(port) if port.isdigit() else None)
+        host, colon, after = rest.partition(":")
+        port = after if colon else None
+    if not host or any(c in host for c in ("/[] \t" if bracketed else "/:[] \t")):
+        raise ValueError("no host, as [user@]host[:port]")
+    if port is not None and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        raise ValueError(f"port {port!r} is not a number 1..65535")
+    return (user or None), host, (int(port) if port else None)
 
 
 def _hop(config: SshConfig, alias: str, explicit: Explicit) -> Hop:
@@ -87,16 +105,29 @@ def _hop(config: SshConfig, alias: str, explicit: Explicit) -> Hop:
     )
 
 
-def route(config: SshConfig, alias: str, explicit: Explicit) -> tuple[Hop, ...]:
-    """The hops to reach `alias`, jump hosts first, the node last."""
+def route(
+    config: SshConfig, alias: str, explicit: Explicit, via: tuple[str, ...] = ()
+) -> tuple[Hop, ...]:
+    """The hops to reach `alias`, jump hosts first, the node last.
+
+    As OpenSSH takes them (`ssh -v` shows its `ssh -W ... -J ...` commands): each ProxyJump
+    hop is reached through the hops before it, and the first one through its own ProxyJump
+    line, if it has one; `via` holds the hosts being reached through this one (a loop).
+    """
+    if alias in via:
+        chain = " -> ".join((*via, alias))
+        raise UsageError(
+            f"ssh_config: the ProxyJump lines loop ({chain}), as OpenSSH would forever; a jump"
+            " host's own block, above `Host *`, can say `ProxyJump none`"
+        )
     target = _hop(config, alias, explicit)
     jump = config.lookup(alias).get("proxyjump", "none")
-    hops = []
-    if jump.lower() != "none":
-        for item in jump.split(","):
-            user, host, port = _split_jump(item.strip())
-            hops.append(_hop(config, host, Explicit(user=user, port=port)))
-    return (*hops, target)
+    if jump.lower() == "none":
+        return (target,)
+    (user, host, port), *others = [split_jump(item.strip()) for item in jump.split(",")]
+    first = route(config, host, Explicit(user=user, port=port), (*via, alias))
+    hops = [_hop(config, h, Explicit(user=u, port=p)) for u, h, p in others]
+    return (*first, *hops, target)
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,9 @@ def _message(error: Mapping[str, Any]) -> tuple[str, bool]:
     return message, False
 
 
+# Where null is a word of its own, "none" (the README's `config_file: null`), rather than
+# "leave the default", which is refused everywhere else.
+NULL_MEANS_NONE = frozenset({("ssh", "config_file")})
 _NULL_MESSAGE = "is empty (null or ~); leave the key out for its default, or quote the word"
 
 
@@ -140,6 +143,18 @@ def load_inventory(path: str | Path, env: Mapping[str, str], limits: Limits = LI
     except YamlProblem as exc:
         raise InventoryError([Problem(name, exc.line, exc.column, "", exc.message)]) from None
     return parse_inventory(text, name, env, limits, base=path.resolve().parent)
+
+
+def locate(path: Path, loc: Loc, message: str) -> InventoryError:
+    """A problem found after loading (in a file the inventory names), at its place in the
+    inventory: read again, since only an error needs the positions."""
+    try:
+        with path.open("rb") as handle:
+            text = decode(handle.read(LIMITS.max_bytes + 1), LIMITS)
+        line, column = parse_yaml(text, str(path)).mark(loc)
+    except (OSError, YamlProblem, InventoryError):
+        line, column = 1, 1
+    return InventoryError([Problem(str(path), line, column, format_loc(loc), message)])
 
 
 def parse_yaml(text: str, name: str, limits: Limits = LIMITS) -> Located:
@@ -208,7 +223,11 @@ def parse_inventory(
     early = [
         problem(d, f"'{d[-1]}' is given twice; names and keys must be unique", at_key=True)
         for d in located.duplicates
-    ] + [problem(loc, _NULL_MESSAGE) for loc in _nulls(located.data, ())]
+    ] + [
+        problem(loc, _NULL_MESSAGE)
+        for loc in _nulls(located.data, ())
+        if loc not in NULL_MEANS_NONE
+    ]
     if early:
         raise InventoryError(sorted(early, key=lambda p: (p.line, p.column)))
     single_vrrp = _unwrap_single_vrrp(located.data)

@@ -48,10 +48,10 @@ class SshDefaults(_Strict):
     port: Port = 22
     identity_file: LocalPath | None = None
     known_hosts: LocalPath = "~/.ssh/known_hosts"
-    config_file: LocalPath | Literal[False] = Field(
+    config_file: LocalPath | Literal[False] | None = Field(
         default="~/.ssh/config",
-        description="OpenSSH client config: Host aliases, HostName, User, Port, IdentityFile,"
-        " ProxyJump (false: read none)",
+        description="OpenSSH client config, read by the commands that connect: Host aliases,"
+        " HostName, User, Port, IdentityFile, ProxyJump (false or null: read none)",
     )
     connect_timeout: Annotated[Seconds, Field(gt=0, le=300, allow_inf_nan=False)] = 10.0
 

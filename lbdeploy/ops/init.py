@@ -20,11 +20,11 @@ from lbdeploy.core.discovery import (
     propose,
     render_inventory,
 )
-from lbdeploy.core.targets import Explicit, SshTarget, route
+from lbdeploy.core.targets import Explicit, NoSshConfig, SshTarget, route
 from lbdeploy.errors import LbdeployError, NodeError, UsageError
 from lbdeploy.inventory.load import parse_inventory
 from lbdeploy.remote.connect import SshFiles, connect
-from lbdeploy.remote.sshconfig import load_config
+from lbdeploy.remote.sshconfig import read_config
 
 
 def start_inventory(
@@ -50,7 +50,7 @@ def start_inventory(
         raise UsageError("name at least two nodes: a pair")
     if out.exists() and not force:
         raise UsageError(f"{out} exists; choose another --out, or --force to replace it")
-    config = load_config(Path("~/.ssh/config").expanduser())
+    config = read_config(Path.home() / ".ssh" / "config", required=False) or NoSshConfig()
     specs = [parse_spec(n) for n in nodes]
 
     def target_of(spec: str) -> SshTarget:

@@ -111,3 +111,9 @@ def test_version_and_help_load_no_ssh_stack_models_or_templates() -> None:
     assert _imported_after("--help") == []
     # A command's own help: Typer validates its options with pydantic, nothing more.
     assert _imported_after("up", "--help") == ["pydantic"]
+
+
+def test_the_suite_reads_nothing_of_the_developers_home(home: Path) -> None:
+    """`~` is an empty folder of the test's own (tests/unit/conftest.py)."""
+    assert Path("~/.ssh/config").expanduser() == home / ".ssh" / "config"
+    assert list(home.iterdir()) == []

@@ -8,7 +8,6 @@ expressions about the loaded `inv`), what a bomb may cost, and files that are no
 from __future__ import annotations
 
 import codecs
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -47,17 +46,16 @@ def test_values_keep_what_the_user_wrote(case: Path) -> None:
 
 @pytest.mark.parametrize("case", BOMBS, ids=[c.stem for c in BOMBS])
 def test_yaml_bomb_is_refused_fast_and_small(case: Path) -> None:
+    """Small is measured (peak memory), fast follows from it: nothing is expanded. No wall
+    clock here: a loaded machine must not fail the suite."""
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         with pytest.raises(InventoryError) as raised:
             load_inventory(case, env={})
-        elapsed = time.perf_counter() - started
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert "limit" in str(raised.value) or "contains it" in str(raised.value)
-    assert elapsed < 0.5, f"{elapsed:.2f}s"
     assert peak < 4_000_000, f"{peak} bytes"
 
 
@@ -150,10 +148,15 @@ def test_a_huge_file_is_refused_without_reading_it(tmp_path: Path) -> None:
     path = tmp_path / "inventory.yaml"
     with path.open("wb") as handle:
         handle.truncate(2**32)  # sparse: 4 GiB of NUL bytes
-    started = time.perf_counter()
-    with pytest.raises(InventoryError, match=r":1:131073: the file is larger than 131072 bytes"):
-        load_inventory(path, env=ENV)
-    assert time.perf_counter() - started < 0.5
+    too_large = r":1:131073: the file is larger than 131072 bytes"
+    tracemalloc.start()
+    try:
+        with pytest.raises(InventoryError, match=too_large):
+            load_inventory(path, env=ENV)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * LIMITS.max_bytes, f"{peak} bytes: more than the limit was read"
 
 
 def test_a_large_real_inventory_fits_the_limits(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 
 from rich.console import Console
 
@@ -22,21 +21,33 @@ def test_a_log_gets_finished_steps_only_one_line_each() -> None:
     assert "\x1b" not in out.getvalue() and "running" not in out.getvalue()
 
 
+class Clock:
+    """Seconds that move only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_a_terminal_sees_each_running_step_count_up_until_it_ends() -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=100, color_system=None)
-    printer = StepPrinter(console)
+    clock = Clock()
+    printer = StepPrinter(console, clock=clock)
     printer("hera", StepResult("packages", "running", "install keepalived haproxy"))
     printer("afrodita", StepResult("packages", "running", "install keepalived haproxy"))
-    shown = [line.plain for line in printer.lines(time.monotonic() + 3)]
+    clock.now += 3.4
+    shown = [line.plain for line in printer.lines(printer.now())]
     assert shown == [
         "afrodita     packages   running 3 s  install keepalived haproxy",
         "hera         packages   running 3 s  install keepalived haproxy",
     ]
     printer("hera", StepResult("packages", "changed", "install keepalived haproxy"))
-    assert [line.plain[:4] for line in printer.lines(time.monotonic())] == ["afro"]
+    assert [line.plain[:4] for line in printer.lines(printer.now())] == ["afro"]
     printer("afrodita", StepResult("packages", "failed", "apt said no"))
-    assert printer.lines(time.monotonic()) == []
+    assert printer.lines(printer.now()) == []
     text = out.getvalue()
     assert "hera         packages   changed" in text and "afrodita     packages   failed" in text
 
@@ -46,7 +57,7 @@ def test_close_ends_the_live_lines_after_an_error() -> None:
     printer = StepPrinter(Console(file=out, force_terminal=True, width=80, color_system=None))
     printer("hera", StepResult("packages", "running", "install"))
     printer.close()
-    assert printer.lines(time.monotonic()) == []
+    assert printer.lines(printer.now()) == []
     printer.close()  # twice is harmless
 
 

@@ -1,14 +1,81 @@
-"""SSH routes as OpenSSH would take them: aliases, ProxyJump chains, precedence."""
+"""SSH routes as OpenSSH would take them: aliases, ProxyJump chains, precedence.
+
+Each case under data/ssh_config_ok/ is an ssh_config headed by `# route ALIAS: user@host:port
+...` lines, the hops `ssh -G -F FILE` gives (tests/checkers/test_ssh_config_agrees.py asks
+the local ssh); each under data/ssh_config_errors/ is one that lbdeploy refuses, headed by
+`# expect:` lines with the exact messages ({file} stands for its name).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import paramiko
+import pytest
 
 from lbdeploy.core.desired import derive
-from lbdeploy.core.targets import Explicit, route
+from lbdeploy.core.targets import Explicit, Hop, route
+from lbdeploy.errors import SshConfigError, UsageError
+from lbdeploy.exitcodes import ExitCode
 from lbdeploy.inventory.load import parse_inventory
+from lbdeploy.remote.sshconfig import parse_config
+
+DATA = Path(__file__).parent / "data"
+OK_CASES = sorted((DATA / "ssh_config_ok").glob("*.conf"))
+ERROR_CASES = sorted((DATA / "ssh_config_errors").glob("*.conf"))
+
+
+def routes_of(case: Path) -> dict[str, list[str]]:
+    """{alias: ['user@host:port', ...]} from the case's `# route` lines."""
+    found = {}
+    for line in case.read_text().splitlines():
+        if line.startswith("# route "):
+            alias, _, hops = line.removeprefix("# route ").partition(": ")
+            found[alias] = hops.split()
+    return found
+
+
+def shown(hops: tuple[Hop, ...]) -> list[str]:
+    return [f"{h.user}@{h.host}:{h.port}" for h in hops]
+
+
+@pytest.mark.parametrize("case", OK_CASES, ids=[c.stem for c in OK_CASES])
+def test_a_route_is_the_one_ssh_takes(case: Path) -> None:
+    config = parse_config(case.read_text(), case.name)
+    assert routes_of(case)
+    for alias, hops in routes_of(case).items():
+        assert shown(route(config, alias, Explicit())) == hops, alias
+
+
+@pytest.mark.parametrize("case", ERROR_CASES, ids=[c.stem for c in ERROR_CASES])
+def test_an_ssh_config_read_otherwise_is_refused_at_its_lines(case: Path) -> None:
+    expected = [
+        line.removeprefix("# expect: ").replace("{file}", case.name)
+        for line in case.read_text().splitlines()
+        if line.startswith("# expect: ")
+    ]
+    assert expected
+    with pytest.raises(SshConfigError) as raised:
+        parse_config(case.read_text(), case.name)
+    assert str(raised.value).splitlines() == expected
+    assert raised.value.exit_code == ExitCode.BAD_INPUT
+
+
+def test_a_proxyjump_loop_is_refused_with_its_chain() -> None:
+    star = "Host bastion\n  HostName 10.0.0.1\nHost *\n  ProxyJump bastion\n"
+    with pytest.raises(UsageError, match=r"loop \(lb -> bastion -> bastion\), as OpenSSH"):
+        route(parse_config(star, "x"), "lb", Explicit())
+    text = "Host a\n  ProxyJump b\nHost b\n  ProxyJump c\nHost c\n  ProxyJump a\n"
+    with pytest.raises(UsageError, match=r"the ProxyJump lines loop \(a -> b -> c -> a\)"):
+        route(parse_config(text, "x"), "a", Explicit())
+
+
+def test_a_match_exec_the_check_missed_is_still_refused_before_any_lookup(monkeypatch) -> None:
+    """The check reads lines; this second guard reads the blocks paramiko itself parsed."""
+    monkeypatch.setattr("lbdeploy.remote.sshconfig.ssh_config_problems", lambda text: [])
+    with pytest.raises(SshConfigError, match=r"^x: Match exec is not supported: it would run"):
+        parse_config('Host a\n  User u\nMatch host a exec "false"\n  User v\n', "x")
+
 
 CONFIG = paramiko.SSHConfig.from_text(
     """

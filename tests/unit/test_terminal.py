@@ -134,7 +134,7 @@ def test_a_hostile_journal_line_is_shown_not_obeyed(monkeypatch: pytest.MonkeyPa
 
     found = [Event(1764090000.0, "hera", "vrrp", f"state=MASTER{TITLE}\n{FORGED}")]
     errors = [f"afrodita: step events failed\n{TITLE}"]
-    monkeypatch.setattr(lbdeploy.cli.incident, "load", lambda path: None)
+    monkeypatch.setattr(lbdeploy.cli.incident, "load", lambda path, **_: None)
     monkeypatch.setattr(lbdeploy.ops.events, "gather_events", lambda *a: (found, [], errors))
     result = CliRunner().invoke(app, ["events", "inventory.yaml"], env={"COLUMNS": "300"})
     assert result.exit_code == 3, result.output
