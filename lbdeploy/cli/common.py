@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from lbdeploy.cli.terminal import escape_controls
 from lbdeploy.errors import LbdeployError, UsageError
 from lbdeploy.exitcodes import ExitCode
 
@@ -69,7 +70,8 @@ def guard(ctx: typer.Context, action: Callable[[], T]) -> T:
     except LbdeployError as exc:
         from rich.text import Text
 
-        _stderr().print(Text("error: ", style="bold red") + Text(str(exc)))
+        message = escape_controls(str(exc), lines=True)  # it may quote a node's stderr
+        _stderr().print(Text("error: ", style="bold red") + Text(message))
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
         _stderr().print("interrupted")
@@ -79,8 +81,11 @@ def guard(ctx: typer.Context, action: Callable[[], T]) -> T:
             traceback.print_exc()
         else:
             _stderr().print(
-                f"internal error: {type(exc).__name__}: {exc} "
-                "(this is a bug in lbdeploy; run with --debug for the traceback)",
+                escape_controls(
+                    f"internal error: {type(exc).__name__}: {exc} "
+                    "(this is a bug in lbdeploy; run with --debug for the traceback)",
+                    lines=True,
+                ),
                 markup=False,
             )
         raise typer.Exit(int(ExitCode.INTERNAL)) from None
@@ -164,7 +169,7 @@ def finish(report: Report, as_json: bool, stats: bool, diffs: bool = False) -> N
         if diffs:
             for node in report.nodes.values():
                 for text in node.diffs.values():
-                    out.print(text, markup=False, end="")
+                    out.print(escape_controls(text, lines=True), markup=False, end="")
         print_recap(out, report, stats)
     if not report.ok:
         raise typer.Exit(int(ExitCode.FAILED))

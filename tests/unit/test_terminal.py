@@ -140,3 +140,23 @@ def test_a_hostile_journal_line_is_shown_not_obeyed(monkeypatch: pytest.MonkeyPa
     assert result.exit_code == 3, result.output
     assert not any(raw in result.output for raw in RAW), repr(result.output)
     assert "state=MASTER\\x1b]0;owned\\x07" in result.output
+
+
+def test_an_error_quoting_a_hostile_stderr_is_shown_not_obeyed(capsys) -> None:  # type: ignore[no-untyped-def]
+    import typer
+
+    from lbdeploy.cli.common import guard
+    from lbdeploy.errors import RemoteError
+
+    def fail() -> None:
+        raise RemoteError("hera", "configs", "x", 1, "bad\x1b]0;owned\x07 line")
+
+    from types import SimpleNamespace
+
+    ctx = SimpleNamespace(obj={})
+    try:
+        guard(ctx, fail)  # type: ignore[arg-type]
+    except typer.Exit as exit_:
+        assert exit_.exit_code == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\\x1b]0;owned\\x07" in err
