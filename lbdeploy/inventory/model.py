@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from lbdeploy.inventory.fields import (
+    Alpn,
     ConfigWord,
     Flag,
     HaproxyLine,
@@ -246,7 +247,7 @@ class Service(_Strict):
     hsts: Annotated[int, between(0, 2 * 365 * 86400)] | None = Field(
         None, description="with tls: Strict-Transport-Security max-age, in seconds"
     )
-    alpn: ConfigWord = "h2,http/1.1"
+    alpn: Alpn = "h2,http/1.1"
 
 
 class TlsSettings(_Strict):
