@@ -32,7 +32,7 @@ MASTER_PRIORITY = 254
 class VipState:
     """One VIP and the VRRP instance that moves it, as the whole pair shares it."""
 
-    name: str  # keepalived instance name, e.g. VI_50
+    name: str  # keepalived instance name, e.g. VI_50 (VI6_50 beside an IPv4 VI_50)
     virtual_router_id: int
     vip: IPAddress
     prefix: int
@@ -217,9 +217,10 @@ def derive_pair(inv: Inventory) -> PairState:
     """Resolve pair-wide values once: each VIP's preferred master, each service's VIP."""
     networks = {4: inv.network, 6: inv.network6}
     first = next(iter(inv.nodes))
+    ipv4_vrids = {inst.virtual_router_id for inst in inv.vrrp if inst.vip.version == 4}
     vips = tuple(
         VipState(
-            name=f"VI_{inst.virtual_router_id}",
+            name=_instance_name(inst.virtual_router_id, inst.vip.version, ipv4_vrids),
             virtual_router_id=inst.virtual_router_id,
             vip=inst.vip,
             prefix=_prefix(networks[inst.vip.version]),
@@ -255,6 +256,13 @@ def derive_pair(inv: Inventory) -> PairState:
     return PairState(
         inv.interface, inv.network, inv.network6, vips, services, inv.stats, inv.haproxy, webhook
     )
+
+
+def _instance_name(vrid: int, version: int, ipv4_vrids: set[int]) -> str:
+    """keepalived's instance name, VI_50; VI6_50 for an IPv6 VIP whose VRID an IPv4 VIP
+    also uses: the families' virtual routers "do not overlap" (RFC 5798, abstract) and
+    keepalived compares VRIDs within a family, but its instance names must be unique."""
+    return f"VI6_{vrid}" if version == 6 and vrid in ipv4_vrids else f"VI_{vrid}"
 
 
 def _prefix(network: IPv4Network | IPv6Network | None) -> int:
