@@ -20,7 +20,7 @@ from lbdeploy.inventory.addressing import (
     check_vip,
     owners,
 )
-from lbdeploy.inventory.model import Inventory, Service
+from lbdeploy.inventory.model import Inventory, Service, VrrpInstance
 
 __all__ = ["MAX_NODES", "check_inventory"]
 
@@ -34,34 +34,61 @@ def check_inventory(inv: Inventory) -> list[Found]:
 
 def _check_vrrp(inv: Inventory) -> Iterator[Found]:
     taken = owners(inv)
-    seen_vrid: dict[int, int] = {}
+    seen_vrid: dict[tuple[int, int], int] = {}
     seen_vip: dict[IPAddress, int] = {}
     for i, inst in enumerate(inv.vrrp):
         loc = ("vrrp", i)
-        vrid = inst.virtual_router_id
+        # Per family: IPv4 and IPv6 virtual routers "do not overlap" (RFC 5798, abstract),
+        # and keepalived compares VRIDs within a family only (vrrp.c, 2.2.7 and 2.3.3).
+        vrid = (inst.vip.version, inst.virtual_router_id)
         if vrid in seen_vrid:
             yield (
                 (*loc, "virtual_router_id"),
-                f"{vrid} is already used by vrrp[{seen_vrid[vrid]}];"
+                f"{vrid[1]} is already used by vrrp[{seen_vrid[vrid]}];"
                 " each VIP needs its own virtual_router_id",
             )
-        seen_vrid.setdefault(inst.virtual_router_id, i)
+        seen_vrid.setdefault(vrid, i)
         if inst.vip in seen_vip:
             yield ((*loc, "vip"), f"{inst.vip} is already the VIP of vrrp[{seen_vip[inst.vip]}]")
         seen_vip.setdefault(inst.vip, i)
         yield from check_vip(inv, loc, inst.vip, taken)
-        if inst.vip.version == 6 and inst.auth_pass is not None:
-            yield (
-                (*loc, "auth_pass"),
-                "an IPv6 VIP runs VRRP version 3, which has no authentication;"
-                " remove auth_pass (keepalived would ignore it)",
-            )
-        if inst.master is not None and inst.master not in inv.nodes:
-            hint = difflib.get_close_matches(inst.master, list(inv.nodes), n=1)
-            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-            yield ((*loc, "master"), f"no node is named {inst.master!r}{suggestion}")
+        yield from _check_instance(inv, loc, inst)
         yield from check_families(inv, loc, inst.vip, inst.unicast)
     yield from _check_sync(inv)
+
+
+# keepalived keeps a VRRPv3 interval in 12 bits of centiseconds and refuses 40.96 s or
+# more ("VRRPv3 advertisement interval ... out of range", vrrp.c, 2.2.7 and 2.3.3);
+# VRRPv2 (IPv4) takes 1..255 s, the model's range.
+MAX_ADVERT_V3 = 40
+
+
+def _check_instance(inv: Inventory, loc: Loc, inst: VrrpInstance) -> Iterator[Found]:
+    """What keepalived makes of one instance's own settings."""
+    if inst.vip.version == 6 and inst.advert_int > MAX_ADVERT_V3:
+        yield (
+            (*loc, "advert_int"),
+            f"{inst.advert_int} s is past the longest VRRP version 3 interval (an IPv6 VIP),"
+            f" 40.95 s; keepalived would refuse it: use {MAX_ADVERT_V3} or less",
+        )
+    if inst.vip.version == 6 and inst.auth_pass is not None:
+        yield (
+            (*loc, "auth_pass"),
+            "an IPv6 VIP runs VRRP version 3, which has no authentication;"
+            " remove auth_pass (keepalived would ignore it)",
+        )
+    if inst.unicast and len(inv.nodes) == 1:
+        # keepalived 2.2.7 -t: "A unicast keyword has been specified without any unicast
+        # peers. Defaulting to multicast", and exit status 5.
+        yield (
+            (*loc, "unicast"),
+            f"unicast adverts go to the other nodes, and {next(iter(inv.nodes))} is the only"
+            " one; keepalived would fall back to multicast: remove unicast",
+        )
+    if inst.master is not None and inst.master not in inv.nodes:
+        hint = difflib.get_close_matches(inst.master, list(inv.nodes), n=1)
+        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+        yield ((*loc, "master"), f"no node is named {inst.master!r}{suggestion}")
 
 
 def _check_sync(inv: Inventory) -> Iterator[Found]:
