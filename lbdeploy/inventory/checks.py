@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
-from ipaddress import ip_address
 
-from lbdeploy.addresses import IPAddress, hostport
+from lbdeploy.addresses import IPAddress
 from lbdeploy.inventory.addressing import (
     MAX_NODES,
     Found,
@@ -20,16 +19,15 @@ from lbdeploy.inventory.addressing import (
     check_vip,
     owners,
 )
-from lbdeploy.inventory.model import Inventory, Service, VrrpInstance
+from lbdeploy.inventory.model import Inventory, VrrpInstance
+from lbdeploy.inventory.services import check_services
 
 __all__ = ["MAX_NODES", "check_inventory"]
-
-Bind = tuple[IPAddress, int]
 
 
 def check_inventory(inv: Inventory) -> list[Found]:
     """Every cross-field problem of a structurally valid inventory, in file order."""
-    return [*check_nodes(inv), *check_gateway(inv), *_check_vrrp(inv), *_check_services(inv)]
+    return [*check_nodes(inv), *check_gateway(inv), *_check_vrrp(inv), *check_services(inv)]
 
 
 def _check_vrrp(inv: Inventory) -> Iterator[Found]:
@@ -111,84 +109,3 @@ def _check_sync(inv: Inventory) -> Iterator[Found]:
                 f" group), so they must agree on nopreempt; vrrp[{members[0]}] says"
                 f" {str(inv.vrrp[members[0]].nopreempt).lower()}",
             )
-
-
-def _check_tls(
-    loc: Loc, svc: Service, binds: list[Bind], seen_bind: dict[Bind, str]
-) -> Iterator[Found]:
-    """redirect_http and hsts belong to an HTTPS service; the redirect needs port 80 free."""
-    for field, given in (("redirect_http", svc.redirect_http), ("hsts", svc.hsts is not None)):
-        if given and svc.tls is None:
-            yield ((*loc, field), f"{field} needs tls (a certificate) on this service")
-        elif given and svc.mode != "http":
-            yield ((*loc, field), f"{field} needs mode: http")
-    if svc.redirect_http and svc.tls is not None:
-        for vip, _ in binds:
-            http = (vip, 80)
-            if http in seen_bind:
-                yield (
-                    (*loc, "redirect_http"),
-                    f"{hostport(vip, 80)} is already taken by service {seen_bind[http]}",
-                )
-            seen_bind.setdefault(http, f"{svc.name} (its redirect to https)")
-
-
-def _check_services(inv: Inventory) -> Iterator[Found]:
-    vips = [inst.vip for inst in inv.vrrp]
-    seen_name: dict[str, int] = {}
-    seen_bind: dict[Bind, str] = {}
-    for i, svc in enumerate(inv.services):
-        loc = ("services", i)
-        if svc.name == "stats":
-            yield ((*loc, "name"), "'stats' is reserved for HAProxy's stats listener")
-        elif svc.name in seen_name:
-            yield (
-                (*loc, "name"),
-                f"{svc.name!r} is already the name of services[{seen_name[svc.name]}]",
-            )
-        seen_name.setdefault(svc.name, i)
-        binds: list[Bind] = []
-        for j, vip in enumerate(svc.vip or [vips[0]]):
-            if svc.vip is not None and vip not in vips:
-                known = ", ".join(map(str, vips))
-                yield ((*loc, "vip", j), f"{vip} is not one of the VIPs ({known})")
-            elif (vip, svc.port) in binds:
-                yield ((*loc, "vip", j), f"{vip} is listed twice")
-                continue
-            bind = (vip, svc.port)
-            if bind in seen_bind:
-                yield (
-                    (*loc, "port"),
-                    f"{hostport(*bind)} is already taken by service {seen_bind[bind]}",
-                )
-            seen_bind.setdefault(bind, svc.name)
-            binds.append(bind)
-        yield from _check_tls(loc, svc, binds, seen_bind)
-        if svc.health_check is not None and svc.mode != "http":
-            yield ((*loc, "health_check"), "an HTTP health check needs mode: http")
-        yield from _check_servers(loc, svc, binds)
-
-
-def _check_servers(loc: Loc, svc: Service, binds: list[Bind]) -> Iterator[Found]:
-    seen_server: dict[str, int] = {}
-    for j, server in enumerate(svc.servers):
-        for vip, port in binds:
-            if server.port == port and _same_address(server.address, vip):
-                yield (
-                    (*loc, "servers", j, "address"),
-                    f"{hostport(vip, port)} is this service's own VIP and port; haproxy would "
-                    "send every request back to itself",
-                )
-        if server.name in seen_server:
-            yield (
-                (*loc, "servers", j, "name"),
-                f"{server.name!r} is already servers[{seen_server[server.name]}] of this service",
-            )
-        seen_server.setdefault(server.name, j)
-
-
-def _same_address(host: str, vip: IPAddress) -> bool:
-    try:
-        return ip_address(host) == vip
-    except ValueError:
-        return False
