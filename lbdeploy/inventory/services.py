@@ -36,20 +36,42 @@ def _check_tls(
             seen_bind.setdefault(http, f"{svc.name} (its redirect to https)")
 
 
+def _redirect_name(svc: Service) -> str | None:
+    """The frontend that redirects plain HTTP to the service (templates/haproxy.cfg.j2)."""
+    return f"{svc.name}_redirect" if svc.redirect_http and svc.tls is not None else None
+
+
+def _check_names(i: int, svc: Service, seen: dict[str, str]) -> Iterator[Found]:
+    """Each section haproxy.cfg gets from a service is named once: HAProxy refuses a
+    frontend named like another proxy ("has the same name as proxy ...", haproxy 2.6 -c)."""
+    if svc.name == "stats":
+        yield (("services", i, "name"), "'stats' is reserved for HAProxy's stats listener")
+    elif svc.name in seen:
+        yield (
+            ("services", i, "name"),
+            f"{svc.name!r} is already the name of {seen[svc.name]}"
+            + ("; rename one of the two services" if "redirect" in seen[svc.name] else ""),
+        )
+    seen.setdefault(svc.name, f"services[{i}]")
+    redirect = _redirect_name(svc)
+    if redirect is None:
+        return
+    if redirect in seen:
+        yield (
+            ("services", i, "redirect_http"),
+            f"its redirect frontend would be named {redirect!r}, which is already the name of"
+            f" {seen[redirect]}; rename one of the two services",
+        )
+    seen.setdefault(redirect, f"services[{i}]'s redirect frontend (for its redirect_http)")
+
+
 def check_services(inv: Inventory) -> Iterator[Found]:
     vips = [inst.vip for inst in inv.vrrp]
-    seen_name: dict[str, int] = {}
     seen_bind: dict[Bind, str] = {}
+    seen_name: dict[str, str] = {}
     for i, svc in enumerate(inv.services):
         loc = ("services", i)
-        if svc.name == "stats":
-            yield ((*loc, "name"), "'stats' is reserved for HAProxy's stats listener")
-        elif svc.name in seen_name:
-            yield (
-                (*loc, "name"),
-                f"{svc.name!r} is already the name of services[{seen_name[svc.name]}]",
-            )
-        seen_name.setdefault(svc.name, i)
+        yield from _check_names(i, svc, seen_name)
         binds: list[Bind] = []
         for j, vip in enumerate(svc.vip or [vips[0]]):
             if svc.vip is not None and vip not in vips:
