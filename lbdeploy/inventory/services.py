@@ -9,17 +9,52 @@ from __future__ import annotations
 from collections.abc import Iterator
 from ipaddress import ip_address
 
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 from lbdeploy.addresses import IPAddress, hostport
 from lbdeploy.inventory.addressing import Found, Loc
 from lbdeploy.inventory.model import Inventory, Service
+from lbdeploy.inventory.tls import CertChain
 
 Bind = tuple[IPAddress, int]
+
+
+def _key_kind(chain: CertChain) -> str:
+    """HAProxy's kinds of certificate key: it keeps one of each per name (ssl_sock.c)."""
+    key = chain.leaf.public_key()
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "ECDSA"
+    return "RSA" if isinstance(key, rsa.RSAPublicKey) else "Ed25519 or DSA"
+
+
+def _check_sni(loc: Loc, svc: Service) -> Iterator[Found]:
+    """A name of two certificates with one kind of key: only the first is ever served.
+
+    HAProxy 2.6 (ssl_sock_switchctx_cbk) files each name of a certificate (SAN and CN,
+    lower-cased) and, for the client's SNI, takes the first ECDSA, RSA and other
+    certificate filed under it, then serves one by what the client supports: an ECDSA
+    and an RSA certificate for one name both serve, a second ECDSA one never does.
+    """
+    seen: dict[tuple[str, str], int] = {}
+    for j, pair in enumerate(svc.tls or ()):
+        kind = _key_kind(pair.cert)
+        for name in pair.cert.names:
+            first = seen.setdefault((name.lower(), kind), j)
+            if first != j:
+                yield (
+                    (*loc, "tls", j, "cert"),
+                    f"{name} is already a name of tls[{first}], also an {kind} certificate;"
+                    f" HAProxy serves the first {kind} certificate of a name, so this one"
+                    f" would never be served for {name}",
+                )
+                break
 
 
 def _check_tls(
     loc: Loc, svc: Service, binds: list[Bind], seen_bind: dict[Bind, str]
 ) -> Iterator[Found]:
     """redirect_http and hsts belong to an HTTPS service; the redirect needs port 80 free."""
+    yield from _check_sni(loc, svc)
     for field, given in (("redirect_http", svc.redirect_http), ("hsts", svc.hsts is not None)):
         if given and svc.tls is None:
             yield ((*loc, field), f"{field} needs tls (a certificate) on this service")
