@@ -14,6 +14,9 @@ import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cryptography.hazmat.primitives.asymmetric.ed448 import Ed448PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from lbdeploy.addresses import IPAddress
 from lbdeploy.desired import PairState, ServiceState, TlsBundle
 from lbdeploy.inventory.tls import WARN_DAYS
@@ -74,6 +77,17 @@ def expiry_warnings(pair: PairState) -> list[str]:
         f" {b.chain.days_left()} days, on {b.chain.not_after:%Y-%m-%d}"
         for b in pair.bundles
         if b.chain.days_left() < WARN_DAYS
+    ]
+
+
+def certificate_warnings(pair: PairState) -> list[str]:
+    """Said at every run: certificates that expire soon, and keys browsers do not take."""
+    return expiry_warnings(pair) + [
+        f"warning: {b.chain.path} ({', '.join(b.chain.names)}) has an Ed25519 or Ed448 key:"
+        " HAProxy serves it, but browsers (Chrome, Firefox, Safari) do not accept such"
+        " certificates; give browsers an ECDSA or RSA certificate for these names too"
+        for b in pair.bundles
+        if isinstance(b.chain.leaf.public_key(), Ed25519PublicKey | Ed448PublicKey)
     ]
 
 

@@ -80,7 +80,7 @@ def validate(ctx: typer.Context, inventory: InventoryArg = Path("inventory.yaml"
     """Check the inventory and show what each node will get (secrets masked)."""
 
     def run() -> None:
-        from lbdeploy.certs import expiry_warnings
+        from lbdeploy.certs import certificate_warnings
         from lbdeploy.display import certificates_table, services_table, summary_table
 
         desired = common.load(inventory)
@@ -89,7 +89,7 @@ def validate(ctx: typer.Context, inventory: InventoryArg = Path("inventory.yaml"
         out.print(services_table(desired.pair))
         if desired.pair.bundles:
             out.print(certificates_table(desired.pair))
-        for warning in expiry_warnings(desired.pair):
+        for warning in certificate_warnings(desired.pair):
             out.print(warning, markup=False)
         summary = f"{inventory}: valid, {len(desired.nodes)} nodes, {len(desired.pair.vips)} VIPs"
         out.print(summary, markup=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from lbdeploy.certs import expiry_warnings
+from lbdeploy.certs import certificate_warnings
 from lbdeploy.changes import MARK, VALIDATION_FAILED, change_script, services_script
 from lbdeploy.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.desired import Desired, PairState
@@ -51,7 +51,7 @@ def converge(
     """`lbdeploy up`: bring every node to its desired state; with check, only say what would."""
     start = time.monotonic()
     report = Report("up --check" if check else "up", {})
-    report.notes += expiry_warnings(desired.pair)
+    report.notes += certificate_warnings(desired.pair)
     with open_runs(desired, creds, lock=not check, command=report.command) as runs:
         report.nodes = runs.reports
         if not runs.complete or not _judge_platforms(desired.pair, runs, emit):

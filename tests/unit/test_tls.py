@@ -90,6 +90,23 @@ def test_validate_lists_each_certificate_and_warns_before_expiry(tmp_path: Path,
     assert "PRIVATE KEY" not in result.output
 
 
+def test_an_ed25519_certificate_is_served_with_a_warning_about_browsers(tmp_path: Path) -> None:
+    fixtures = DATA / "certs"
+    path = inventory(
+        tmp_path,
+        f"      - {{cert: {fixtures}/shop.crt, key: {fixtures}/shop.key}}\n"
+        f"      - {{cert: {fixtures}/ed25519.crt, key: {fixtures}/ed25519.key}}",
+    )
+    desired = desired_of(path)
+    cfg = render_node(desired.pair, desired.nodes[0])["/etc/haproxy/haproxy.cfg"].content
+    assert "crt /etc/haproxy/certs/shop-0.pem crt /etc/haproxy/certs/shop-1.pem" in cfg
+    result = CliRunner().invoke(app, ["validate", str(path)], env={"COLUMNS": "500"})
+    assert result.exit_code == 0, result.output
+    [warning] = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert "ed25519.crt (ed.example.org) has an Ed25519 or Ed448 key" in warning
+    assert "browsers (Chrome, Firefox, Safari) do not accept" in warning
+
+
 @pytest.mark.parametrize(
     ("case", "field", "message"),
     [
