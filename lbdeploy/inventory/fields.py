@@ -42,9 +42,9 @@ _BREAKING = {
 }
 
 
-def _breaking_char(value: str) -> str | None:
+def _breaking_char(value: str, allowed: str = "") -> str | None:
     for ch in value:
-        if ch in _BREAKING:
+        if ch in _BREAKING and ch not in allowed:
             return _BREAKING[ch]
         if ord(ch) < 32 or ord(ch) == 127:
             return "a control character"
@@ -58,13 +58,18 @@ def _invisible(ch: str) -> str:
     return f"an invisible or non-printing character (U+{ord(ch):04X})"
 
 
-def _config_word(value: str) -> str:
+def _config_word(value: str, allowed: str = "") -> str:
     if not value:
         raise ValueError("must not be empty")
-    found = _breaking_char(value)
+    found = _breaking_char(value, allowed)
     if found:
         raise ValueError(f"contains {found}, which would break the generated config")
     return value
+
+
+def _haproxy_word(value: str) -> str:
+    """A word that goes into haproxy.cfg alone, where '!' starts no comment (`!aNULL`)."""
+    return _config_word(value, allowed="!")
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -242,7 +247,8 @@ Port = Annotated[
     int, between(1, 65535), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})
 ]
 ConfigWord = Annotated[str, AfterValidator(_config_word)]
-Alpn = Annotated[str, AfterValidator(_config_word), AfterValidator(_alpn)]
+HaproxyWord = Annotated[str, AfterValidator(_haproxy_word)]
+Alpn = Annotated[str, AfterValidator(_haproxy_word), AfterValidator(_alpn)]
 LoginName = Annotated[str, AfterValidator(_config_word), AfterValidator(_login)]
 StatsUser = Annotated[str, AfterValidator(_config_word), AfterValidator(_stats_user)]
 InterfaceName = Annotated[str, AfterValidator(_interface_name)]

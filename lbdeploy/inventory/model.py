@@ -13,7 +13,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationIn
 
 from lbdeploy.inventory.fields import (
     Alpn,
-    ConfigWord,
     Flag,
     HaproxyLine,
     InterfaceName,
@@ -30,6 +29,7 @@ from lbdeploy.inventory.fields import (
     between,
 )
 from lbdeploy.inventory.ipfields import IP, Host, IPv4, IPv6, Netmask
+from lbdeploy.inventory.openssl import CipherList, SuiteList
 from lbdeploy.inventory.tls import CertChain, Certificate, KeyFile, PrivateKey, key_matches
 from lbdeploy.shell import Secret
 
@@ -254,8 +254,8 @@ class TlsSettings(_Strict):
     """TLS defaults for every HTTPS listener (Mozilla's intermediate profile)."""
 
     min_version: Literal["TLSv1.2", "TLSv1.3"] = "TLSv1.2"
-    ciphers: ConfigWord = INTERMEDIATE_CIPHERS
-    ciphersuites: ConfigWord = INTERMEDIATE_SUITES
+    ciphers: CipherList = INTERMEDIATE_CIPHERS
+    ciphersuites: SuiteList = INTERMEDIATE_SUITES
 
 
 class Timeouts(_Strict):

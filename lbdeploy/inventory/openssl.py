@@ -1,4 +1,4 @@
-"""What the nodes' OpenSSL refuses to load: weak keys and signatures, cipher lists.
+"""What the nodes' OpenSSL refuses or skips: weak keys and signatures, cipher names.
 
 Debian 12's OpenSSL 3.0 runs at security level 2 (the default, and `CipherString =
 DEFAULT:@SECLEVEL=2` in /etc/ssl/openssl.cnf): 112 bits of security, so RSA and DSA keys
@@ -11,13 +11,19 @@ signature of a self-signed root is not judged: clients take roots from their own
 
 from __future__ import annotations
 
+import re
+import ssl
 from pathlib import Path
+from typing import Annotated
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.x509.oid import NameOID
+from pydantic import AfterValidator
+
+from lbdeploy.inventory.fields import HaproxyWord
 
 MIN_RSA_BITS = 2048
 MIN_EC_BITS = 224
@@ -70,3 +76,67 @@ def check_strength(path: Path, certs: list[x509.Certificate]) -> None:
                 f"{path}: {describe(index, cert)} {weak}, which the nodes' OpenSSL refuses"
                 f" (security level 2), so HAProxy would not start; it takes {fix}"
             )
+
+
+# The TLS 1.3 suites of OpenSSL 1.1.1 to 3.x (ssl/s3_lib.c, tls13_ciphers). OpenSSL skips
+# a name it does not know without a word, and refuses a list of none it knows: haproxy -c
+# "unable to set TLS 1.3 cipher suites" (2.6.12 on OpenSSL 3.0).
+TLS13_SUITES = (
+    "TLS_AES_128_GCM_SHA256",
+    "TLS_AES_256_GCM_SHA384",
+    "TLS_CHACHA20_POLY1305_SHA256",
+    "TLS_AES_128_CCM_SHA256",
+    "TLS_AES_128_CCM_8_SHA256",
+)
+
+
+def _suites(value: str) -> str:
+    names = value.split(":")
+    unknown = [name for name in names if name not in TLS13_SUITES]
+    if not unknown:
+        return value
+    hint = "; TLS 1.2 ciphers go in ciphers" if _selects(unknown[0]) else ""
+    outcome = (
+        "OpenSSL would refuse the list and HAProxy would not start"
+        if len(unknown) == len(names)
+        else "OpenSSL would skip it without a word"
+    )
+    raise ValueError(
+        f"{unknown[0]!r} is not a TLS 1.3 cipher suite: {outcome}"
+        f" (it knows {', '.join(TLS13_SUITES)}){hint}"
+    )
+
+
+def _selects(spec: str) -> bool:
+    """Whether OpenSSL (this machine's, 3.x like the nodes') picks a TLS 1.2 cipher."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.set_ciphers(spec)
+    except ssl.SSLError:
+        return False
+    return any(c["protocol"] != "TLSv1.3" for c in context.get_ciphers())
+
+
+def _ciphers(value: str) -> str:
+    """A TLS 1.2 cipher list (ciphers(1)): each name or group it adds must exist, and the
+    whole must pick one cipher, or HAProxy does not start ("unable to set SSL cipher
+    list", haproxy 2.6 -c). Names that remove ('!', '-') or move ('+') are not judged:
+    `!RC4` is right even where OpenSSL has no RC4 left."""
+    for word in re.split("[:,]", value):
+        if not word or word[0] in "!-+@":
+            continue
+        if not _selects(word):
+            hint = "; TLS 1.3 suites go in ciphersuites" if word in TLS13_SUITES else ""
+            raise ValueError(
+                f"OpenSSL knows no cipher or group of ciphers {word!r}, and would skip it"
+                f" without a word{hint}"
+            )
+    if not _selects(value):
+        raise ValueError(
+            "OpenSSL picks no TLS 1.2 cipher from this list, so HAProxy would not start"
+        )
+    return value
+
+
+CipherList = Annotated[HaproxyWord, AfterValidator(_ciphers)]
+SuiteList = Annotated[HaproxyWord, AfterValidator(_suites)]
