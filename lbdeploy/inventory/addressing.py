@@ -154,13 +154,24 @@ def owners(inv: Inventory) -> dict[IPAddress, str]:
 def check_gateway(inv: Inventory) -> Iterator[Found]:
     iface = inv.interface
     nodes = owners(inv)
+    if not nodes:
+        return  # no node has an address yet: check_nodes says so
     for key, gateway, network in (
         ("gateway", iface.gateway, inv.network),
         ("gateway6", iface.gateway6, inv.network6),
     ):
+        loc = ("interface", key)
+        if gateway is not None and _first_with(inv, gateway.version) is None:
+            # The interface file only routes a family the node has: it would be dropped.
+            yield (
+                loc,
+                f"{gateway} is an IPv{gateway.version} gateway, but no node has an"
+                f" IPv{gateway.version} address, so no node would use it; give the nodes"
+                f" {'address6' if gateway.version == 6 else 'an IPv4 address'} or remove {key}",
+            )
+            continue
         if network is None or gateway is None:
             continue
-        loc = ("interface", key)
         unusable = _not_unicast(gateway)
         if unusable and not (gateway.version == 6 and gateway.is_link_local):
             yield (loc, unusable)  # an IPv6 router is often known by its link-local address
