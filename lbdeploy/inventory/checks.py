@@ -27,7 +27,29 @@ __all__ = ["MAX_NODES", "check_inventory"]
 
 def check_inventory(inv: Inventory) -> list[Found]:
     """Every cross-field problem of a structurally valid inventory, in file order."""
-    return [*check_nodes(inv), *check_gateway(inv), *_check_vrrp(inv), *check_services(inv)]
+    return [
+        *check_nodes(inv),
+        *check_gateway(inv),
+        *_check_vrrp(inv),
+        *_check_stats(inv),
+        *check_services(inv),
+    ]
+
+
+# templates/haproxy.cfg.j2: the exporter answers on the stats listener at this path,
+# by an http-request rule, which HAProxy applies before it looks at the stats uri.
+METRICS_PATH = "/metrics"
+
+
+def _check_stats(inv: Inventory) -> Iterator[Found]:
+    stats = inv.stats
+    if stats is not None and stats.metrics and stats.uri.split("?")[0] == METRICS_PATH:
+        yield (
+            ("stats", "uri"),
+            f"{METRICS_PATH} is where the Prometheus exporter answers (metrics: true), and it"
+            " comes first: the stats page would never show; choose another uri, or set"
+            " metrics: false",
+        )
 
 
 def _check_vrrp(inv: Inventory) -> Iterator[Found]:

@@ -17,6 +17,7 @@ from lbdeploy.inventory.model import Inventory, Service
 from lbdeploy.inventory.tls import CertChain
 
 Bind = tuple[IPAddress, int]
+HTTP_BALANCE = frozenset({"uri"})  # of the model's algorithms, those that read HTTP
 
 
 def _key_kind(chain: CertChain) -> str:
@@ -126,12 +127,28 @@ def check_services(inv: Inventory) -> Iterator[Found]:
         yield from _check_tls(loc, svc, binds, seen_bind)
         if svc.health_check is not None and svc.mode != "http":
             yield ((*loc, "health_check"), "an HTTP health check needs mode: http")
+        if svc.balance in HTTP_BALANCE and svc.mode != "http":
+            # haproxy 2.6 -c: "Layer 7 hash not possible ... Falling back to round robin."
+            yield (
+                (*loc, "balance"),
+                f"balance {svc.balance} hashes the HTTP request, so it needs mode: http; in tcp"
+                " mode HAProxy balances round robin instead",
+            )
         yield from _check_servers(loc, svc, binds)
 
 
 def _check_servers(loc: Loc, svc: Service, binds: list[Bind]) -> Iterator[Found]:
     seen_server: dict[str, int] = {}
     for j, server in enumerate(svc.servers):
+        if _unspecified(server.address):
+            # configuration.txt (2.6), server <address>: "0.0.0.0" means "the same IP
+            # address as the one from the client connection".
+            yield (
+                (*loc, "servers", j, "address"),
+                f"{server.address} is the unspecified address, which HAProxy reads as 'the"
+                " address the client connected to': the VIP, so itself; give the server's"
+                " own address",
+            )
         for vip, port in binds:
             if server.port == port and _same_address(server.address, vip):
                 yield (
@@ -145,6 +162,13 @@ def _check_servers(loc: Loc, svc: Service, binds: list[Bind]) -> Iterator[Found]
                 f"{server.name!r} is already servers[{seen_server[server.name]}] of this service",
             )
         seen_server.setdefault(server.name, j)
+
+
+def _unspecified(host: str) -> bool:
+    try:
+        return ip_address(host).is_unspecified
+    except ValueError:
+        return False
 
 
 def _same_address(host: str, vip: IPAddress) -> bool:
