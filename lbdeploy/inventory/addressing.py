@@ -36,12 +36,31 @@ def _not_unicast(address: IPAddress) -> str | None:
     return None
 
 
-def _not_a_host(address: IPAddress, network: IPNetwork) -> bool:
-    """The subnet's own address (IPv4's network, IPv6's subnet-router anycast) or broadcast."""
-    ends: list[IPAddress] = [network.network_address]
+# RFC 2526 2: in a subnet of addresses with 64-bit EUI-64 interface identifiers (format
+# prefixes 001 to 111: global and unique-local unicast), the highest 128 identifiers with
+# the universal/local bit 0 are reserved subnet anycast addresses (0x7e: Mobile IPv6 home
+# agents). An identifier with that bit 1, such as ffff:ffff:ffff:ffff, is a host's.
+_SUBNET_ANYCAST = range(0xFDFF_FFFF_FFFF_FF80, 0xFDFF_FFFF_FFFF_FFFF + 1)
+
+
+def _not_a_host(address: IPAddress, network: IPNetwork) -> str | None:
+    """Why `address` is no host of `network`: IPv4's network or broadcast address, IPv6's
+    subnet-router anycast address (RFC 4291 2.6.1) or a reserved subnet anycast one."""
     if isinstance(network, IPv4Network):
-        ends.append(network.broadcast_address)
-    return address in ends
+        if address in (network.network_address, network.broadcast_address):
+            return f"{address} is not a host address in {network}"
+        return None
+    if address == network.network_address:
+        return (
+            f"{address} is the subnet-router anycast address of {network} (RFC 4291),"
+            " which routers answer; not a host address"
+        )
+    if int(address) >> 125 and int(address) & (2**64 - 1) in _SUBNET_ANYCAST:
+        return (
+            f"{address} is a reserved subnet anycast address (RFC 2526: interface IDs"
+            " fdff:ffff:ffff:ff80 to fdff:ffff:ffff:ffff); not a host address"
+        )
+    return None
 
 
 def node_addresses(inv: Inventory, name: str) -> list[tuple[IPAddress, str]]:
@@ -134,8 +153,8 @@ def _check_node_address(
             f"{address} is outside the public subnet {network} "
             f"(from the first node and {_mask_of(inv, address.version)})",
         )
-    elif _not_a_host(address, network):
-        yield (loc, f"{address} is not a host address in {network}")
+    elif not_a_host := _not_a_host(address, network):
+        yield (loc, not_a_host)
 
 
 def _first_with(inv: Inventory, version: int) -> str | None:
@@ -179,8 +198,8 @@ def check_gateway(inv: Inventory) -> Iterator[Found]:
             continue
         elif gateway not in network:
             yield (loc, f"{gateway} is outside the public subnet {network}")
-        elif _not_a_host(gateway, network):
-            yield (loc, f"{gateway} is not a host address in {network}")
+        elif not_a_host := _not_a_host(gateway, network):
+            yield (loc, not_a_host)
         elif gateway in nodes:
             yield (loc, f"{gateway} is the address of node {nodes[gateway]}, not of the router")
 
@@ -204,8 +223,8 @@ def check_vip(
             (*loc, "vip"),
             f"{vip} is outside the subnet {network} of interface {inv.interface.name}",
         )
-    elif network is not None and _not_a_host(vip, network):
-        yield ((*loc, "vip"), f"{vip} is not a host address in {network}")
+    elif network is not None and (not_a_host := _not_a_host(vip, network)):
+        yield ((*loc, "vip"), not_a_host)
 
 
 def check_families(inv: Inventory, loc: Loc, vip: IPAddress, unicast: bool) -> Iterator[Found]:
