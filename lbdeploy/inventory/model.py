@@ -31,6 +31,7 @@ from lbdeploy.inventory.fields import (
 from lbdeploy.inventory.ipfields import IP, Host, IPv4, IPv6, Netmask
 from lbdeploy.inventory.openssl import CipherList, SuiteList
 from lbdeploy.inventory.tls import CertChain, Certificate, KeyFile, PrivateKey, key_matches
+from lbdeploy.inventory.urls import check_webhook
 from lbdeploy.shell import Secret
 
 
@@ -173,8 +174,7 @@ class Alerts(_Strict):
     @field_validator("webhook")
     @classmethod
     def _http(cls, value: Secret) -> Secret:
-        if not value.reveal().startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
+        check_webhook(value.reveal())
         return value
 
 
