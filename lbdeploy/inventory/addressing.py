@@ -16,9 +16,10 @@ Loc = tuple[str | int, ...]
 Found = tuple[Loc, str]
 IPNetwork = IPv4Network | IPv6Network
 
-# desired.derive gives the preferred master 254 and the others 253, 252, ... in order
-# (keepalived takes 1..254). VRRP elects among a handful of nodes on one LAN; a hundred
-# is far past any real pair and keeps every priority well above 1.
+# desired.derive gives the preferred master 254 (desired.MASTER_PRIORITY) and the others
+# 253, 252, ... in order (keepalived takes 1..254). VRRP elects among a handful of nodes
+# on one LAN; 101 is far past any real pair and keeps every priority at 154 or more.
+TOP_PRIORITY = 254
 MAX_NODES = 101
 
 
@@ -91,8 +92,9 @@ def check_nodes(inv: Inventory) -> Iterator[Found]:
     if len(names) > MAX_NODES:
         yield (
             ("nodes", names[MAX_NODES]),
-            f"node {MAX_NODES + 1} of {len(names)}: keepalived priorities run from 101 "
-            f"(preferred master) down to 1, so at most {MAX_NODES} nodes fit",
+            f"node {MAX_NODES + 1} of {len(names)}: lbdeploy takes at most {MAX_NODES} nodes,"
+            f" one keepalived priority each, from {TOP_PRIORITY} (the preferred master) down"
+            f" to {TOP_PRIORITY - MAX_NODES + 1}",
         )
     for name, node in inv.nodes.items():
         if node.address6 is not None and isinstance(node.address, IPv6Address):
