@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
+from lbdeploy.inventory import openssl
 from lbdeploy.inventory.fields import (
     Alpn,
     Flag,
@@ -29,7 +30,6 @@ from lbdeploy.inventory.fields import (
     between,
 )
 from lbdeploy.inventory.ipfields import IP, Host, IPv4, IPv6, Netmask
-from lbdeploy.inventory.openssl import CipherList, SuiteList
 from lbdeploy.inventory.tls import CertChain, Certificate, KeyFile, PrivateKey, key_matches
 from lbdeploy.inventory.urls import check_webhook
 from lbdeploy.shell import Secret
@@ -189,15 +189,6 @@ class Server(_Strict):
     weight: Annotated[int, between(0, 256)] | None = None
 
 
-# Mozilla's "intermediate" profile (version 5.7): TLS 1.2 and 1.3, forward secrecy only.
-INTERMEDIATE_CIPHERS = (
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
-    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
-)
-INTERMEDIATE_SUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
-
-
 class TlsPair(_Strict):
     """A certificate (with its chain) and its key; several on a service are picked by SNI."""
 
@@ -254,8 +245,8 @@ class TlsSettings(_Strict):
     """TLS defaults for every HTTPS listener (Mozilla's intermediate profile)."""
 
     min_version: Literal["TLSv1.2", "TLSv1.3"] = "TLSv1.2"
-    ciphers: CipherList = INTERMEDIATE_CIPHERS
-    ciphersuites: SuiteList = INTERMEDIATE_SUITES
+    ciphers: openssl.CipherList = openssl.INTERMEDIATE_CIPHERS
+    ciphersuites: openssl.SuiteList = openssl.INTERMEDIATE_SUITES
 
 
 class Timeouts(_Strict):

@@ -78,6 +78,14 @@ def check_strength(path: Path, certs: list[x509.Certificate]) -> None:
             )
 
 
+# Mozilla's "intermediate" profile (version 5.7): TLS 1.2 and 1.3, forward secrecy only.
+INTERMEDIATE_CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+)
+INTERMEDIATE_SUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+
 # The TLS 1.3 suites of OpenSSL 1.1.1 to 3.x (ssl/s3_lib.c, tls13_ciphers). OpenSSL skips
 # a name it does not know without a word, and refuses a list of none it knows: haproxy -c
 # "unable to set TLS 1.3 cipher suites" (2.6.12 on OpenSSL 3.0).

@@ -10,7 +10,7 @@ import pytest
 
 from lbdeploy.errors import InventoryError
 from lbdeploy.inventory import load_inventory
-from lbdeploy.inventory.model import INTERMEDIATE_CIPHERS, INTERMEDIATE_SUITES
+from lbdeploy.inventory.openssl import INTERMEDIATE_CIPHERS, INTERMEDIATE_SUITES
 from tests.checkers.test_daemons_accept import haproxy_check
 
 pytestmark = pytest.mark.daemons

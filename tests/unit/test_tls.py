@@ -15,6 +15,8 @@ from lbdeploy.desired import Desired, derive
 from lbdeploy.errors import InventoryError
 from lbdeploy.facts import parse_facts
 from lbdeploy.inventory.load import load_inventory
+from lbdeploy.inventory.model import TlsSettings
+from lbdeploy.inventory.openssl import INTERMEDIATE_CIPHERS, INTERMEDIATE_SUITES
 from lbdeploy.plan import make_plan
 from lbdeploy.render import render_node
 from tests.tlsutil import cert_pem, issue, key_pem, make_ca, write_pair
@@ -180,3 +182,11 @@ def test_a_certificate_alone_is_rotated_through_the_runtime_api(two_names: Path)
     assert "set ssl cert %s <<" in script and "commit ssl cert" in script
     check = subprocess.run(["sh", "-n"], input=script, text=True, capture_output=True)
     assert check.returncode == 0, check.stderr
+
+
+def test_the_default_cipher_lists_pass_the_inventory_own_rules() -> None:
+    """Defaults are not validated by pydantic: the same rules must hold for them."""
+    inv = load_inventory(DATA / "render" / "lab" / "inventory.yaml", {})
+    tls = inv.haproxy.tls
+    again = TlsSettings(ciphers=tls.ciphers, ciphersuites=tls.ciphersuites)
+    assert (again.ciphers, again.ciphersuites) == (INTERMEDIATE_CIPHERS, INTERMEDIATE_SUITES)
