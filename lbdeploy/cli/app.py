@@ -82,7 +82,7 @@ def validate(ctx: typer.Context, inventory: InventoryArg = Path("inventory.yaml"
 
     def run() -> None:
         from lbdeploy.cli.display import certificates_table, plain, services_table, summary_table
-        from lbdeploy.components.tls import expiry_warnings
+        from lbdeploy.components.tls import certificate_warnings
 
         desired = common.load(inventory, connect=False)
         out = common.console()
@@ -90,7 +90,7 @@ def validate(ctx: typer.Context, inventory: InventoryArg = Path("inventory.yaml"
         out.print(services_table(desired.pair))
         if desired.pair.bundles:
             out.print(certificates_table(desired.pair))
-        for warning in expiry_warnings(desired.pair):
+        for warning in certificate_warnings(desired.pair):
             out.print(plain(warning))  # it names the certificate's subject
         summary = f"{inventory}: valid, {len(desired.nodes)} nodes, {len(desired.pair.vips)} VIPs"
         out.print(plain(summary))

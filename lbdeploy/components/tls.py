@@ -94,6 +94,20 @@ def expiry_warnings(pair: PairState) -> list[str]:
     ]
 
 
+def certificate_warnings(pair: PairState) -> list[str]:
+    """Said at every run: certificates that expire soon, and keys browsers do not take."""
+    from cryptography.hazmat.primitives.asymmetric.ed448 import Ed448PublicKey
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    return expiry_warnings(pair) + [
+        f"warning: {b.chain.path} ({', '.join(b.chain.names)}) has an Ed25519 or Ed448 key:"
+        " HAProxy serves it, but browsers (Chrome, Firefox, Safari) do not accept such"
+        " certificates; give browsers an ECDSA or RSA certificate for these names too"
+        for b in pair.bundles
+        if isinstance(b.chain.leaf.public_key(), Ed25519PublicKey | Ed448PublicKey)
+    ]
+
+
 def sha1(bundle: TlsBundle) -> str:
     from cryptography.hazmat.primitives import serialization
 

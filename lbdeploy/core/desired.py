@@ -14,7 +14,7 @@ from typing import Literal
 
 from lbdeploy.addresses import IPAddress, IPInterface, hostport
 from lbdeploy.core.targets import NoSshConfig, SshConfig, SshTarget, ssh_target
-from lbdeploy.core.vrrp import VipState, VrrpRole, role, sync_groups
+from lbdeploy.core.vrrp import VipState, VrrpRole, instance_name, role, sync_groups
 from lbdeploy.inventory.model import HaproxySettings, Interface, Inventory, Server, Stats
 from lbdeploy.inventory.tls import CertChain, KeyFile
 from lbdeploy.scripts.shell import Secret
@@ -183,9 +183,10 @@ def derive_pair(inv: Inventory) -> PairState:
     """Resolve pair-wide values once: each VIP's preferred master, each service's VIP."""
     networks = {4: inv.network, 6: inv.network6}
     first = next(iter(inv.nodes))
+    ipv4_vrids = {inst.virtual_router_id for inst in inv.vrrp if inst.vip.version == 4}
     vips = tuple(
         VipState(
-            name=f"VI_{inst.virtual_router_id}",
+            name=instance_name(inst.virtual_router_id, inst.vip.version, ipv4_vrids),
             virtual_router_id=inst.virtual_router_id,
             vip=inst.vip,
             prefix=_prefix(networks[inst.vip.version]),

@@ -23,7 +23,7 @@ MASTER_PRIORITY = 254
 class VipState:
     """One VIP and the VRRP instance that moves it, as the whole pair shares it."""
 
-    name: str  # keepalived instance name, e.g. VI_50
+    name: str  # keepalived instance name, e.g. VI_50 (VI6_50 beside an IPv4 VI_50)
     virtual_router_id: int
     vip: IPAddress
     prefix: int
@@ -48,6 +48,13 @@ class VrrpRole:
     priority: int
     unicast_src: IPAddress | None
     unicast_peers: tuple[IPAddress, ...]
+
+
+def instance_name(vrid: int, version: int, ipv4_vrids: set[int]) -> str:
+    """keepalived's instance name, VI_50; VI6_50 for an IPv6 VIP whose VRID an IPv4 VIP
+    also uses: the families' virtual routers "do not overlap" (RFC 5798, abstract) and
+    keepalived compares VRIDs within a family, but its instance names must be unique."""
+    return f"VI6_{vrid}" if version == 6 and vrid in ipv4_vrids else f"VI_{vrid}"
 
 
 def sync_groups(vips: tuple[VipState, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:

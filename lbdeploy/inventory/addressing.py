@@ -16,9 +16,10 @@ Loc = tuple[str | int, ...]
 Found = tuple[Loc, str]
 IPNetwork = IPv4Network | IPv6Network
 
-# desired.derive gives the preferred master 254 and the others 253, 252, ... in order
-# (keepalived takes 1..254). VRRP elects among a handful of nodes on one LAN; a hundred
-# is far past any real pair and keeps every priority well above 1.
+# desired.derive gives the preferred master 254 (core/vrrp.MASTER_PRIORITY) and the others
+# 253, 252, ... in order (keepalived takes 1..254). VRRP elects among a handful of nodes
+# on one LAN; 101 is far past any real pair and keeps every priority at 154 or more.
+TOP_PRIORITY = 254
 MAX_NODES = 101
 
 
@@ -36,12 +37,31 @@ def _not_unicast(address: IPAddress) -> str | None:
     return None
 
 
-def _not_a_host(address: IPAddress, network: IPNetwork) -> bool:
-    """The subnet's own address (IPv4's network, IPv6's subnet-router anycast) or broadcast."""
-    ends: list[IPAddress] = [network.network_address]
+# RFC 2526 2: in a subnet of addresses with 64-bit EUI-64 interface identifiers (format
+# prefixes 001 to 111: global and unique-local unicast), the highest 128 identifiers with
+# the universal/local bit 0 are reserved subnet anycast addresses (0x7e: Mobile IPv6 home
+# agents). An identifier with that bit 1, such as ffff:ffff:ffff:ffff, is a host's.
+_SUBNET_ANYCAST = range(0xFDFF_FFFF_FFFF_FF80, 0xFDFF_FFFF_FFFF_FFFF + 1)
+
+
+def _not_a_host(address: IPAddress, network: IPNetwork) -> str | None:
+    """Why `address` is no host of `network`: IPv4's network or broadcast address, IPv6's
+    subnet-router anycast address (RFC 4291 2.6.1) or a reserved subnet anycast one."""
     if isinstance(network, IPv4Network):
-        ends.append(network.broadcast_address)
-    return address in ends
+        if address in (network.network_address, network.broadcast_address):
+            return f"{address} is not a host address in {network}"
+        return None
+    if address == network.network_address:
+        return (
+            f"{address} is the subnet-router anycast address of {network} (RFC 4291),"
+            " which routers answer; not a host address"
+        )
+    if int(address) >> 125 and int(address) & (2**64 - 1) in _SUBNET_ANYCAST:
+        return (
+            f"{address} is a reserved subnet anycast address (RFC 2526: interface IDs"
+            " fdff:ffff:ffff:ff80 to fdff:ffff:ffff:ffff); not a host address"
+        )
+    return None
 
 
 def node_addresses(inv: Inventory, name: str) -> list[tuple[IPAddress, str]]:
@@ -72,8 +92,9 @@ def check_nodes(inv: Inventory) -> Iterator[Found]:
     if len(names) > MAX_NODES:
         yield (
             ("nodes", names[MAX_NODES]),
-            f"node {MAX_NODES + 1} of {len(names)}: keepalived priorities run from 101 "
-            f"(preferred master) down to 1, so at most {MAX_NODES} nodes fit",
+            f"node {MAX_NODES + 1} of {len(names)}: lbdeploy takes at most {MAX_NODES} nodes,"
+            f" one keepalived priority each, from {TOP_PRIORITY} (the preferred master) down"
+            f" to {TOP_PRIORITY - MAX_NODES + 1}",
         )
     for name, node in inv.nodes.items():
         if node.address6 is not None and isinstance(node.address, IPv6Address):
@@ -134,8 +155,8 @@ def _check_node_address(
             f"{address} is outside the public subnet {network} "
             f"(from the first node and {_mask_of(inv, address.version)})",
         )
-    elif _not_a_host(address, network):
-        yield (loc, f"{address} is not a host address in {network}")
+    elif not_a_host := _not_a_host(address, network):
+        yield (loc, not_a_host)
 
 
 def _first_with(inv: Inventory, version: int) -> str | None:
@@ -154,13 +175,24 @@ def owners(inv: Inventory) -> dict[IPAddress, str]:
 def check_gateway(inv: Inventory) -> Iterator[Found]:
     iface = inv.interface
     nodes = owners(inv)
+    if not nodes:
+        return  # no node has an address yet: check_nodes says so
     for key, gateway, network in (
         ("gateway", iface.gateway, inv.network),
         ("gateway6", iface.gateway6, inv.network6),
     ):
+        loc = ("interface", key)
+        if gateway is not None and _first_with(inv, gateway.version) is None:
+            # The interface file only routes a family the node has: it would be dropped.
+            yield (
+                loc,
+                f"{gateway} is an IPv{gateway.version} gateway, but no node has an"
+                f" IPv{gateway.version} address, so no node would use it; give the nodes"
+                f" {'address6' if gateway.version == 6 else 'an IPv4 address'} or remove {key}",
+            )
+            continue
         if network is None or gateway is None:
             continue
-        loc = ("interface", key)
         unusable = _not_unicast(gateway)
         if unusable and not (gateway.version == 6 and gateway.is_link_local):
             yield (loc, unusable)  # an IPv6 router is often known by its link-local address
@@ -168,8 +200,8 @@ def check_gateway(inv: Inventory) -> Iterator[Found]:
             continue
         elif gateway not in network:
             yield (loc, f"{gateway} is outside the public subnet {network}")
-        elif _not_a_host(gateway, network):
-            yield (loc, f"{gateway} is not a host address in {network}")
+        elif not_a_host := _not_a_host(gateway, network):
+            yield (loc, not_a_host)
         elif gateway in nodes:
             yield (loc, f"{gateway} is the address of node {nodes[gateway]}, not of the router")
 
@@ -193,8 +225,8 @@ def check_vip(
             (*loc, "vip"),
             f"{vip} is outside the subnet {network} of interface {inv.interface.name}",
         )
-    elif network is not None and _not_a_host(vip, network):
-        yield ((*loc, "vip"), f"{vip} is not a host address in {network}")
+    elif network is not None and (not_a_host := _not_a_host(vip, network)):
+        yield ((*loc, "vip"), not_a_host)
 
 
 def check_families(inv: Inventory, loc: Loc, vip: IPAddress, unicast: bool) -> Iterator[Found]:

@@ -42,9 +42,9 @@ _BREAKING = {
 }
 
 
-def _breaking_char(value: str) -> str | None:
+def _breaking_char(value: str, allowed: str = "") -> str | None:
     for ch in value:
-        if ch in _BREAKING:
+        if ch in _BREAKING and ch not in allowed:
             return _BREAKING[ch]
         if ord(ch) < 32 or ord(ch) == 127:
             return "a control character"
@@ -58,13 +58,18 @@ def _invisible(ch: str) -> str:
     return f"an invisible or non-printing character (U+{ord(ch):04X})"
 
 
-def _config_word(value: str) -> str:
+def _config_word(value: str, allowed: str = "") -> str:
     if not value:
         raise ValueError("must not be empty")
-    found = _breaking_char(value)
+    found = _breaking_char(value, allowed)
     if found:
         raise ValueError(f"contains {found}, which would break the generated config")
     return value
+
+
+def _haproxy_word(value: str) -> str:
+    """A word that goes into haproxy.cfg alone, where '!' starts no comment (`!aNULL`)."""
+    return _config_word(value, allowed="!")
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -111,14 +116,52 @@ def _url_path(value: str) -> str:
     return value
 
 
-_TIMEOUT = re.compile(r"[0-9]+(us|ms|s|m|h|d)?")
+_TIMEOUT = re.compile(r"([0-9]+)(us|ms|s|m|h|d)?")
+# Milliseconds per unit as (numerator, denominator); no unit is milliseconds.
+_UNIT_MS = {"us": (1, 1000), "ms": (1, 1), None: (1, 1), "s": (1000, 1), "m": (60_000, 1)}
+_UNIT_MS |= {"h": (3_600_000, 1), "d": (86_400_000, 1)}
+# HAProxy's parse_time_err() (src/tools.c) rounds a time up to whole milliseconds and
+# refuses 2^31 ms or more: "timer overflow ... (maximum value is 2147483647 ms or ~24.8
+# days)", checked with haproxy 2.6 -c (24d passes, 25d fails).
+MAX_TIMER_MS = 2**31 - 1
 
 
 def _timeout(value: Any) -> str:
     text = str(value)
-    if not _TIMEOUT.fullmatch(text):
+    found = _TIMEOUT.fullmatch(text)
+    if not found:
         raise ValueError(f"{text!r} is not an HAProxy time (e.g. 5s, 500ms, 1m)")
+    digits, unit = found.groups()
+    num, den = _UNIT_MS[unit]
+    if len(digits) > 18 or -(-int(digits) * num // den) > MAX_TIMER_MS:
+        raise ValueError(
+            f"{text[:24]} is past HAProxy's longest timeout, {MAX_TIMER_MS} ms (about 24.8 days)"
+        )
+    if int(digits) == 0:
+        # A zero timeout is none at all: `haproxy -c` warns "missing timeouts".
+        raise ValueError(
+            f"{text} means no timeout at all in HAProxy: a stuck connection is never closed;"
+            " give a duration such as 50s"
+        )
     return text
+
+
+def _alpn(value: str) -> str:
+    """ALPN protocol names, comma-separated: each 1..255 bytes (RFC 7301 3.1).
+
+    HAProxy refuses a longer name ("ALPN protocol name too long", src/cfgparse-ssl.c) but
+    passes an empty one (`h2,,http/1.1`) into the handshake, where RFC 7301 forbids it.
+    """
+    for name in value.split(","):
+        size = len(name.encode())
+        if not size:
+            raise ValueError(f"{value!r} holds an empty protocol name; separate names by one comma")
+        if size > 255:
+            raise ValueError(
+                f"the protocol name {name[:20]}... is {size} bytes long; an ALPN name is"
+                " at most 255 bytes"
+            )
+    return value
 
 
 def _to_secret(value: Any, info: ValidationInfo) -> Secret:
@@ -204,6 +247,8 @@ Port = Annotated[
     int, between(1, 65535), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})
 ]
 ConfigWord = Annotated[str, AfterValidator(_config_word)]
+HaproxyWord = Annotated[str, AfterValidator(_haproxy_word)]
+Alpn = Annotated[str, AfterValidator(_haproxy_word), AfterValidator(_alpn)]
 LoginName = Annotated[str, AfterValidator(_config_word), AfterValidator(_login)]
 StatsUser = Annotated[str, AfterValidator(_config_word), AfterValidator(_stats_user)]
 InterfaceName = Annotated[str, AfterValidator(_interface_name)]

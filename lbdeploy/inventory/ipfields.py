@@ -13,7 +13,25 @@ _HOSTNAME = re.compile(
 )
 
 
+_WITH_PORT = re.compile(
+    r"\[(?P<v6>[^\]]*)\](:(?P<v6port>[0-9]+))?"  # [2001:db8::1]:22, [2001:db8::1]
+    r"|(?P<name>[^:]+):(?P<port>[0-9]*)"  # hera:22, 10.0.0.5:22, hera:
+)
+
+
 def _host(value: str) -> str:
+    """A name or an address alone; 'hera:22' or '[fd00::1]:22' say where the port goes."""
+    found = _WITH_PORT.fullmatch(value)
+    if found and (found["name"] or found["v6"]):
+        alone = found["name"] or found["v6"]
+        port = found["port"] or found["v6port"]
+        if port:
+            raise ValueError(
+                f"{value!r} holds a port: give {alone} alone here and the port as port: {port}"
+            )
+        if found["v6"]:
+            raise ValueError(f"{value!r}: write the IPv6 address without brackets, {alone}")
+        raise ValueError(f"{value!r} ends with ':'; give the name or address alone")
     if ":" in value:
         _ipv6(value)
         return value

@@ -11,8 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
+from lbdeploy.inventory import openssl
 from lbdeploy.inventory.fields import (
-    ConfigWord,
+    Alpn,
     Flag,
     HaproxyLine,
     InterfaceName,
@@ -30,6 +31,7 @@ from lbdeploy.inventory.fields import (
 )
 from lbdeploy.inventory.ipfields import IP, Host, IPv4, IPv6, Netmask
 from lbdeploy.inventory.tls import CertChain, Certificate, KeyFile, PrivateKey, key_matches
+from lbdeploy.inventory.urls import check_webhook
 from lbdeploy.scripts.shell import Secret
 
 
@@ -172,8 +174,7 @@ class Alerts(_Strict):
     @field_validator("webhook")
     @classmethod
     def _http(cls, value: Secret) -> Secret:
-        if not value.reveal().startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
+        check_webhook(value.reveal())
         return value
 
 
@@ -186,15 +187,6 @@ class Server(_Strict):
     check: Flag = True
     backup: Flag = False
     weight: Annotated[int, between(0, 256)] | None = None
-
-
-# Mozilla's "intermediate" profile (version 5.7): TLS 1.2 and 1.3, forward secrecy only.
-INTERMEDIATE_CIPHERS = (
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
-    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
-)
-INTERMEDIATE_SUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
 
 class TlsPair(_Strict):
@@ -246,15 +238,15 @@ class Service(_Strict):
     hsts: Annotated[int, between(0, 2 * 365 * 86400)] | None = Field(
         None, description="with tls: Strict-Transport-Security max-age, in seconds"
     )
-    alpn: ConfigWord = "h2,http/1.1"
+    alpn: Alpn = "h2,http/1.1"
 
 
 class TlsSettings(_Strict):
     """TLS defaults for every HTTPS listener (Mozilla's intermediate profile)."""
 
     min_version: Literal["TLSv1.2", "TLSv1.3"] = "TLSv1.2"
-    ciphers: ConfigWord = INTERMEDIATE_CIPHERS
-    ciphersuites: ConfigWord = INTERMEDIATE_SUITES
+    ciphers: openssl.CipherList = openssl.INTERMEDIATE_CIPHERS
+    ciphersuites: openssl.SuiteList = openssl.INTERMEDIATE_SUITES
 
 
 class Timeouts(_Strict):

@@ -3,7 +3,8 @@
 A `cert:` field becomes a `CertChain` (the PEM chain, leaf first, parsed), a `key:`
 field a `KeyFile` (its PEM as a Secret), each by a validator that reads the file
 relative to the inventory's folder; a wrong one is an error at that field's line:
-not PEM, not in chain order, expired, a key that does not match its certificate.
+not PEM, not in chain order, a certificate of the chain expired, a key or signature
+that the nodes' OpenSSL refuses, a key that does not match its certificate.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from cryptography.x509.oid import NameOID
 from pydantic import PlainSerializer, PlainValidator, ValidationInfo, WithJsonSchema
 
 from lbdeploy.inventory.fields import _local_path
+from lbdeploy.inventory.openssl import check_strength, describe, is_self_signed
 from lbdeploy.scripts.shell import Secret
 
+EdwardsKey = ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey
 WARN_DAYS = 14  # a certificate that expires sooner is reported at every run
 MAX_PEM_BYTES = 256 * 1024
 
@@ -125,6 +128,26 @@ def _check_order(path: Path, certs: list[x509.Certificate]) -> None:
             ) from None
 
 
+def _check_dates(path: Path, certs: list[x509.Certificate]) -> None:
+    """Every certificate a client checks must be valid now: the leaf and each intermediate.
+
+    A root at the end of the file is left alone: clients take roots from their own store
+    (RFC 8446 4.4.2 lets a server leave it out), so its dates change nothing.
+    """
+    now = datetime.now(UTC)
+    for index, cert in enumerate(certs):
+        if index > 0 and is_self_signed(cert):
+            continue
+        which = describe(index, cert)
+        if cert.not_valid_after_utc <= now:
+            expired = cert.not_valid_after_utc.strftime("%Y-%m-%d")
+            fix = "" if index == 0 else "; clients refuse the chain: get the CA's current one"
+            raise ValueError(f"{path}: {which} expired on {expired}{fix}")
+        if cert.not_valid_before_utc > now:
+            start = cert.not_valid_before_utc.strftime("%Y-%m-%d %H:%M UTC")
+            raise ValueError(f"{path}: {which} is not valid before {start}")
+
+
 def load_chain(value: Any, info: ValidationInfo) -> CertChain:
     if isinstance(value, CertChain):
         return value
@@ -135,14 +158,9 @@ def load_chain(value: Any, info: ValidationInfo) -> CertChain:
         certs = x509.load_pem_x509_certificates(data)
     except ValueError as exc:
         raise ValueError(f"{path}: not a readable PEM certificate: {exc}") from None
+    check_strength(path, certs)
     _check_order(path, certs)
-    now = datetime.now(UTC)
-    leaf = certs[0]
-    if leaf.not_valid_after_utc <= now:
-        expired = leaf.not_valid_after_utc.strftime("%Y-%m-%d")
-        raise ValueError(f"{path}: the certificate expired on {expired}")
-    if leaf.not_valid_before_utc > now:
-        raise ValueError(f"{path}: the certificate is not valid before {leaf.not_valid_before_utc}")
+    _check_dates(path, certs)
     pem = "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in certs)
     return CertChain(path, pem, tuple(certs))
 
@@ -157,10 +175,10 @@ def load_key(value: Any, info: ValidationInfo) -> KeyFile:
         raise ValueError(f"{path}: the key is encrypted; HAProxy needs it unencrypted") from None
     except (ValueError, UnsupportedAlgorithm):
         raise ValueError(f"{path}: not a PEM private key") from None
-    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
-            raise ValueError(f"{path}: Ed25519/Ed448 keys are not served by HAProxy; use EC or RSA")
-        raise ValueError(f"{path}: an RSA or EC private key is needed")
+    # HAProxy 2.6 on OpenSSL 3.0 serves an Ed25519 certificate (a handshake shows it) and
+    # loads an Ed448 one (haproxy -c); browsers not taking them is a warning, not an error.
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | EdwardsKey):
+        raise ValueError(f"{path}: an RSA, EC or Ed25519 private key is needed")
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()

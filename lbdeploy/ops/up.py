@@ -13,7 +13,7 @@ import time
 
 from lbdeploy.components import daemons, keepalived
 from lbdeploy.components.services import services_script
-from lbdeploy.components.tls import expiry_warnings
+from lbdeploy.components.tls import certificate_warnings
 from lbdeploy.core.change_scripts import MARK, VALIDATION_FAILED, change_script
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.desired import Desired, PairState
@@ -43,7 +43,7 @@ def converge(
     """`lbdeploy up`: bring every node to its desired state; with check, only say what would."""
     start = time.monotonic()
     report = Report("up --check" if check else "up", {})
-    report.notes += expiry_warnings(desired.pair)
+    report.notes += certificate_warnings(desired.pair)
     with open_runs(desired, creds, lock=not check, command=report.command) as runs:
         report.nodes = runs.reports
         if not runs.complete or not _judge_platforms(desired.pair, runs, emit):

@@ -59,9 +59,22 @@ def test_there_are_files_to_check() -> None:
     assert len(HAPROXY_FILES) >= 7 and len(KEEPALIVED_FILES) >= 7
 
 
+def with_local_certificates(path: Path, tmp_path: Path) -> Path:
+    """The config with each certificate it names read from the golden copy beside it."""
+    node_root = path.parents[2]  # expected/<node>/
+    text = re.sub(
+        r"(?<= crt )/(etc/haproxy/certs/\S+)",
+        lambda found: str(node_root / found.group(1)),
+        path.read_text(),
+    )
+    local = tmp_path / "haproxy.cfg"
+    local.write_text(text)
+    return local
+
+
 @pytest.mark.parametrize("path", HAPROXY_FILES, ids=_ids(HAPROXY_FILES))
-def test_haproxy_accepts_rendered_config(path: Path) -> None:
-    result = haproxy_check(path)
+def test_haproxy_accepts_rendered_config(path: Path, tmp_path: Path) -> None:
+    result = haproxy_check(with_local_certificates(path, tmp_path))
     assert result.returncode == 0, result.stderr
     warnings = [
         line

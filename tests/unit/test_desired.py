@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lbdeploy.core.desired import derive
+from lbdeploy.core.vrrp import instance_name as _instance_name
 from lbdeploy.inventory import load_inventory
 from lbdeploy.inventory.load import parse_inventory
 
@@ -72,3 +73,9 @@ def test_secrets_never_show_in_reprs() -> None:
     state = nodes_of(inv, DATA)[0]
     for text in (repr(inv), str(inv.model_dump()), repr(state), inv.model_dump_json()):
         assert "vrrp-pw" not in text and "stats-pw" not in text
+
+
+def test_an_ipv6_vip_sharing_a_vrid_with_an_ipv4_one_gets_its_own_instance_name() -> None:
+    assert _instance_name(50, 4, {50}) == "VI_50"
+    assert _instance_name(50, 6, {50}) == "VI6_50"
+    assert _instance_name(51, 6, {50}) == "VI_51"  # alone in its VRID: named as before

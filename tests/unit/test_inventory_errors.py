@@ -1,7 +1,8 @@
 """Every inventory mistake names file, line, column and field, in words a sysadmin reads.
 
 Each case is one file under data/inventory_errors/: the inventory, headed by
-`# expect:` lines giving the exact messages ({file} stands for its path).
+`# expect:` lines giving the exact messages ({file} stands for its path, {dir} for its
+folder, where certificates named by the case are found: data/certs/ is ../certs/).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ CASES = sorted((Path(__file__).parent / "data" / "inventory_errors").glob("*.yam
 def _expected(path: Path) -> list[str]:
     lines = path.read_text().splitlines()
     return [
-        line.removeprefix("# expect: ").replace("{file}", str(path))
+        line.removeprefix("# expect: ")
+        .replace("{file}", str(path))
+        .replace("{dir}", str(path.resolve().parent))
         for line in lines
         if line.startswith("# expect: ")
     ]

@@ -17,6 +17,8 @@ from lbdeploy.core.plan import make_plan
 from lbdeploy.core.render import render_node
 from lbdeploy.errors import InventoryError
 from lbdeploy.inventory.load import load_inventory
+from lbdeploy.inventory.model import TlsSettings
+from lbdeploy.inventory.openssl import INTERMEDIATE_CIPHERS, INTERMEDIATE_SUITES
 from tests.tlsutil import cert_pem, issue, key_pem, make_ca, write_pair
 
 DATA = Path(__file__).parent / "data"
@@ -88,6 +90,23 @@ def test_validate_lists_each_certificate_and_warns_before_expiry(tmp_path: Path,
     assert "soon.example.org" in result.output and "lbdeploy test CA" in result.output
     assert "warning: " in result.output and "expires in 4 days" in result.output
     assert "PRIVATE KEY" not in result.output
+
+
+def test_an_ed25519_certificate_is_served_with_a_warning_about_browsers(tmp_path: Path) -> None:
+    fixtures = DATA / "certs"
+    path = inventory(
+        tmp_path,
+        f"      - {{cert: {fixtures}/shop.crt, key: {fixtures}/shop.key}}\n"
+        f"      - {{cert: {fixtures}/ed25519.crt, key: {fixtures}/ed25519.key}}",
+    )
+    desired = desired_of(path)
+    cfg = render_node(desired.pair, desired.nodes[0])["/etc/haproxy/haproxy.cfg"].content
+    assert "crt /etc/haproxy/certs/shop-0.pem crt /etc/haproxy/certs/shop-1.pem" in cfg
+    result = CliRunner().invoke(app, ["validate", str(path)], env={"COLUMNS": "500"})
+    assert result.exit_code == 0, result.output
+    [warning] = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert "ed25519.crt (ed.example.org) has an Ed25519 or Ed448 key" in warning
+    assert "browsers (Chrome, Firefox, Safari) do not accept" in warning
 
 
 @pytest.mark.parametrize(
@@ -163,3 +182,11 @@ def test_a_certificate_alone_is_rotated_through_the_runtime_api(two_names: Path)
     assert "set ssl cert %s <<" in script and "commit ssl cert" in script
     check = subprocess.run(["sh", "-n"], input=script, text=True, capture_output=True)
     assert check.returncode == 0, check.stderr
+
+
+def test_the_default_cipher_lists_pass_the_inventory_own_rules() -> None:
+    """Defaults are not validated by pydantic: the same rules must hold for them."""
+    inv = load_inventory(DATA / "render" / "lab" / "inventory.yaml", {})
+    tls = inv.haproxy.tls
+    again = TlsSettings(ciphers=tls.ciphers, ciphersuites=tls.ciphersuites)
+    assert (again.ciphers, again.ciphersuites) == (INTERMEDIATE_CIPHERS, INTERMEDIATE_SUITES)
