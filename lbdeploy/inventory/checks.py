@@ -20,6 +20,7 @@ from lbdeploy.inventory.addressing import (
     check_vip,
     owners,
 )
+from lbdeploy.inventory.anycast import check_anycast
 from lbdeploy.inventory.model import Inventory, Service
 
 __all__ = ["MAX_NODES", "check_inventory"]
@@ -29,7 +30,13 @@ Bind = tuple[IPAddress, int]
 
 def check_inventory(inv: Inventory) -> list[Found]:
     """Every cross-field problem of a structurally valid inventory, in file order."""
-    return [*check_nodes(inv), *check_gateway(inv), *_check_vrrp(inv), *_check_services(inv)]
+    return [
+        *check_nodes(inv),
+        *check_gateway(inv),
+        *_check_vrrp(inv),
+        *check_anycast(inv),
+        *_check_services(inv),
+    ]
 
 
 def _check_vrrp(inv: Inventory) -> Iterator[Found]:
@@ -107,7 +114,7 @@ def _check_tls(
 
 
 def _check_services(inv: Inventory) -> Iterator[Found]:
-    vips = [inst.vip for inst in inv.vrrp]
+    vips = [inst.vip for inst in inv.vrrp] + [a.vip for a in inv.anycast]
     seen_name: dict[str, int] = {}
     seen_bind: dict[Bind, str] = {}
     for i, svc in enumerate(inv.services):
@@ -121,7 +128,7 @@ def _check_services(inv: Inventory) -> Iterator[Found]:
             )
         seen_name.setdefault(svc.name, i)
         binds: list[Bind] = []
-        for j, vip in enumerate(svc.vip or [vips[0]]):
+        for j, vip in enumerate(svc.vip or vips[:1]):
             if svc.vip is not None and vip not in vips:
                 known = ", ".join(map(str, vips))
                 yield ((*loc, "vip", j), f"{vip} is not one of the VIPs ({known})")
