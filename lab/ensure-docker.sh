@@ -11,6 +11,8 @@ command -v ssh-keyscan >/dev/null || need+=(openssh-client)
 # The test suite validates rendered configs with the real daemons' checkers.
 command -v haproxy >/dev/null || need+=(haproxy)
 command -v keepalived >/dev/null || need+=(keepalived)
+command -v vtysh >/dev/null || need+=(frr)
+[ -x /usr/lib/frr/frr-reload.py ] || need+=(frr-pythontools)
 if ((${#need[@]})); then
     echo "lab: installing ${need[*]} from Debian" >&2
     export DEBIAN_FRONTEND=noninteractive

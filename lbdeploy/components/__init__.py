@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from lbdeploy.components.base import Component
 from lbdeploy.components.failsafe import Failsafe
+from lbdeploy.components.frr import Frr
 from lbdeploy.components.haproxy import Haproxy
 from lbdeploy.components.keepalived import Keepalived
 from lbdeploy.components.network import Network
@@ -21,7 +22,7 @@ from lbdeploy.core.platforms import Daemon
 
 def for_pair(pair: PairState) -> tuple[Component, ...]:
     """The pair's components in the order their steps and files apply."""
-    daemons = tuple(c for c in (Tls(), Haproxy(), Notify(), Keepalived()) if c.wanted(pair))
+    daemons = tuple(c for c in (Tls(), Haproxy(), Notify(), Keepalived(), Frr()) if c.wanted(pair))
     return (Network(), Sysctl(), Packages(daemons), Failsafe(), *daemons)
 
 

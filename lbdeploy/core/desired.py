@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from lbdeploy.addresses import IPAddress, IPInterface, hostport
+from lbdeploy.core.anycast import AnycastState, derive_anycast
 from lbdeploy.core.targets import NoSshConfig, SshConfig, SshTarget, ssh_target
 from lbdeploy.core.vrrp import VipState, VrrpRole, instance_name, role, sync_groups
 from lbdeploy.inventory.model import HaproxySettings, Interface, Inventory, Server, Stats
@@ -96,6 +97,7 @@ class PairState:
     stats: Stats | None
     haproxy: HaproxySettings
     webhook: Secret | None = None
+    anycast: AnycastState | None = None  # VIPs every node announces over BGP (FRR)
 
     def vip(self, text: str) -> VipState | None:
         return next((v for v in self.vips if str(v.vip) == text), None)
@@ -125,6 +127,7 @@ class PairState:
     def sysctls(self) -> tuple[str, ...]:
         """The nonlocal_bind switch of each VIP family: HAProxy binds VIPs it does not hold."""
         versions = {v.vip.version for v in self.vips}
+        versions |= {v.version for v in self.anycast.vips} if self.anycast else set()
         return tuple(key for key, v in zip(NONLOCAL_BIND, (4, 6), strict=True) if v in versions)
 
     @property
@@ -136,6 +139,7 @@ class PairState:
         if self.webhook is not None:
             found.append(self.webhook)
         found += [line for b in self.bundles for line in b.key_lines]
+        found += self.anycast.secrets if self.anycast is not None else ()
         return tuple(found)
 
     @property
@@ -198,10 +202,12 @@ def derive_pair(inv: Inventory) -> PairState:
         )
         for inst in inv.vrrp
     )
+    anycast = derive_anycast(inv)
+    default = vips[0].vip if vips else inv.anycast[0].vip  # checked: one or the other
     services = tuple(
         ServiceState(
             name=svc.name,
-            vips=tuple(svc.vip or (vips[0].vip,)),
+            vips=tuple(svc.vip or (default,)),
             port=svc.port,
             mode=svc.mode,
             balance=svc.balance,
@@ -220,7 +226,15 @@ def derive_pair(inv: Inventory) -> PairState:
     )
     webhook = inv.alerts.webhook if inv.alerts else None
     return PairState(
-        inv.interface, inv.network, inv.network6, vips, services, inv.stats, inv.haproxy, webhook
+        inv.interface,
+        inv.network,
+        inv.network6,
+        vips,
+        services,
+        inv.stats,
+        inv.haproxy,
+        webhook,
+        anycast,
     )
 
 

@@ -95,17 +95,18 @@ def by_path(files: Iterable[ManagedFile]) -> dict[str, ManagedFile]:
     return {f.path: f for f in files}
 
 
-# Where keepalived and HAProxy keep a password: keepalived's `auth_pass`, HAProxy's
-# `stats auth USER:PASS` and a userlist's `user NAME insecure-password|password VALUE`.
+# Where keepalived, HAProxy and FRR keep a password: keepalived's `auth_pass`, HAProxy's
+# `stats auth USER:PASS` and a userlist's `user NAME insecure-password|password VALUE`,
+# FRR's `neighbor PEER password KEY`.
 _CONFIG_SECRETS = re.compile(
     r"^(\s*auth_pass\s+|\s*stats\s+auth\s+[^:\s]+:"
-    r"|\s*user\s+\S+\s+(?:insecure-)?password\s+)\S+",
+    r"|\s*user\s+\S+\s+(?:insecure-)?password\s+|\s*neighbor\s+\S+\s+password\s+)\S+",
     re.MULTILINE,
 )
 
 
 def mask_config_secrets(content: str) -> str:
-    """Any keepalived.conf or haproxy.cfg, even one lbdeploy did not write (an old one
+    """Any keepalived.conf, haproxy.cfg or frr.conf, even one lbdeploy did not write (an old one
     whose passwords this run does not know), passwords as ***."""
     return _CONFIG_SECRETS.sub(r"\1***", content)
 

@@ -19,6 +19,7 @@ from lbdeploy.inventory.addressing import (
     check_vip,
     owners,
 )
+from lbdeploy.inventory.anycast import check_anycast
 from lbdeploy.inventory.model import Inventory, VrrpInstance
 from lbdeploy.inventory.services import check_services
 
@@ -31,6 +32,7 @@ def check_inventory(inv: Inventory) -> list[Found]:
         *check_nodes(inv),
         *check_gateway(inv),
         *_check_vrrp(inv),
+        *check_anycast(inv),
         *_check_stats(inv),
         *check_services(inv),
     ]

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from lbdeploy.inventory import openssl
+from lbdeploy.inventory.anycast import AnycastVip, Bgp, NodeBgp
 from lbdeploy.inventory.fields import (
     Alpn,
     Flag,
@@ -73,6 +74,7 @@ class Node(_Strict):
     address6: IPv6 | None = Field(
         None, description="the node's IPv6 address on the public interface, beside its IPv4 one"
     )
+    bgp: NodeBgp | None = Field(None, description="this node's own asn or peers (anycast)")
 
     def _given(self) -> IPv4Address | IPv6Address | None:
         if self.address is not None:
@@ -280,7 +282,9 @@ class Inventory(_Strict):
     ssh: SshDefaults = SshDefaults()
     nodes: Annotated[dict[Name, Node], Field(min_length=1)]
     interface: Interface
-    vrrp: Annotated[list[VrrpInstance], Field(min_length=1)]
+    vrrp: list[VrrpInstance] = Field(default_factory=list)  # or anycast, or both
+    bgp: Bgp | None = None
+    anycast: list[AnycastVip] = Field(default_factory=list)
     stats: Stats | None = None
     alerts: Alerts | None = None
     services: list[Service] = Field(default_factory=list)

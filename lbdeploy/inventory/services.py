@@ -102,14 +102,14 @@ def _check_names(i: int, svc: Service, seen: dict[str, str]) -> Iterator[Found]:
 
 
 def check_services(inv: Inventory) -> Iterator[Found]:
-    vips = [inst.vip for inst in inv.vrrp]
+    vips = [inst.vip for inst in inv.vrrp] + [a.vip for a in inv.anycast]
     seen_bind: dict[Bind, str] = {}
     seen_name: dict[str, str] = {}
     for i, svc in enumerate(inv.services):
         loc = ("services", i)
         yield from _check_names(i, svc, seen_name)
         binds: list[Bind] = []
-        for j, vip in enumerate(svc.vip or [vips[0]]):
+        for j, vip in enumerate(svc.vip or vips[:1]):
             if svc.vip is not None and vip not in vips:
                 known = ", ".join(map(str, vips))
                 yield ((*loc, "vip", j), f"{vip} is not one of the VIPs ({known})")

@@ -19,7 +19,7 @@ from lbdeploy.inventory import load_inventory
 
 RENDER = Path(__file__).parent / "data" / "render"
 CASES = sorted(p for p in RENDER.iterdir() if p.is_dir())
-ENV = {"LB_VRRP_PASS": "vrrp-pw", "LB_STATS_PASS": "stats-pw"}
+ENV = {"LB_VRRP_PASS": "vrrp-pw", "LB_STATS_PASS": "stats-pw", "LB_BGP_PASS": "bgp-md5-pw"}
 
 
 def rendered(case: Path) -> dict[Path, str]:

@@ -1,0 +1,147 @@
+"""Anycast offline: the desired state derived once, the FRR component's plan, its parsers.
+
+The JSON under data/facts/frr-*.json is written by hand from FRR's own JSON writers
+(bgpd/bgp_vty.c `bgp_show_summary` and bfdd/bfdd_vty.c `_display_peer_json` at
+frr-8.4.4), not recorded from a node: the lab half replaces them with recordings.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, ip_address
+from pathlib import Path
+
+from lbdeploy.components import for_pair, units
+from lbdeploy.components.frr import (
+    FRR_CONF,
+    FRR_DAEMONS,
+    FRR_RELOAD,
+    GATE,
+    UNIT,
+    parse_bfd_peers,
+    parse_bgp_summary,
+)
+from lbdeploy.components.services import services_script
+from lbdeploy.core.anycast import router_id
+from lbdeploy.core.desired import Desired, derive
+from lbdeploy.core.facts import Facts
+from lbdeploy.core.files import ManagedFile, mask_config_secrets
+from lbdeploy.core.parsers import FileFact, ServiceFact
+from lbdeploy.core.plan import Plan, make_plan
+from lbdeploy.core.render import render_node
+from lbdeploy.inventory import load_inventory
+
+DATA = Path(__file__).parent / "data"
+ENV = {"LB_VRRP_PASS": "vrrp-pw", "LB_BGP_PASS": "bgp-md5-pw"}
+
+
+def case(name: str) -> Desired:
+    return derive(load_inventory(DATA / "render" / name / "inventory.yaml", ENV), DATA)
+
+
+def test_a_node_override_gives_its_own_asn_and_routers() -> None:
+    anycast = case("anycast").pair.anycast
+    assert anycast is not None
+    hera, atenea = anycast.speaker("hera"), anycast.speaker("atenea")
+    assert (hera.asn, atenea.asn) == (65101, 65102)
+    assert [str(p.address) for p in atenea.peers] == ["192.0.2.2", "2001:db8:2::2"]
+    assert hera.router_id == IPv4Address("192.0.2.11")
+
+
+def test_an_ipv6_only_node_gets_a_router_id_that_is_no_vip() -> None:
+    assert router_id(ip_address("2001:db8:2::c0a8:10b")) == IPv4Address("192.168.1.11")
+
+
+def test_bgp_passwords_are_secrets_and_both_families_bind_nonlocal() -> None:
+    pair = case("anycast").pair
+    assert "bgp-md5-pw" in [s.reveal() for s in pair.secrets]
+    assert pair.sysctls == ("net.ipv4.ip_nonlocal_bind", "net.ipv6.ip_nonlocal_bind")
+
+
+def test_services_resolve_to_anycast_vips() -> None:
+    mixed = case("mixed").pair
+    assert [(s.name, [str(v) for v in s.vips]) for s in mixed.services] == [
+        ("admin", ["192.168.1.150"]),
+        ("web", ["203.0.113.80"]),
+    ]
+
+
+def test_frr_is_wanted_only_with_anycast_and_keepalived_only_with_vrrp() -> None:
+    names = {c: [x.name for x in for_pair(case(c).pair)] for c in ("anycast", "mixed", "lab")}
+    assert "frr" in names["anycast"] and "keepalived" not in names["anycast"]
+    assert {"frr", "keepalived"} <= set(names["mixed"])
+    assert "frr" not in names["lab"]
+    assert units(case("anycast").pair) == ("haproxy", UNIT, GATE)
+
+
+def _converged(files: dict[str, ManagedFile], active: tuple[str, ...]) -> Facts:
+    """A node that holds every file as rendered, with every unit running."""
+    live = {f.path: FileFact(f.sha256, f.mode, f.owner, f.group) for f in files.values()}
+    return Facts(
+        lock="acquired",
+        files=live,
+        applied={path: fact.sha256 for path, fact in live.items()},
+        services={u: ServiceFact("active", "enabled", 1) for u in active},
+    )
+
+
+def _plan_with(edited: tuple[str, ...]) -> tuple[Plan, Desired]:
+    desired = case("anycast")
+    node = desired.nodes[0]
+    files = render_node(desired.pair, node)
+    facts = _converged(files, units(desired.pair))
+    for path in edited:
+        old = facts.files[path]
+        facts.files[path] = FileFact("0" * 64, old.mode, old.owner, old.group)
+    return make_plan(desired.pair, node, files, facts), desired
+
+
+def test_a_changed_frr_conf_goes_in_by_frr_reload_and_is_checked_first() -> None:
+    plan, desired = _plan_with((FRR_CONF,))
+    uploads = [u.file for c in plan.changes for u in c.uploads]
+    assert [f.path for f in uploads] == [FRR_CONF]
+    assert uploads[0].validate is not None and uploads[0].validate.argv[:2] == (
+        "vtysh",
+        "--dryrun",
+    )
+    assert (uploads[0].owner, uploads[0].group, uploads[0].mode) == ("frr", "frr", 0o640)
+    assert [(a.service, a.action) for a in plan.services] == [(UNIT, "reload")]
+    script = str(services_script(desired.pair, plan.services).lines[0].command)
+    assert f"{FRR_RELOAD} --reload {FRR_CONF}" in script
+    assert "systemctl restart frr" in script  # only when FRR is not running
+
+
+def test_a_changed_daemons_file_restarts_frr() -> None:
+    plan, _ = _plan_with((FRR_DAEMONS, FRR_CONF))
+    assert [(a.service, a.action) for a in plan.services] == [(UNIT, "restart")]
+
+
+def test_a_converged_anycast_node_plans_nothing_for_frr() -> None:
+    plan, _ = _plan_with(())
+    assert not [a for a in plan.services if a.service in (UNIT, GATE)]
+    assert not [u for c in plan.changes for u in c.uploads if "frr" in u.file.path]
+
+
+def test_bgp_summary_parses_each_session_per_family() -> None:
+    lines = (DATA / "facts" / "frr-bgp-summary.json").read_text().splitlines()
+    sessions = {(s.peer, s.afi): s for s in parse_bgp_summary(lines)}
+    assert sessions[("192.0.2.1", "ipv4Unicast")].up
+    assert sessions[("192.0.2.1", "ipv4Unicast")].sent == 1
+    assert not sessions[("192.0.2.2", "ipv4Unicast")].up
+    assert sessions[("192.0.2.2", "ipv4Unicast")].sent is None  # not established: no pfxSnt
+    assert sessions[("2001:db8:2::1", "ipv6Unicast")].remote_as == 65000
+
+
+def test_bfd_peers_parse_to_their_status() -> None:
+    lines = (DATA / "facts" / "frr-bfd-peers.json").read_text().splitlines()
+    assert parse_bfd_peers(lines) == {"192.0.2.1": "up", "192.0.2.2": "down"}
+
+
+def test_frr_not_running_parses_to_nothing() -> None:
+    assert parse_bgp_summary([]) == [] and parse_bfd_peers([]) == {}
+
+
+def test_an_old_bgp_password_is_masked_in_a_diff() -> None:
+    """A password this run does not know (the one being replaced) never shows."""
+    assert mask_config_secrets(" neighbor 192.0.2.1 password old-pw\n") == (
+        " neighbor 192.0.2.1 password ***\n"
+    )
