@@ -153,30 +153,7 @@ def reload(restore: bool = False) -> Command:
     reload owed by an earlier run, a certificate fallback, /etc/default/haproxy alone):
     it stays, and the reload stays owed.
     """
-    if restore:
-        undo = cmd(
-            "if [ -f {bak} ]; then umask 077; cp -p {bak} {cfg};"
-            " grep -vF {entry} {applied} > {new} || true; mv -f {new} {applied}; rm -f {owed};"
-            " fi",
-            bak=HAPROXY_CFG + ".lbdeploy-bak",
-            cfg=HAPROXY_CFG,
-            entry="  " + HAPROXY_CFG,
-            applied=APPLIED,
-            new=APPLIED + ".new",
-            owed=f"{PENDING}/haproxy",  # the live file is the running one again: nothing owed
-        )
-        said = f"the new one did not load; {HAPROXY_CFG} was put back to the running version"
-    else:
-        undo = cmd(
-            "umask 077; mkdir -p {pending}; echo reload > {owed}",
-            pending=PENDING,
-            owed=f"{PENDING}/haproxy",
-        )
-        said = (
-            f"the config on disk did not load; {HAPROXY_CFG} was not changed by this run and"
-            " is left as it is (the reload stays owed: fix the cause, then run `lbdeploy up`"
-            " again)"
-        )
+    undo, said = _on_failure(restore)
     return (
         cmd(
             "before=$(" + _WORKER_PID + "); since=$(date +%s)\n"
@@ -201,6 +178,35 @@ def reload(restore: bool = False) -> Command:
             code=RELOAD_FAILED,
         )
     )
+
+
+def _on_failure(restore: bool) -> tuple[Command, str]:
+    """What a failed reload does to the live file, and how it says so."""
+    if restore:
+        undo = cmd(
+            "if [ -f {bak} ]; then umask 077; cp -p {bak} {cfg};"
+            " grep -vF {entry} {applied} > {new} || true; mv -f {new} {applied}; rm -f {owed};"
+            " fi",
+            bak=HAPROXY_CFG + ".lbdeploy-bak",
+            cfg=HAPROXY_CFG,
+            entry="  " + HAPROXY_CFG,
+            applied=APPLIED,
+            new=APPLIED + ".new",
+            owed=f"{PENDING}/haproxy",  # the live file is the running one again: nothing owed
+        )
+        said = f"the new one did not load; {HAPROXY_CFG} was put back to the running version"
+    else:
+        undo = cmd(
+            "umask 077; mkdir -p {pending}; echo reload > {owed}",
+            pending=PENDING,
+            owed=f"{PENDING}/haproxy",
+        )
+        said = (
+            f"the config on disk did not load; {HAPROXY_CFG} was not changed by this run and"
+            " is left as it is (the reload stays owed: fix the cause, then run `lbdeploy up`"
+            " again)"
+        )
+    return undo, said
 
 
 def ssl_cert_update(paths: tuple[str, ...]) -> Command:

@@ -17,6 +17,9 @@ SH_CHECK = Validator(("sh", "-n"))
 class Notify(Component):
     name = "notify"
 
+    def wanted(self, pair: PairState) -> bool:
+        return bool(pair.vips)  # keepalived's handler: only a pair with VRRP VIPs runs it
+
     def packages(self, pair: PairState) -> tuple[str, ...]:
         return ("curl",) if pair.webhook else ()  # the handler POSTs alerts with it
 

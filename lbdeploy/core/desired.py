@@ -15,7 +15,7 @@ from typing import Literal
 from lbdeploy.addresses import IPAddress, IPInterface, hostport
 from lbdeploy.core.anycast import AnycastState, derive_anycast
 from lbdeploy.core.targets import NoSshConfig, SshConfig, SshTarget, ssh_target
-from lbdeploy.core.vrrp import VipState, VrrpRole, instance_name, role, sync_groups
+from lbdeploy.core.vrrp import VipState, VrrpRole, derive_vips, role, sync_groups
 from lbdeploy.inventory.model import HaproxySettings, Interface, Inventory, Server, Stats
 from lbdeploy.inventory.tls import CertChain, KeyFile
 from lbdeploy.scripts.shell import Secret
@@ -185,23 +185,7 @@ class Desired:
 
 def derive_pair(inv: Inventory) -> PairState:
     """Resolve pair-wide values once: each VIP's preferred master, each service's VIP."""
-    networks = {4: inv.network, 6: inv.network6}
-    first = next(iter(inv.nodes))
-    ipv4_vrids = {inst.virtual_router_id for inst in inv.vrrp if inst.vip.version == 4}
-    vips = tuple(
-        VipState(
-            name=instance_name(inst.virtual_router_id, inst.vip.version, ipv4_vrids),
-            virtual_router_id=inst.virtual_router_id,
-            vip=inst.vip,
-            prefix=_prefix(networks[inst.vip.version]),
-            preferred_master=inst.master or first,
-            advert_int=inst.advert_int,
-            nopreempt=inst.nopreempt,
-            auth_pass=inst.auth_pass,
-            unicast=inst.unicast,
-        )
-        for inst in inv.vrrp
-    )
+    vips = derive_vips(inv)
     anycast = derive_anycast(inv)
     default = vips[0].vip if vips else inv.anycast[0].vip  # checked: one or the other
     services = tuple(
@@ -236,11 +220,6 @@ def derive_pair(inv: Inventory) -> PairState:
         webhook,
         anycast,
     )
-
-
-def _prefix(network: IPv4Network | IPv6Network | None) -> int:
-    assert network is not None, "checked by check_inventory"
-    return network.prefixlen
 
 
 def derive(inv: Inventory, base_dir: Path, ssh_config: SshConfig | None = None) -> Desired:

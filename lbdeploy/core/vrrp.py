@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lbdeploy.addresses import IPAddress
+from lbdeploy.inventory.model import Inventory
 from lbdeploy.scripts.shell import Secret
 
 # The highest priority short of the address owner's 255. A backup's skew time, what it
@@ -92,3 +93,28 @@ def role(
 def _of_family(addresses: tuple[IPAddress, ...], version: int) -> IPAddress | None:
     """Unicast peers speak the VIP's family: IPv6 adverts for an IPv6 VIP."""
     return next((a for a in addresses if a.version == version), None)
+
+
+def derive_vips(inv: Inventory) -> tuple[VipState, ...]:
+    """Each VRRP VIP's instance, once: its preferred master (`master`, else the first node)."""
+    networks = {4: inv.network, 6: inv.network6}
+    first = next(iter(inv.nodes))
+    ipv4_vrids = {inst.virtual_router_id for inst in inv.vrrp if inst.vip.version == 4}
+    vips = []
+    for inst in inv.vrrp:
+        network = networks[inst.vip.version]
+        assert network is not None, "checked by check_inventory"
+        vips.append(
+            VipState(
+                name=instance_name(inst.virtual_router_id, inst.vip.version, ipv4_vrids),
+                virtual_router_id=inst.virtual_router_id,
+                vip=inst.vip,
+                prefix=network.prefixlen,
+                preferred_master=inst.master or first,
+                advert_int=inst.advert_int,
+                nopreempt=inst.nopreempt,
+                auth_pass=inst.auth_pass,
+                unicast=inst.unicast,
+            )
+        )
+    return tuple(vips)

@@ -10,6 +10,7 @@ import difflib
 import types
 import typing
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,35 @@ def _single(raw: dict[str, Any], key: str) -> set[int]:
     }
 
 
+@dataclass
+class _Places:
+    """Where a problem stands in the file: a shorthand (`vrrp:` as a mapping, one `tls:`
+    or `vip:` instead of a list) is validated as a one-item list, located as written."""
+
+    located: Located
+    name: str
+    secrets: list[str]
+    single_vrrp: bool = False
+    single: dict[str, set[int]] = field(default_factory=lambda: {"tls": set(), "vip": set()})
+
+    def in_file(self, loc: Loc) -> Loc:
+        if self.single_vrrp and loc[:2] == ("vrrp", 0):
+            return ("vrrp", *loc[2:])
+        if (
+            loc[:1] == ("services",)
+            and len(loc) >= 4
+            and loc[3] == 0
+            and loc[1] in self.single.get(str(loc[2]), ())
+        ):
+            return (*loc[:3], *loc[4:])
+        return loc
+
+    def problem(self, loc: Loc, message: str, at_key: bool = False) -> Problem:
+        line, col = self.located.mark(self.in_file(loc), prefer_key=at_key)
+        field = redact(format_loc(self.in_file(loc)), self.secrets)
+        return Problem(self.name, line, col, field, redact(message, self.secrets))
+
+
 def parse_inventory(
     text: str,
     name: str,
@@ -196,42 +226,21 @@ def parse_inventory(
     """Validate inventory text; `name` is what error messages call the file, `base` the
     folder its relative paths (certificates) start from."""
     located = parse_yaml(text, name, limits)
-    secrets = secrets_in(located.data, env)
-
-    def problem(loc: Loc, message: str, at_key: bool = False) -> Problem:
-        line, col = located.mark(loc_in_file(loc), prefer_key=at_key)
-        field = redact(format_loc(loc_in_file(loc)), secrets)
-        return Problem(name, line, col, field, redact(message, secrets))
-
-    single_vrrp = False
-    single: dict[str, set[int]] = {"tls": set(), "vip": set()}
-
-    def loc_in_file(loc: Loc) -> Loc:
-        if single_vrrp and loc[:2] == ("vrrp", 0):
-            return ("vrrp", *loc[2:])
-        if (
-            loc[:1] == ("services",)
-            and len(loc) >= 4
-            and loc[3] == 0
-            and loc[1] in single.get(str(loc[2]), ())
-        ):
-            return (*loc[:3], *loc[4:])
-        return loc
-
+    places = _Places(located, name, secrets_in(located.data, env))
     if not isinstance(located.data, dict):
         raise InventoryError([Problem(name, 1, 1, "", "the inventory must be a YAML mapping")])
     early = [
-        problem(d, f"'{d[-1]}' is given twice; names and keys must be unique", at_key=True)
+        places.problem(d, f"'{d[-1]}' is given twice; names and keys must be unique", True)
         for d in located.duplicates
     ] + [
-        problem(loc, _NULL_MESSAGE)
+        places.problem(loc, _NULL_MESSAGE)
         for loc in _nulls(located.data, ())
         if loc not in NULL_MEANS_NONE
     ]
     if early:
         raise InventoryError(sorted(early, key=lambda p: (p.line, p.column)))
-    single_vrrp = _unwrap_single_vrrp(located.data)
-    single = {key: _single(located.data, key) for key in single}
+    places.single_vrrp = _unwrap_single_vrrp(located.data)
+    places.single = {key: _single(located.data, key) for key in places.single}
     context = {"env": dict(env), "base": base or Path.cwd()}
     try:
         inventory = Inventory.model_validate(located.data, context=context)
@@ -240,9 +249,9 @@ def parse_inventory(
         for error in exc.errors(include_url=False):
             loc = tuple(p for p in error["loc"] if p != "[key]")
             message, at_key = _message(error)
-            problems.append(problem(loc, message, at_key=at_key or "[key]" in error["loc"]))
+            problems.append(places.problem(loc, message, at_key or "[key]" in error["loc"]))
         raise InventoryError(problems) from None
-    found = [problem(loc, message) for loc, message in check_inventory(inventory)]
+    found = [places.problem(loc, message) for loc, message in check_inventory(inventory)]
     if found:
         raise InventoryError(found)
     return inventory
