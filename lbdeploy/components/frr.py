@@ -22,6 +22,9 @@ from lbdeploy.core.platforms import Daemon, Keyword
 from lbdeploy.scripts.script import Script
 from lbdeploy.scripts.shell import Command, cmd
 
+# Where frr.conf keeps a password: `neighbor PEER password KEY` (the word after group 1).
+SECRET_LINES = r"^(\s*neighbor\s+\S+\s+password\s+)"
+
 UNIT = "frr"
 GATE = "lbdeploy-anycast"  # the health gate's unit
 FRR_CONF = "/etc/frr/frr.conf"
@@ -136,6 +139,7 @@ class Frr(Component):
                 validate=FRR_CHECK,
                 on_change=RELOAD,
                 redact=ctx.pair.secrets,
+                secret_lines=SECRET_LINES,
             ),
         ]
 

@@ -25,6 +25,9 @@ SERVER_STATE = "/var/lib/haproxy/server-state"  # admin states (drain, maint) ac
 SOCKET_DIR = "/run/lbdeploy-haproxy"
 HAPROXY_SOCKET = f"{SOCKET_DIR}/admin.sock"
 
+# Where haproxy.cfg keeps a password: `stats auth USER:PASS` and a userlist's
+# `user NAME insecure-password|password VALUE` (the word after group 1 is masked).
+SECRET_LINES = r"^(\s*stats\s+auth\s+[^:\s]+:|\s*user\s+\S+\s+(?:insecure-)?password\s+)"
 HAPROXY_CHECK = Validator(("haproxy", "-c", "-f"))
 RELOAD = OnChange(UNIT, "reload")
 SSL_CERT = OnChange(UNIT, "ssl-cert")
@@ -117,6 +120,7 @@ class Haproxy(Component):
                 validate=HAPROXY_CHECK,
                 on_change=RELOAD,
                 redact=ctx.pair.secrets,
+                secret_lines=SECRET_LINES,
             ),
         ]
 

@@ -40,6 +40,8 @@ def keepalived_test_copy(content: str) -> str:
     return _SCRIPT_USER_LINE.sub(r"\1root", content)
 
 
+# Where keepalived.conf keeps a password: `auth_pass` (the word after group 1 is masked).
+SECRET_LINES = r"^(\s*auth_pass\s+)"
 KEEPALIVED_CHECK = Validator(("keepalived", "-t", "-f"), test_copy=keepalived_test_copy)
 RELOAD = OnChange(UNIT, "reload")
 
@@ -165,6 +167,7 @@ class Keepalived(Component):
                 validate=KEEPALIVED_CHECK,
                 on_change=RELOAD,
                 redact=ctx.pair.secrets,
+                secret_lines=SECRET_LINES,
             ),
         ]
 

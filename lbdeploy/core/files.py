@@ -61,6 +61,9 @@ class ManagedFile:
     on_change: OnChange | None = None  # e.g. reload haproxy
     secret: bool = False  # diffs, drift and JSON show a fingerprint, never content
     redact: tuple[Secret, ...] = ()  # secret values inside an otherwise showable file
+    # Where the daemon keeps a password in such a file (a regex; group 1 is kept and the
+    # next word masked): also an old password, which the run does not know.
+    secret_lines: str = ""
     phase: Phase = Phase.CONFIG
     step: str = "configs"  # the step that carries it, and names it in the report
     then: Command | None = None  # run once it is in place (e.g. systemctl daemon-reload)
@@ -88,34 +91,35 @@ class ManagedFile:
             old = f"sha256:{live_sha256[:16]}" if live_sha256 else "absent"
             about = f" ({self.about})" if self.about else ""
             return f"--- {label}: secret file, {old} -> {self.fingerprint}{about}\n"
-        return masked_diff(label, live or "", self.content, self.redact)
+        patterns = (self.secret_lines,) if self.secret_lines else ()
+        return masked_diff(label, live or "", self.content, self.redact, patterns)
 
 
 def by_path(files: Iterable[ManagedFile]) -> dict[str, ManagedFile]:
     return {f.path: f for f in files}
 
 
-# Where keepalived, HAProxy and FRR keep a password: keepalived's `auth_pass`, HAProxy's
-# `stats auth USER:PASS` and a userlist's `user NAME insecure-password|password VALUE`,
-# FRR's `neighbor PEER password KEY`.
-_CONFIG_SECRETS = re.compile(
-    r"^(\s*auth_pass\s+|\s*stats\s+auth\s+[^:\s]+:"
-    r"|\s*user\s+\S+\s+(?:insecure-)?password\s+|\s*neighbor\s+\S+\s+password\s+)\S+",
-    re.MULTILINE,
-)
+def mask_secret_lines(content: str, patterns: Iterable[str]) -> str:
+    """Passwords as *** wherever a daemon's config keeps one, even in a file lbdeploy did
+    not write (an old one whose passwords this run does not know). Each pattern is a
+    component's (`ManagedFile.secret_lines`): group 1 is kept, the word after it masked."""
+    for pattern in patterns:
+        content = re.sub(pattern + r"\S+", r"\1***", content, flags=re.MULTILINE)
+    return content
 
 
-def mask_config_secrets(content: str) -> str:
-    """Any keepalived.conf, haproxy.cfg or frr.conf, even one lbdeploy did not write (an old one
-    whose passwords this run does not know), passwords as ***."""
-    return _CONFIG_SECRETS.sub(r"\1***", content)
-
-
-def masked_diff(label: str, old: str, new: str, secrets: Iterable[Secret] = ()) -> str:
+def masked_diff(
+    label: str,
+    old: str,
+    new: str,
+    secrets: Iterable[Secret] = (),
+    secret_lines: Iterable[str] = (),
+) -> str:
     """A unified diff with passwords masked on both sides; says so when only they differ."""
     known = tuple(secrets)
-    old_lines = mask_config_secrets(mask(old, known)).splitlines(keepends=True)
-    new_lines = mask_config_secrets(mask(new, known)).splitlines(keepends=True)
+    lines = tuple(secret_lines)
+    old_lines = mask_secret_lines(mask(old, known), lines).splitlines(keepends=True)
+    new_lines = mask_secret_lines(mask(new, known), lines).splitlines(keepends=True)
     text = "".join(
         difflib.unified_diff(old_lines, new_lines, f"{label} (live)", f"{label} (lbdeploy)")
     )

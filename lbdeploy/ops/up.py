@@ -18,7 +18,7 @@ from lbdeploy.core.change_scripts import MARK, VALIDATION_FAILED, change_script
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.desired import Desired, PairState
 from lbdeploy.core.facts import Facts
-from lbdeploy.core.files import Phase, mask_config_secrets
+from lbdeploy.core.files import Phase, mask_secret_lines
 from lbdeploy.core.health import describe_servers, pair_problems
 from lbdeploy.core.plan import Plan, make_plan
 from lbdeploy.core.platforms import problems
@@ -100,7 +100,8 @@ def _run_change(run: NodeRun, change_step: str, script: Script, why: str, emit: 
         result = run.session.run(script, step=change_step, what=why, timeout=900)
     except RemoteError as exc:
         # A daemon's complaint may quote a config line: mask what could be a password.
-        message = mask_config_secrets(exc.stderr)
+        patterns = sorted({f.secret_lines for f in run.files.values() if f.secret_lines})
+        message = mask_secret_lines(exc.stderr, patterns)
         detail = why
         if exc.remote_exit == VALIDATION_FAILED and MARK in message:
             target = message.split(MARK, 1)[1].strip()

@@ -20,11 +20,12 @@ from lbdeploy.components.frr import (
     parse_bfd_peers,
     parse_bgp_summary,
 )
+from lbdeploy.components.frr import SECRET_LINES as FRR_SECRET_LINES
 from lbdeploy.components.services import services_script
 from lbdeploy.core.anycast import router_id
 from lbdeploy.core.desired import Desired, derive
 from lbdeploy.core.facts import Facts
-from lbdeploy.core.files import ManagedFile, mask_config_secrets
+from lbdeploy.core.files import ManagedFile, mask_secret_lines
 from lbdeploy.core.parsers import FileFact, ServiceFact
 from lbdeploy.core.plan import Plan, make_plan
 from lbdeploy.core.render import render_node
@@ -142,6 +143,6 @@ def test_frr_not_running_parses_to_nothing() -> None:
 
 def test_an_old_bgp_password_is_masked_in_a_diff() -> None:
     """A password this run does not know (the one being replaced) never shows."""
-    assert mask_config_secrets(" neighbor 192.0.2.1 password old-pw\n") == (
+    assert mask_secret_lines(" neighbor 192.0.2.1 password old-pw\n", [FRR_SECRET_LINES]) == (
         " neighbor 192.0.2.1 password ***\n"
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from lbdeploy.components import haproxy, keepalived
 from lbdeploy.components.haproxy import HAPROXY_CFG
 from lbdeploy.components.keepalived import KEEPALIVED_CONF, keepalived_test_copy
 from lbdeploy.core.desired import derive
@@ -88,12 +89,19 @@ def test_masked_file_shows_no_password() -> None:
 def test_masked_diff_hides_passwords_and_says_when_only_they_differ() -> None:
     old = "vrrp_instance VI_1 {\n    auth_pass old-pw\n    advert_int 1\n}\n"
     new = "vrrp_instance VI_1 {\n    auth_pass new-pw\n    advert_int 2\n}\n"
-    text = masked_diff("hera:/etc/keepalived/keepalived.conf", old, new)
+    auth = (keepalived.SECRET_LINES,)  # each component says where its daemon keeps one
+    text = masked_diff("hera:/etc/keepalived/keepalived.conf", old, new, (), auth)
     assert "-    advert_int 1\n+    advert_int 2\n" in text
     assert "old-pw" not in text and "new-pw" not in text
-    only_pw = masked_diff("hera:x", old, old.replace("old-pw", "new-pw"))
+    only_pw = masked_diff("hera:x", old, old.replace("old-pw", "new-pw"), (), auth)
     assert only_pw == "--- hera:x: only a password differs (not shown)\n"
-    stats = masked_diff("n:h", "    stats auth admin:a\n", "    stats auth admin:b\n    x\n")
+    stats = masked_diff(
+        "n:h",
+        "    stats auth admin:a\n",
+        "    stats auth admin:b\n    x\n",
+        (),
+        (haproxy.SECRET_LINES,),
+    )
     assert "admin:a" not in stats and "admin:b" not in stats and "+    x" in stats
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lbdeploy.components import haproxy
 from lbdeploy.core.change_scripts import change_script
 from lbdeploy.core.desired import Desired, derive
 from lbdeploy.core.files import masked_diff
@@ -82,7 +83,8 @@ def test_a_rotation_of_every_secret_shows_no_old_or_new_value(tmp_path: Path) ->
 
 def test_an_old_password_in_a_file_lbdeploy_did_not_write_is_masked_too() -> None:
     old = "userlist lbdeploy_stats\n    user admin password $6$salt$HASHED\n"
-    assert "HASHED" not in masked_diff("x", old, "userlist lbdeploy_stats\n")
+    new = "userlist lbdeploy_stats\n"
+    assert "HASHED" not in masked_diff("x", old, new, (), (haproxy.SECRET_LINES,))
 
 
 def test_a_rotated_secret_file_keeps_no_old_copy_on_the_node() -> None:
