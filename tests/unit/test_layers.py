@@ -99,6 +99,6 @@ def test_no_module_outside_components_names_a_daemon_in_its_code() -> None:
         if _layer(_module(path)) in allowed or path.name == "events.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Constant) and node.value in ("haproxy", "keepalived"):
+            if isinstance(node, ast.Constant) and node.value in ("haproxy", "keepalived", "frr"):
                 leaks.append(f"{_module(path)}:{node.lineno}: {node.value!r}")
     assert leaks == []
