@@ -9,6 +9,7 @@ token: curl reads it from the root-only alerts file, never from its command line
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 from lbdeploy.components.haproxy import HAPROXY_SOCKET, SOCKET_DIR
@@ -53,3 +54,27 @@ def test_the_webhook_url_never_stands_on_a_command_line(tmp_path: Path) -> None:
     assert TOKEN not in notify and "$url" not in notify
     assert "-K /etc/lbdeploy/alerts" in notify
     assert f'url = "{TOKEN}"' in files["/etc/lbdeploy/alerts"].splitlines()
+
+
+def test_a_link_planted_in_the_textfile_directory_is_not_followed(tmp_path: Path) -> None:
+    """node_exporter's user may write its textfile directory: root's notify handler must
+    not write through a link planted there (issue 21, finding 5)."""
+    notify = _files(tmp_path)["/usr/local/lib/lbdeploy/vrrp-notify"]
+    textfiles, state, bin_dir = tmp_path / "textfiles", tmp_path / "state", tmp_path / "bin"
+    for folder in (textfiles, bin_dir):
+        folder.mkdir()
+    (bin_dir / "logger").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "logger").chmod(0o755)
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    for name in (".lbdeploy-VI_50.prom", "lbdeploy-VI_50.prom"):  # old fixed and final names
+        (textfiles / name).symlink_to(victim)
+    script = notify.replace("/var/lib/prometheus/node-exporter", str(textfiles))
+    script = script.replace("/run/lbdeploy-vrrp", str(state))
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    args = ["sh", "-s", "172.29.150.150", "INSTANCE", "VI_50", "MASTER", "254"]
+    done = subprocess.run(args, input=script, env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert victim.read_text() == "precious\n"
+    final = textfiles / "lbdeploy-VI_50.prom"
+    assert not final.is_symlink() and 'lbdeploy_vrrp_state{instance="VI_50"' in final.read_text()
