@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from lab import lab as labmod
+from lbdeploy.remote.locks import machine_identity
 from tests.integration.helpers import (
     VIP,
     lbdeploy,
@@ -340,7 +341,12 @@ def test_missing_interface_address_is_brought_up(first_run: dict, inventory: Pat
 def test_lock_of_a_dead_run_from_this_machine_is_taken_over(first_run: dict, inventory) -> None:
     """A run killed mid-way (e.g. its connection dropped) must not block the next one."""
     pid = 2**22 + 7  # above the largest pid_max Linux allows: no process has it
-    holder = f"{getpass.getuser()}@{socket.gethostname()} pid {pid} since 2026-01-01T00:00:00Z"
+    machine = machine_identity()
+    assert machine is not None, "this machine has no machine-id: a killed run's lock needs unlock"
+    holder = (
+        f"{getpass.getuser()}@{socket.gethostname()} pid {pid} since 2026-01-01T00:00:00Z"
+        f" machine {machine}"
+    )
     sh("hera", f"mkdir /run/lbdeploy.lock && echo '{holder}' > /run/lbdeploy.lock/holder")
     code, report = up_json(inventory)
     assert code == 0, report
