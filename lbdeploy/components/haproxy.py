@@ -190,7 +190,8 @@ def _on_failure(restore: bool) -> tuple[Command, str]:
         undo = cmd(
             "if [ -f {bak} ]; then umask 077; cp -p {bak} {cfg};"
             " grep -vF {entry} {applied} > {new} || true; mv -f {new} {applied}; rm -f {owed};"
-            " fi",
+            " else umask 077; mkdir -p {pending}; echo reload > {owed}; fi",
+            pending=PENDING,
             bak=HAPROXY_CFG + ".lbdeploy-bak",
             cfg=HAPROXY_CFG,
             entry="  " + HAPROXY_CFG,

@@ -80,7 +80,10 @@ def _move(script: Script, file: ManagedFile) -> None:
     if file.secret:
         script.run(cmd("rm -f {bak}", bak=bak))
     else:
-        script.run(cmd("if [ -f {p} ]; then cp -p {p} {bak}; fi", p=path, bak=bak))
+        # No live file: no previous version either (never a stale backup to put back).
+        script.run(
+            cmd("if [ -f {p} ]; then cp -p {p} {bak}; else rm -f {bak}; fi", p=path, bak=bak)
+        )
     script.run(cmd("mv -f {staged} {p}", staged=staged(path), p=path))
 
 

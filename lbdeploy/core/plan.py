@@ -120,11 +120,16 @@ def plan_services(
             elif action == "ssl-cert":
                 why = "its certificates changed"
             paths = tuple(certs.get(service, ())) if action == "ssl-cert" else ()
+            # What a failed reload may put back: only files this run replaced while the
+            # service ran what was on disk; with a reload still owed from an earlier run,
+            # the previous file never ran either, and nothing is put back.
             replaced = tuple(
                 f.path
                 for c in changes
                 for f in c.changed_files
-                if f.on_change is not None and f.on_change.service == service
+                if f.on_change is not None
+                and f.on_change.service == service
+                and service not in facts.pending
             )
             actions.append(ServiceAction(service, action, not enabled, why, paths, replaced))
         elif not active:

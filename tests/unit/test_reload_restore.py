@@ -32,7 +32,9 @@ def test_a_new_haproxy_cfg_that_does_not_load_is_undone() -> None:
     changed = "{sha:/etc/haproxy/haproxy.cfg} 640 root haproxy"
     actions, script = _services([[changed, "0" * 64 + " 640 root haproxy"]])
     assert actions == [("haproxy", "reload", ("/etc/haproxy/haproxy.cfg",))]
-    assert RESTORE in script and OWE not in script
+    # The backup goes back; only when there is none (no earlier file) the reload stays owed.
+    assert RESTORE in script
+    assert script.index(RESTORE) < script.index(OWE)
 
 
 def test_a_reload_owed_by_an_earlier_run_restores_nothing() -> None:
@@ -54,3 +56,12 @@ def test_a_graceful_restart_restores_nothing() -> None:
     script = _graceful_haproxy().text()
     assert RESTORE not in script and OWE in script
     assert haproxy.reload(restore=True).text().count(RESTORE) == 1
+
+
+def test_a_new_cfg_over_a_reload_still_owed_restores_nothing() -> None:
+    """The backup would be the earlier run's file, which never ran either."""
+    changed = "{sha:/etc/haproxy/haproxy.cfg} 640 root haproxy"
+    owed = ["@@lbdeploy probes\n", "@@lbdeploy pending\nhaproxy reload\n@@lbdeploy probes\n"]
+    actions, script = _services([[changed, "0" * 64 + " 640 root haproxy"], owed])
+    assert actions == [("haproxy", "reload", ())]
+    assert RESTORE not in script and OWE in script
