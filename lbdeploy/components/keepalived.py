@@ -224,14 +224,16 @@ def parse_vrrp_states(lines: list[str]) -> dict[str, str]:
     return dict(line.split(None, 1) for line in lines if len(line.split()) == 2)
 
 
-def roll_node(node: NodeState, facts: Facts, touched: bool) -> RollNode:
-    """What the roll (`core/roll.py`) needs of a node: its live and new VRRP priorities."""
-    after = {role.instance.name: role.priority for role in node.vrrp}
+def roll_node(node: NodeState, facts: Facts, touched: bool, new_config: bool = True) -> RollNode:
+    """What the roll (`core/roll.py`) needs of a node: its live and new VRRP priorities
+    (`new_config` False: a restart, which brings back the priorities it runs)."""
+    desired = {role.instance.name: role.priority for role in node.vrrp}
+    live = priorities(facts) or desired
     return RollNode(
         name=node.name,
         is_master=node.is_master,
-        running=(priorities(facts) or after) if running(facts) else None,
-        after=after,
+        running=live if running(facts) else None,
+        after=desired if new_config else live,
         touched=touched,
     )
 

@@ -1,4 +1,5 @@
-"""`lbdeploy restart`: graceful unless asked otherwise, one node at a time, backups first.
+"""`lbdeploy restart`: graceful unless asked otherwise, one node at a time, in the order
+that moves the VIPs least (backups first on a serving pair, as `up` rolls).
 
 HAProxy's master-worker reload re-executes the binary with the new config while the
 old workers finish their connections, so "restart haproxy" is a proven reload unless
@@ -101,7 +102,7 @@ def restart_services(
     emit: Emit,
     creds: Credentials = NO_CREDENTIALS,
 ) -> Report:
-    """The named nodes one at a time, backups first; stop at the first failure.
+    """The named nodes one at a time (the roll's order); stop at the first failure.
 
     Every node of the pair is opened (and locked): a graceful restart of keepalived
     hands a node's VIPs to the others and must see them take over.
@@ -112,7 +113,9 @@ def restart_services(
         report.nodes = runs.reports
         if not runs.complete:
             report.notes.append(not_ready("restarted"))
-        chosen = [r for r in roll_order(runs.ready, lambda r: r.name in nodes) if r.name in nodes]
+        restarts = keepalived.UNIT in services
+        order = roll_order(runs.ready, lambda r: restarts and r.name in nodes, new_config=False)
+        chosen = [r for r in order if r.name in nodes]
         for run in chosen if runs.complete else []:
             t0 = time.monotonic()
             try:

@@ -108,11 +108,15 @@ def on_each(runs: list[NodeRun], work: Callable[[NodeRun], None]) -> None:
     parallel(runs, work, lambda r: r.report)
 
 
-def roll_order(runs: list[NodeRun], touched: Callable[[NodeRun], bool]) -> list[NodeRun]:
-    """The order that moves the VIPs least (`core/roll.py`): a config roll and a restart
-    alike; `touched`: the nodes whose keepalived the run starts, reloads or restarts."""
+def roll_order(
+    runs: list[NodeRun], touched: Callable[[NodeRun], bool], new_config: bool = True
+) -> list[NodeRun]:
+    """The order that moves the VIPs least (`core/roll.py`), for a config roll and a restart
+    alike. `touched`: the nodes whose keepalived the run starts, reloads or restarts;
+    `new_config`: they come back with the desired priorities (`up`), else with the ones
+    they run (`restart`), so a restart of a serving pair goes backups first."""
     by_name = {run.name: run for run in runs}
-    nodes = [roll_node(run.node, run.facts, touched(run)) for run in runs]
+    nodes = [roll_node(run.node, run.facts, touched(run), new_config) for run in runs]
     return [by_name[node.name] for node in choose_order(nodes)]
 
 

@@ -89,3 +89,23 @@ def test_a_tie_in_the_live_priorities_is_judged_alike_in_both_orders() -> None:
     # afrodita holds (the first name) in both: either order hands it to hera once.
     assert count_moves(nodes) == count_moves(nodes[::-1]) == 1
     assert _names(choose_order(nodes)) == ["afrodita", "hera"]
+
+
+def test_a_restart_brings_back_the_priorities_a_node_runs_not_the_desired_ones() -> None:
+    """`restart` applies no config: with older live priorities it still goes backups first."""
+    from lbdeploy.components.keepalived import roll_node
+    from lbdeploy.core.facts import parse_facts
+    from tests.unit.test_facts_and_plan import lab_states, recorded
+
+    states = lab_states()
+    # Both run the old numbering (101, 100); `up` would raise them masters first.
+    old = {"hera": "VI_50 101", "afrodita": "VI_50 100"}
+    nodes = []
+    for name in ("hera", "afrodita"):
+        live = "VI_50 254" if name == "hera" else "VI_50 253"
+        raw = recorded(f"converged-{name}.txt").replace(live, old[name])
+        facts = parse_facts(raw)
+        restart = roll_node(states[name], facts, touched=True, new_config=False)
+        assert restart.after == restart.running == {"VI_50": int(old[name].split()[1])}
+        nodes.append(restart)
+    assert [n.name for n in choose_order(nodes)] == ["afrodita", "hera"]
