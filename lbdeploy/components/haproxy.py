@@ -7,6 +7,7 @@ import jinja2
 
 from lbdeploy.components.base import Component, Context, ServiceAction, render
 from lbdeploy.core.desired import PairState
+from lbdeploy.core.facts import Facts
 from lbdeploy.core.files import ManagedFile, OnChange, Phase, Validator
 from lbdeploy.core.paths import APPLIED, PENDING
 from lbdeploy.core.platforms import Daemon, Keyword
@@ -262,3 +263,26 @@ def parse_version(lines: list[str]) -> str:
     """'HAProxy version 2.6.12-1+deb12u1 2023/12/16 - https://...' → '2.6.12-1+deb12u1'."""
     first = " ".join(lines[:1]).split(" - ")[0]
     return first.removeprefix("HAProxy version ").split(" ")[0]
+
+
+def socket_lines() -> Script:
+    """Whether haproxy's admin socket is where lbdeploy puts it: a node still running a
+    config of an older lbdeploy has it in /run/haproxy, where lbdeploy no longer goes."""
+    return (
+        Script()
+        .section("admin-socket")
+        .probe(cmd("if [ -S {s} ]; then echo yes; else echo no; fi", s=HAPROXY_SOCKET))
+    )
+
+
+def socket_missing(facts: Facts) -> str | None:
+    """Why operating haproxy through its socket must wait for `up`; None when it need not."""
+    fact = facts.services.get(UNIT)
+    if fact is None or fact.active != "active":
+        return None  # a start creates the socket where the config says
+    if "".join(facts.sections.get("admin-socket", [])).strip() == "yes":
+        return None
+    return (
+        f"haproxy runs without its admin socket at {HAPROXY_SOCKET} (a config of an older"
+        " lbdeploy, or one edited by hand): run `lbdeploy up` first"
+    )

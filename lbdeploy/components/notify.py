@@ -8,6 +8,7 @@ import jinja2
 from lbdeploy.components.base import Component, Context, render
 from lbdeploy.core.desired import PairState
 from lbdeploy.core.files import ManagedFile, Validator
+from lbdeploy.core.paths import STATE_DIR
 
 NOTIFY_SCRIPT = "/usr/local/lib/lbdeploy/vrrp-notify"
 ALERTS_FILE = "/etc/lbdeploy/alerts"  # the webhook URL (it may hold a token)
@@ -27,7 +28,9 @@ class Notify(Component):
         return (NOTIFY_SCRIPT, ALERTS_FILE)
 
     def files(self, ctx: Context, templates: jinja2.Environment) -> list[ManagedFile]:
-        script = render(templates, ctx, "vrrp-notify.sh.j2", alerts_file=ALERTS_FILE)
+        script = render(
+            templates, ctx, "vrrp-notify.sh.j2", alerts_file=ALERTS_FILE, state_dir=STATE_DIR
+        )
         return [
             ManagedFile(NOTIFY_SCRIPT, script, 0o755, validate=SH_CHECK),
             # The URL often carries a token, and a rotation's old one is unknown to the

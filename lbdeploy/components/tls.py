@@ -4,8 +4,6 @@ key), replaced through the runtime API without a reload, and what HAProxy has lo
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import jinja2
 
@@ -13,6 +11,7 @@ from lbdeploy.components.base import Component, Context
 from lbdeploy.components.haproxy import HAPROXY_SOCKET, SSL_CERT
 from lbdeploy.core.desired import PairState, TlsBundle
 from lbdeploy.core.files import ManagedFile
+from lbdeploy.core.health import LoadedCert
 from lbdeploy.inventory.tls import WARN_DAYS
 from lbdeploy.scripts.script import Script
 from lbdeploy.scripts.shell import cmd
@@ -39,21 +38,6 @@ class Tls(Component):
 
     def status_lines(self, pair: PairState) -> Script:
         return cert_lines(pair)
-
-
-@dataclass(frozen=True)
-class LoadedCert:
-    """A certificate as one node's HAProxy holds it in memory."""
-
-    sha1: str  # upper-case hex, as HAProxy prints it
-    not_after: str  # e.g. "Nov 25 17:00:00 2027 GMT"
-
-    def days_left(self, now: datetime | None = None) -> int | None:
-        try:
-            when = datetime.strptime(self.not_after, "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
-        except ValueError:
-            return None
-        return (when - (now or datetime.now(UTC))).days
 
 
 def cert_lines(pair: PairState) -> Script:

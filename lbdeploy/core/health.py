@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from lbdeploy.addresses import IPInterface
-from lbdeploy.components.tls import LoadedCert
 from lbdeploy.core.desired import PairState
+
+
+@dataclass(frozen=True)
+class LoadedCert:
+    """A certificate as one node's HAProxy holds it in memory."""
+
+    sha1: str  # upper-case hex, as HAProxy prints it
+    not_after: str  # e.g. "Nov 25 17:00:00 2027 GMT"
+
+    def days_left(self, now: datetime | None = None) -> int | None:
+        try:
+            when = datetime.strptime(self.not_after, "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+        return (when - (now or datetime.now(UTC))).days
+
 
 Addresses = dict[str, dict[str, tuple[IPInterface, ...]]]  # node -> interface -> addresses
 Probes = dict[str, dict[str, bool]]  # node -> "vip:port" -> answers

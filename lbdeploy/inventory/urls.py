@@ -1,6 +1,7 @@
 """The alerts webhook, read as curl reads it: what curl refuses, or makes of it, is refused here.
 
-The notify handler runs `curl ... "$url"` (templates/vrrp-notify.sh.j2). A URL that curl
+The notify handler runs `curl -K /etc/lbdeploy/alerts`, whose `url = "..."` line holds it
+(templates/vrrp-notify.sh.j2, alerts.j2). A URL that curl
 cannot parse fails at every VRRP transition, and none says so but a journal line; one
 with brackets in its path is a curl glob pattern (`[1-3]` posts three times). Checked
 with curl 7.88 (Debian 12). Messages quote no part of the URL but a port: it is a secret.

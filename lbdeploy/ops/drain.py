@@ -10,7 +10,12 @@ from __future__ import annotations
 import time
 from typing import Literal
 
-from lbdeploy.components.haproxy import HAPROXY_SOCKET, SERVER_STATE
+from lbdeploy.components.haproxy import (
+    HAPROXY_SOCKET,
+    SERVER_STATE,
+    socket_lines,
+    socket_missing,
+)
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.defaults import DRAIN_TIMEOUT
 from lbdeploy.core.desired import Desired, ServiceState
@@ -99,8 +104,11 @@ def set_state(
         run.session.run(state_script(svc.name, server, state), step="server", timeout=30)
         run.record(StepResult("server", "changed", f"{svc.name}/{server} {state}"), emit)
 
-    with open_runs(desired, creds, lock=True, command=report.command) as runs:
+    extra = socket_lines()
+    with open_runs(desired, creds, lock=True, extra=extra, command=report.command) as runs:
         report.nodes = runs.reports
+        for run in runs.ready:
+            run.report.error = run.report.error or socket_missing(run.facts)
         if not runs.complete:
             report.notes.append(not_ready("changed"))
         else:

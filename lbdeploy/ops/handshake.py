@@ -13,8 +13,9 @@ import socket
 import ssl
 
 from lbdeploy.addresses import IPAddress
-from lbdeploy.components.tls import LoadedCert, probe_name, sha1
+from lbdeploy.components.tls import probe_name, sha1
 from lbdeploy.core.desired import ServiceState, TlsBundle
+from lbdeploy.core.health import LoadedCert
 from lbdeploy.inventory.tls import WARN_DAYS
 
 

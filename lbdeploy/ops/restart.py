@@ -83,6 +83,9 @@ def _restart_node(
         return f"{verb} {', '.join(services)}"
     done = []
     if haproxy.UNIT in services:
+        why = haproxy.socket_missing(run.facts)
+        if why is not None:
+            raise LbdeployError(f"{run.name}: {why}")
         run.session.run(_graceful_haproxy(), step="services", timeout=120)
         done.append("reload haproxy (a new worker proven; no connection dropped)")
     if keepalived.UNIT in services:
@@ -109,7 +112,8 @@ def restart_services(
     """
     start = time.monotonic()
     report = Report("restart" if mode == "graceful" else f"restart --{mode}", {})
-    with open_runs(desired, creds, lock=True, command=report.command) as runs:
+    extra = haproxy.socket_lines()
+    with open_runs(desired, creds, lock=True, extra=extra, command=report.command) as runs:
         report.nodes = runs.reports
         if not runs.complete:
             report.notes.append(not_ready("restarted"))

@@ -61,6 +61,20 @@ def test_each_module_imports_only_layers_below_it(path: Path) -> None:
     assert not wrong, f"{_module(path)} ({layer}) imports {wrong}"
 
 
+# The two modules of core/ that walk the component list; the rest of core/ is what
+# components build on, and must not import them.
+WALKERS = {"lbdeploy.core.plan", "lbdeploy.core.render"}
+
+
+def test_only_the_walkers_of_core_import_components() -> None:
+    wrong = {
+        _module(path): sorted(m for m in _imports(path) if _layer(m) == "components")
+        for path in SOURCES
+        if _layer(_module(path)) == "core" and _module(path) not in WALKERS
+    }
+    assert {k: v for k, v in wrong.items() if v} == {}
+
+
 def test_the_layers_are_where_the_docs_say() -> None:
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
     assert packages == {*PURE, "remote", "ops", "cli"}

@@ -8,6 +8,7 @@ token: curl reads it from the root-only alerts file, never from its command line
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -56,25 +57,62 @@ def test_the_webhook_url_never_stands_on_a_command_line(tmp_path: Path) -> None:
     assert f'url = "{TOKEN}"' in files["/etc/lbdeploy/alerts"].splitlines()
 
 
-def test_a_link_planted_in_the_textfile_directory_is_not_followed(tmp_path: Path) -> None:
-    """node_exporter's user may write its textfile directory: root's notify handler must
-    not write through a link planted there (issue 21, finding 5)."""
-    notify = _files(tmp_path)["/usr/local/lib/lbdeploy/vrrp-notify"]
-    textfiles, state, bin_dir = tmp_path / "textfiles", tmp_path / "state", tmp_path / "bin"
-    for folder in (textfiles, bin_dir):
-        folder.mkdir()
+def _run_notify(tmp: Path, textfiles: Path) -> subprocess.CompletedProcess[str]:
+    """The rendered handler, run unprivileged against directories of the test's own."""
+    notify = _files(tmp)["/usr/local/lib/lbdeploy/vrrp-notify"]
+    own, run, bin_dir = tmp / "own", tmp / "run", tmp / "bin"
+    for folder in (own, bin_dir):
+        folder.mkdir(exist_ok=True)
     (bin_dir / "logger").write_text("#!/bin/sh\nexit 0\n")
     (bin_dir / "logger").chmod(0o755)
-    victim = tmp_path / "victim"
-    victim.write_text("precious\n")
-    for name in (".lbdeploy-VI_50.prom", "lbdeploy-VI_50.prom"):  # old fixed and final names
-        (textfiles / name).symlink_to(victim)
     script = notify.replace("/var/lib/prometheus/node-exporter", str(textfiles))
-    script = script.replace("/run/lbdeploy-vrrp", str(state))
+    script = script.replace("/run/lbdeploy-vrrp", str(run)).replace("/var/lib/lbdeploy", str(own))
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
     args = ["sh", "-s", "172.29.150.150", "INSTANCE", "VI_50", "MASTER", "254"]
-    done = subprocess.run(args, input=script, env=env, capture_output=True, text=True, timeout=30)
+    return subprocess.run(args, input=script, env=env, capture_output=True, text=True, timeout=30)
+
+
+def test_a_link_planted_in_the_textfile_directory_is_not_followed(tmp_path: Path) -> None:
+    """node_exporter's user may write its textfile directory: root's notify handler must
+    not write through a link planted there (issue 21, finding 5): to a file, a FIFO (a
+    device alike: noclobber would open it), under the old or the final name."""
+    textfiles = tmp_path / "textfiles"
+    textfiles.mkdir()
+    victim, fifo = tmp_path / "victim", tmp_path / "fifo"
+    victim.write_text("precious\n")
+    os.mkfifo(fifo)
+    (textfiles / ".lbdeploy-VI_50.prom").symlink_to(victim)  # the old handler's temp name
+    (textfiles / "lbdeploy-VI_50.prom").symlink_to(fifo)  # opening it would block
+    done = _run_notify(tmp_path, textfiles)
     assert done.returncode == 0, done.stderr
     assert victim.read_text() == "precious\n"
     final = textfiles / "lbdeploy-VI_50.prom"
     assert not final.is_symlink() and 'lbdeploy_vrrp_state{instance="VI_50"' in final.read_text()
+    assert oct(final.stat().st_mode & 0o777) == "0o644"  # node_exporter reads it
+    assert list((tmp_path / "own").iterdir()) == []  # no temporary file left
+
+
+def test_a_textfile_directory_that_is_a_link_gets_no_metric(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    textfiles = tmp_path / "textfiles"
+    textfiles.symlink_to(elsewhere)
+    done = _run_notify(tmp_path, textfiles)
+    assert done.returncode == 0, done.stderr
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_operating_haproxy_waits_for_up_on_a_node_whose_socket_is_elsewhere() -> None:
+    """After an upgrade, a node still running an older lbdeploy's config has its socket in
+    /run/haproxy: restart and drain refuse (run `up` first) rather than time out."""
+    from lbdeploy.components.haproxy import socket_lines, socket_missing
+    from lbdeploy.core.facts import parse_facts
+
+    section = socket_lines().text()
+    assert f"[ -S {HAPROXY_SOCKET} ]" in section
+    base = (DATA / "facts" / "converged-hera.txt").read_text()
+    old = parse_facts(base + "@@lbdeploy admin-socket\nno\n")
+    assert socket_missing(old) is not None and "lbdeploy up" in (socket_missing(old) or "")
+    assert socket_missing(parse_facts(base + "@@lbdeploy admin-socket\nyes\n")) is None
+    stopped = base.replace("haproxy active", "haproxy inactive")
+    assert socket_missing(parse_facts(stopped + "@@lbdeploy admin-socket\nno\n")) is None
