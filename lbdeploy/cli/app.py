@@ -32,6 +32,17 @@ if TYPE_CHECKING:
 __all__ = ["app", "main"]
 
 
+GLOBAL_FLAGS = ("--debug", "--quiet", "-q")
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Global flags given after the command name (`lbdeploy up inv.yaml --quiet`, where
+    people type them) moved before it, where Typer reads them; `--` ends the search."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [a for a in argv[:end] if a in GLOBAL_FLAGS]
+    return [*flags, *(a for a in argv[:end] if a not in GLOBAL_FLAGS), *argv[end:]]
+
+
 def main() -> None:
     """The console command: run the app, flush, and leave without finalizing the interpreter.
 
@@ -40,7 +51,7 @@ def main() -> None:
     every pool and connection is closed by then. Tests call `app` itself.
     """
     try:
-        app(prog_name="lbdeploy")
+        app(args=hoist_global_options(sys.argv[1:]), prog_name="lbdeploy")
         code: int = 0
     except SystemExit as exc:
         if isinstance(exc.code, str):

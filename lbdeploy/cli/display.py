@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -18,6 +19,24 @@ from lbdeploy.cli.terminal import escape_controls
 from lbdeploy.core.desired import Desired, PairState
 from lbdeploy.core.health import NodeStatus
 from lbdeploy.core.report import Report, StepResult
+
+
+class WholeTable(Table):
+    """A table that widens rather than split a word: an address, a version or a name stays
+    on one line however narrow the terminal, or a log's 80 columns (cells wrap at spaces
+    only). Every table lbdeploy prints is one."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for column in self.columns:
+            words = [w for cell in (column.header, *column.cells) for w in _words(cell)]
+            column.min_width = max([column.min_width or 0, *map(cell_len, words)])
+        yield from super().__rich_console__(console, options)
+
+
+def _words(cell: object) -> list[str]:
+    text = cell.plain if isinstance(cell, Text) else cell if isinstance(cell, str) else ""
+    return text.split()
+
 
 _STYLE = {
     "ok": "green",
@@ -52,7 +71,7 @@ def _result_cell(result: str) -> Text:
 
 
 def print_recap(console: Console, report: Report, stats: bool) -> None:
-    table = Table(title=f"lbdeploy {report.command}: recap", title_justify="left")
+    table = WholeTable(title=f"lbdeploy {report.command}: recap", title_justify="left")
     for column in ("node", "result", "changed", "drift"):
         table.add_column(column)
     if stats:
@@ -78,7 +97,7 @@ def summary_table(desired: Desired) -> Table:
     """validate's table; its ssh column is the inventory's word alone, since validate reads no
     ssh_config (a command that connects takes HostName, User, Port, ProxyJump from it)."""
     pair = desired.pair
-    table = Table(title="lbdeploy: what each node will get", title_justify="left")
+    table = WholeTable(title="lbdeploy: what each node will get", title_justify="left")
     table.add_column("node")
     table.add_column("ssh (before ssh_config)")
     table.add_column(f"{pair.interface.name} address")
@@ -102,7 +121,7 @@ def summary_table(desired: Desired) -> Table:
 
 
 def services_table(pair: PairState) -> Table:
-    table = Table(title="services", title_justify="left")
+    table = WholeTable(title="services", title_justify="left")
     for column in ("name", "listens on", "mode", "balance", "servers"):
         table.add_column(column)
     for svc in pair.services:
@@ -126,7 +145,7 @@ def _certs_cell(status: NodeStatus) -> str:
 
 
 def certificates_table(pair: PairState) -> Table:
-    table = Table(title="certificates", title_justify="left")
+    table = WholeTable(title="certificates", title_justify="left")
     for column in ("service", "file", "names", "issuer", "expires", "on the nodes"):
         table.add_column(column, overflow="fold")
     for svc in pair.services:
@@ -139,7 +158,7 @@ def certificates_table(pair: PairState) -> Table:
 
 
 def status_table(statuses: list[NodeStatus]) -> Table:
-    table = Table(title="lbdeploy status", title_justify="left")
+    table = WholeTable(title="lbdeploy status", title_justify="left")
     tls = any(s.certs for s in statuses)
     columns = ("node", "keepalived", "holds", "haproxy", "servers", "standby", "drift")
     for column in (*columns, *(("tls",) if tls else ())):

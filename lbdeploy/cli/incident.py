@@ -121,11 +121,9 @@ def events(
     if as_json:
         print_json({"events": [e.to_json() for e in found], "notes": notes, "errors": errors})
     else:
-        from rich.table import Table
+        from lbdeploy.cli.display import WholeTable, plain
 
-        from lbdeploy.cli.display import plain
-
-        table = Table(title=f"lbdeploy events, last {since}", title_justify="left")
+        table = WholeTable(title=f"lbdeploy events, last {since}", title_justify="left")
         for column in ("time (UTC)", "node", "source", "event"):
             table.add_column(column, overflow="fold")
         for event in found:
