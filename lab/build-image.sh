@@ -7,6 +7,8 @@
 #   trixie          Debian 13 with ifupdown
 #   trixie-netplan  Debian 13 with netplan + systemd-networkd and no ifupdown: Ubuntu's
 #                   network stack (the Ubuntu archive is not reachable from here)
+#   router          Debian 12 with FRR configured as the lab's upstream router (lab/router/);
+#                   the anycast tests' BGP peer, which lbdeploy never configures
 # Prints the image reference on stdout.
 set -euo pipefail
 variant=${1:-bookworm}
@@ -15,9 +17,12 @@ case "$variant" in
     bookworm) suite=bookworm; network=ifupdown ;;
     trixie) suite=trixie; network=ifupdown ;;
     trixie-netplan) suite=trixie; network=netplan.io,systemd-resolved ;;
+    router) suite=bookworm; network=ifupdown,frr; overlay=router ;;
     *) echo "lab: unknown image variant $variant" >&2; exit 2 ;;
 esac
-recipe_hash=$( (echo "$variant"; cat "$here/build-image.sh"; cd "$here/node" && find . -type f | LC_ALL=C sort | while read -r f; do echo "$f"; stat -c %a "$f"; cat "$f"; done) | sha256sum | cut -c1-12)
+overlay=${overlay:-}
+tree() { (cd "$1" && find . -type f | LC_ALL=C sort | while read -r f; do echo "$f"; stat -c %a "$f"; cat "$f"; done); }
+recipe_hash=$( (echo "$variant"; cat "$here/build-image.sh"; tree "$here/node"; if [ -n "$overlay" ]; then tree "$here/$overlay"; fi) | sha256sum | cut -c1-12)
 image="lbdeploy-lab-node:$variant-$recipe_hash"
 if docker image inspect "$image" >/dev/null 2>&1; then
     echo "$image"
@@ -34,6 +39,10 @@ debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" >
     || { tail -20 "$root.log" >&2; exit 1; }
 rm -f "$root.log"
 cp -a "$here/node/." "$root/"
+if [ -n "$overlay" ]; then
+    cp -a "$here/$overlay/." "$root/"
+    chroot "$root" /bin/sh -euc 'chown -R frr:frr /etc/frr && chmod 0640 /etc/frr/*'
+fi
 chroot "$root" /bin/sh -euc '
     useradd --create-home --shell /bin/bash deploy
     useradd --create-home --shell /bin/bash ops

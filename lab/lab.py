@@ -43,12 +43,25 @@ NODES = (
         "afrodita", 2202, "172.29.150.12", "172.29.149.12", "fd00:29:150::12", "fd00:29:149::12"
     ),
 )
+# The third LB node of the anycast tests; reset and used only by them.
+ATENEA = LabNode(
+    "atenea", 2203, "172.29.150.13", "172.29.149.13", "fd00:29:150::13", "fd00:29:149::13"
+)
+LB_NODES = (*NODES, ATENEA)
 # A jump host: reaches the nodes' mgmt addresses; holds no public address.
 BASTION = LabNode("bastion", 2200, "", "172.29.149.10", "", "fd00:29:149::10")
 BACKENDS = {"web1": "172.29.150.21", "web2": "172.29.150.22"}
 BACKENDS6 = {"web1": "fd00:29:150::21", "web2": "fd00:29:150::22"}
 VIP = "172.29.150.150"
 VIP6 = "fd00:29:150::150"
+# The anycast side: the router (AS 65000, lab/router/) between the client's edge network
+# and the public one; the anycast VIPs are routed, in no lab subnet.
+ROUTER = "router"
+ROUTER_ADDRESS, ROUTER_ADDRESS6 = "172.29.150.2", "fd00:29:150::2"
+CLIENT = "client"
+EDGE, EDGE6 = "172.29.151.0/24", "fd00:29:151::/64"
+ANYCAST_NET, ANYCAST_NET6 = "172.29.160.0/24", "fd00:29:160::/64"
+ANYCAST_VIP, ANYCAST_VIP6 = "172.29.160.10", "fd00:29:160::10"
 
 
 @dataclass(frozen=True)
@@ -98,7 +111,8 @@ def _compose(
 ) -> str:
     """docker-compose on the lab; each LB node may run another image than the default."""
     env = {**os.environ, "LBDEPLOY_LAB_IMAGE": image}
-    for node in NODES:
+    env["LBDEPLOY_LAB_IMAGE_ROUTER"] = build_image("router")
+    for node in LB_NODES:
         env[f"LBDEPLOY_LAB_IMAGE_{node.name.upper()}"] = (node_images or {}).get(node.name, image)
     return _run(
         ["docker-compose", "-p", PROJECT, "-f", str(COMPOSE_FILE), *args], env=env, timeout=timeout
@@ -174,13 +188,36 @@ def _wait_ssh_port(port: int, deadline: float) -> None:
     raise RuntimeError(f"nothing answers SSH on 127.0.0.1:{port}")
 
 
+def _route_edge_via_router(node: LabNode) -> None:
+    """The return path of the anycast tests: replies to the client go back through the
+    router, as a routed site's default route would send them (the nodes' own default
+    route is Docker's gateway, which does not know the edge network)."""
+    if node.public_address:
+        node_exec(node.name, f"ip route replace {EDGE} via {ROUTER_ADDRESS}", check=True)
+        node_exec(node.name, f"ip -6 route replace {EDGE6} via {ROUTER_ADDRESS6}", check=True)
+
+
 def await_nodes(lab: Lab, nodes: tuple[LabNode, ...], timeout: float = 90) -> None:
     """Wait until each node's sshd answers, then record its host key (read out of band)."""
     deadline = time.monotonic() + timeout
     keys = {node.name: _wait_booted(node.name, deadline) for node in nodes}
     for node in nodes:
         _wait_ssh_port(node.ssh_port, deadline)
+        _route_edge_via_router(node)
     _write_known_hosts(lab, nodes, keys)
+
+
+def await_router(timeout: float = 90) -> None:
+    """Wait until the router's bgpd answers vtysh (it then accepts the LB nodes' sessions)."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        proc = node_exec(ROUTER, "vtysh -c 'show bgp summary' >/dev/null && echo ready")
+        if proc.stdout.strip() == "ready":
+            return
+        last = proc.stderr.strip() or proc.stdout.strip()
+        time.sleep(0.5)
+    raise RuntimeError(f"the lab router's bgpd did not answer in time: {last}")
 
 
 LOCK_FILE = Path("/run/lock/lbdeploy-lab.lock")
@@ -211,6 +248,14 @@ def exclusive(timeout: float = 1800) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _route_anycast_via_router() -> None:
+    """This machine reaches the anycast VIPs through the router, as an operator's machine
+    in a routed site does; without this route they would follow the default route off
+    this machine, where something else may answer."""
+    _run(["ip", "route", "replace", ANYCAST_NET, "via", ROUTER_ADDRESS])
+    _run(["ip", "-6", "route", "replace", ANYCAST_NET6, "via", ROUTER_ADDRESS6])
+
+
 def up(state_dir: Path = STATE_DIR) -> Lab:
     """Start the whole lab from scratch (engine, image, containers) and wait until SSH answers."""
     ensure_engine()
@@ -220,7 +265,9 @@ def up(state_dir: Path = STATE_DIR) -> Lab:
         lab.known_hosts.unlink()
     _compose(lab.image, "down", "--volumes", "--remove-orphans")
     _compose(lab.image, "up", "-d", "--force-recreate")
-    await_nodes(lab, (*NODES, BASTION))
+    await_nodes(lab, (*LB_NODES, BASTION))
+    await_router()
+    _route_anycast_via_router()
     return lab
 
 
@@ -232,7 +279,7 @@ def reset_nodes(
     `images` runs a node from another image (a matrix variant); the others get the
     default one back.
     """
-    nodes = tuple(n for n in NODES if names is None or n.name in names)
+    nodes = tuple(n for n in LB_NODES if n.name in names) if names else NODES
     names_up = [n.name for n in nodes]
     _compose(lab.image, "up", "-d", "--force-recreate", "--no-deps", *names_up, node_images=images)
     await_nodes(lab, nodes)
@@ -243,12 +290,17 @@ def down(lab: Lab) -> None:
     _compose(lab.image, "down", "--volumes", "--remove-orphans", "--timeout", "5")
 
 
-def node_exec(node: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def node_exec(
+    node: str, command: str, timeout: float = 60, check: bool = False
+) -> subprocess.CompletedProcess[str]:
     """Run a shell command inside a lab node as root, bypassing SSH (for test assertions)."""
-    return subprocess.run(
+    proc = subprocess.run(
         ["docker", "exec", f"{PROJECT}_{node}_1", "sh", "-c", command],
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{node}: {command} exited {proc.returncode}: {proc.stderr.strip()}")
+    return proc

@@ -104,6 +104,8 @@ def validate(ctx: typer.Context, inventory: InventoryArg = Path("inventory.yaml"
         for warning in certificate_warnings(desired.pair):
             out.print(plain(warning))  # it names the certificate's subject
         summary = f"{inventory}: valid, {len(desired.nodes)} nodes, {len(desired.pair.vips)} VIPs"
+        if desired.pair.anycast is not None:
+            summary += f", {len(desired.pair.anycast.vips)} anycast VIPs"
         out.print(plain(summary))
 
     common.guard(ctx, run)

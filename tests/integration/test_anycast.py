@@ -1,0 +1,200 @@
+"""Anycast on the lab (issue 22): three nodes announce the anycast VIPs over BGP to a
+real FRR router, which spreads one client's connections over them with ECMP.
+
+The router (lab/router/) and the client (behind it, on the edge network) are the lab's,
+as a user's upstream network is theirs: lbdeploy configures only the LB nodes. Times are
+taken with the host's clock on both sides (containers share it): the trigger is stamped
+here, the router stamps the moment its kernel route changes, polled inside the router
+every 10 ms by a bounded loop.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab import lab as labmod
+from tests.integration.helpers import lab_inventory_text, lbdeploy, sh, up_json
+
+NODES = tuple(n.name for n in labmod.LB_NODES)
+ADDRESS = {n.name: n.public_address for n in labmod.LB_NODES}
+VIP, VIP6 = labmod.ANYCAST_VIP, labmod.ANYCAST_VIP6
+HOLD_DOWN = 5.0  # seconds the gate waits before it announces again (anycast-gate.service)
+ADMIN = "/run/lbdeploy-haproxy/admin.sock"
+
+
+@pytest.fixture(scope="module")
+def anycast(lab: labmod.Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Three bare nodes converged as an anycast set; they are the pair's again after."""
+    labmod.reset_nodes(lab, NODES)
+    path = tmp_path_factory.mktemp("anycast") / "inventory.yaml"
+    path.write_text(lab_inventory_text(lab, "lab-anycast.yaml"))
+    code, report = up_json(path)
+    assert code == 0, json.dumps(report, indent=1)[-4000:]
+    yield path
+    labmod.reset_nodes(lab, NODES)
+
+
+def link_local(node: str) -> str:
+    """The node's link-local address on eth1: the router's IPv6 nexthop for the node
+    (FRR announces over IPv6 with the link-local next hop, as BGP does on a shared link)."""
+    out = json.loads(sh(node, "ip -j -6 addr show dev eth1 scope link"))
+    return next(str(a["local"]) for link in out for a in link["addr_info"] if "local" in a)
+
+
+def nexthops(vip: str) -> set[str]:
+    """The gateways of the router's kernel route to `vip` (one, or the ECMP set)."""
+    flag = "-6" if ":" in vip else "-4"
+    out = sh(labmod.ROUTER, f"ip -j {flag} route show {vip}")
+    routes = json.loads(out or "[]")
+    found = set()
+    for route in routes:
+        if "gateway" in route:
+            found.add(route["gateway"])
+        for hop in route.get("nexthops", []):
+            found.add(hop["gateway"])
+    return found
+
+
+def wait_nexthops(vip: str, expected: set[str], timeout: float) -> float:
+    """Seconds until the router's route to `vip` has exactly `expected` (bounded poll)."""
+    start = time.monotonic()
+    while True:
+        hops = nexthops(vip)
+        if hops == expected:
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"{vip} via {hops}, expected {expected} within {timeout} s")
+        time.sleep(0.2)
+
+
+def router_watch(vip: str, gone: str, timeout: float) -> subprocess.Popen[str]:
+    """Start a watcher in the router that prints the host clock (epoch seconds) when the
+    route to `vip` no longer goes via `gone`; it gives up by itself after `timeout`."""
+    flag = "-6" if ":" in vip else "-4"
+    loops = int(timeout / 0.01)
+    script = (
+        f"i=0; while [ $i -lt {loops} ]; do "
+        f"ip {flag} route show {vip} | grep -q 'via {gone} ' || {{ date +%s.%N; exit 0; }}; "
+        "i=$((i+1)); sleep 0.01; done; echo timeout; exit 1"
+    )
+    return subprocess.Popen(
+        ["docker", "exec", f"{labmod.PROJECT}_{labmod.ROUTER}_1", "sh", "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def watched(watcher: subprocess.Popen[str], since: float, timeout: float) -> float:
+    """Seconds from `since` (epoch) to the moment the watcher saw the route change."""
+    out, err = watcher.communicate(timeout=timeout + 10)
+    assert watcher.returncode == 0, f"route never changed: {out} {err}"
+    return float(out.strip()) - since
+
+
+def client_requests(vip: str, count: int, timeout: float = 2) -> list[str]:
+    """`count` GETs from the client, each on a new connection: each one's HTTP code."""
+    host = f"[{vip}]" if ":" in vip else vip
+    script = (
+        f"for i in $(seq {count}); do "
+        f"curl -s -o /dev/null -w '%{{http_code}}\\n' -m {timeout} http://{host}/ || true; done"
+    )
+    result = labmod.node_exec(labmod.CLIENT, script, timeout=count * (timeout + 1) + 10)
+    return result.stdout.split()
+
+
+def frontend_sessions(node: str) -> int:
+    """The total sessions of HAProxy's `web` frontend on `node` (its runtime API)."""
+    csv = sh(node, f"echo 'show stat' | socat stdio {ADMIN}").splitlines()
+    header = csv[0].lstrip("# ").split(",")
+    for line in csv[1:]:
+        fields = line.split(",")
+        if fields[:2] == ["web", "FRONTEND"]:
+            return int(fields[header.index("stot")])
+    raise AssertionError(f"{node}: no web frontend in show stat")
+
+
+def test_three_nodes_converge_and_the_router_spreads_one_client_over_them(
+    anycast: Path,
+) -> None:
+    assert wait_nexthops(VIP, set(ADDRESS.values()), timeout=30) >= 0
+    assert wait_nexthops(VIP6, {link_local(node) for node in NODES}, timeout=30) >= 0
+    before = {node: frontend_sessions(node) for node in NODES}
+    codes = client_requests(VIP, 60) + client_requests(VIP6, 60)
+    assert codes == ["200"] * 120
+    served = {node: frontend_sessions(node) - before[node] for node in NODES}
+    assert sum(served.values()) == 120, served
+    assert all(count > 0 for count in served.values()), served
+
+
+def test_a_rerun_changes_nothing_and_verify_passes(anycast: Path) -> None:
+    code, report = up_json(anycast)
+    assert code == 0
+    assert {node: report["nodes"][node]["changed"] for node in NODES} == dict.fromkeys(NODES, 0)
+    result = lbdeploy("verify", str(anycast))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_haproxy_stopped_withdraws_within_a_second_and_returns_after_the_hold_down(
+    anycast: Path,
+) -> None:
+    everyone = set(ADDRESS.values())
+    wait_nexthops(VIP, everyone, timeout=30)
+    watcher = router_watch(VIP, ADDRESS["hera"], timeout=10)
+    time.sleep(0.3)  # the watcher runs
+    stopped = time.time()
+    sh("hera", "systemctl stop haproxy")
+    try:
+        withdrawn = watched(watcher, stopped, timeout=10)
+        assert wait_nexthops(VIP, everyone - {ADDRESS["hera"]}, timeout=5) >= 0
+        assert client_requests(VIP, 30) == ["200"] * 30
+    finally:
+        started = time.monotonic()
+        sh("hera", "systemctl start haproxy")
+    back = wait_nexthops(VIP, everyone, timeout=HOLD_DOWN + 10) + (time.monotonic() - started)
+    print(f"anycast: haproxy stop -> withdrawn in {withdrawn:.3f} s; back in {back:.2f} s")
+    assert withdrawn <= 1.0
+    assert back >= HOLD_DOWN
+
+
+def test_a_frozen_node_is_dropped_by_bfd_within_half_a_second(anycast: Path) -> None:
+    everyone = set(ADDRESS.values())
+    wait_nexthops(VIP, everyone, timeout=30)
+    container = f"{labmod.PROJECT}_atenea_1"
+    watcher = router_watch(VIP, ADDRESS["atenea"], timeout=10)
+    time.sleep(0.3)
+    pausing = time.time()
+    subprocess.run(["docker", "pause", container], check=True, timeout=30)
+    frozen = time.time()  # the freezer has stopped every process of the node by now
+    try:
+        dropped = watched(watcher, frozen, timeout=10)
+        assert client_requests(VIP, 20) == ["200"] * 20
+    finally:
+        subprocess.run(["docker", "unpause", container], check=True, timeout=30)
+    wait_nexthops(VIP, everyone, timeout=HOLD_DOWN + 30)
+    paused = frozen - pausing
+    print(f"anycast: node frozen -> dropped in {dropped:.3f} s (pause took {paused:.3f} s)")
+    assert dropped <= 0.5
+
+
+def test_ipv6_vip_withdraws_and_returns_the_same_way(anycast: Path) -> None:
+    everyone = {link_local(node) for node in NODES}
+    wait_nexthops(VIP6, everyone, timeout=30)
+    watcher = router_watch(VIP6, link_local("afrodita"), timeout=10)
+    time.sleep(0.3)
+    stopped = time.time()
+    sh("afrodita", "systemctl stop haproxy")
+    try:
+        withdrawn = watched(watcher, stopped, timeout=10)
+        assert client_requests(VIP6, 20) == ["200"] * 20
+    finally:
+        sh("afrodita", "systemctl start haproxy")
+    wait_nexthops(VIP6, everyone, timeout=HOLD_DOWN + 10)
+    print(f"anycast: IPv6, haproxy stop -> withdrawn in {withdrawn:.3f} s")
+    assert withdrawn <= 1.0
