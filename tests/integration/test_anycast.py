@@ -157,7 +157,8 @@ def test_haproxy_stopped_withdraws_within_a_second_and_returns_after_the_hold_do
     finally:
         started = time.monotonic()
         sh("hera", "systemctl start haproxy")
-    back = wait_nexthops(VIP, everyone, timeout=HOLD_DOWN + 10) + (time.monotonic() - started)
+    wait_nexthops(VIP, everyone, timeout=HOLD_DOWN + 10)
+    back = time.monotonic() - started
     print(f"anycast: haproxy stop -> withdrawn in {withdrawn:.3f} s; back in {back:.2f} s")
     assert withdrawn <= 1.0
     assert back >= HOLD_DOWN
