@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from lab import lab as labmod
-from tests.integration.helpers import lab_inventory_text, lbdeploy, sh, up_json
+from tests.integration.helpers import lab_inventory_text, lbdeploy, sh, up_json, vip_holders
 
 NODES = tuple(n.name for n in labmod.LB_NODES)
 ADDRESS = {n.name: n.public_address for n in labmod.LB_NODES}
@@ -199,3 +199,40 @@ def test_ipv6_vip_withdraws_and_returns_the_same_way(anycast: Path) -> None:
     wait_nexthops(VIP6, everyone, timeout=HOLD_DOWN + 10)
     print(f"anycast: IPv6, haproxy stop -> withdrawn in {withdrawn:.3f} s")
     assert withdrawn <= 1.0
+
+
+def test_a_vrrp_vip_and_an_anycast_vip_together_converge_and_both_serve(
+    lab: labmod.Lab, tmp_path: Path
+) -> None:
+    pair = ("hera", "afrodita")
+    labmod.reset_nodes(lab, NODES)  # atenea too: it must not announce the VIP here
+    path = tmp_path / "inventory.yaml"
+    path.write_text(lab_inventory_text(lab, "lab-mixed.yaml"))
+    try:
+        code, report = up_json(path)
+        assert code == 0, json.dumps(report, indent=1)[-4000:]
+        assert vip_holders() == ["hera"]
+        wait_nexthops(VIP, {ADDRESS[node] for node in pair}, timeout=30)
+        assert client_requests(VIP, 20) == ["200"] * 20
+        served = subprocess.run(
+            [
+                "curl",
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-m",
+                "3",
+                f"http://{labmod.VIP}/",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        assert served.stdout == "200", served.stderr
+        result = lbdeploy("verify", str(path))
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        labmod.reset_nodes(lab, pair)
