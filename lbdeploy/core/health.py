@@ -49,7 +49,12 @@ def servers_behind_vips(
     out = {}
     for svc in pair.services:
         single = [h for vip in svc.vips if len(h := holders.get(str(vip), [])) == 1]
-        rows = servers.get(single[0][0], ()) if single else ()
+        speakers = [h[0] for h in single]
+        anycast = pair.anycast.vips if pair.anycast is not None else ()
+        if not speakers and all(vip in anycast for vip in svc.vips):
+            # Served by every node at once: the first that reports its servers speaks.
+            speakers = sorted(n for n in servers if servers[n])
+        rows = servers.get(speakers[0], ()) if speakers else ()
         out[svc.name] = tuple(r for r in rows if r[0] == svc.name)
     return out
 
@@ -112,6 +117,27 @@ def pair_problems(
                 target = svc.target(vip.vip)
                 if not probes.get(held_by[0], {}).get(target, False):
                     problems.append(f"nothing answers on {target} (service {svc.name})")
+    return problems + anycast_problems(pair, nodes, addresses, probes)
+
+
+def anycast_problems(
+    pair: PairState, nodes: list[str], addresses: Addresses, probes: Probes
+) -> list[str]:
+    """Every node holds every anycast VIP on lo (the gate is open: FRR announces it) and
+    answers on it; empty without anycast."""
+    if pair.anycast is None:
+        return []
+    problems = []
+    for node in nodes:
+        on_lo = {a.ip for a in addresses.get(node, {}).get("lo", ())}
+        for vip in pair.anycast.vips:
+            if vip not in on_lo:
+                problems.append(f"anycast VIP {vip} is not on lo of {node} (not announced)")
+                continue
+            for svc in pair.services_on(vip):
+                target = svc.target(vip)
+                if not probes.get(node, {}).get(target, False):
+                    problems.append(f"nothing answers on {target} on {node} (service {svc.name})")
     return problems
 
 

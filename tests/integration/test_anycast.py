@@ -36,6 +36,10 @@ def anycast(lab: labmod.Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     path.write_text(lab_inventory_text(lab, "lab-anycast.yaml"))
     code, report = up_json(path)
     assert code == 0, json.dumps(report, indent=1)[-4000:]
+    # `up` ends when every node announces (its gate open) and serves, not before.
+    assert report["converged_after"] is not None, report["notes"]
+    assert "web: 2/2 servers UP" in report["notes"]
+    wait_nexthops(VIP, set(ADDRESS.values()), timeout=2)
     yield path
     labmod.reset_nodes(lab, NODES)
 

@@ -7,7 +7,7 @@ frr-8.4.4), not recorded from a node: the lab half replaces them with recordings
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, ip_address
+from ipaddress import IPv4Address, ip_address, ip_interface
 from pathlib import Path
 
 from lbdeploy.components import for_pair, units
@@ -26,6 +26,7 @@ from lbdeploy.core.anycast import router_id
 from lbdeploy.core.desired import Desired, derive
 from lbdeploy.core.facts import Facts
 from lbdeploy.core.files import ManagedFile, mask_secret_lines
+from lbdeploy.core.health import pair_problems, servers_behind_vips
 from lbdeploy.core.parsers import FileFact, ServiceFact
 from lbdeploy.core.plan import Plan, make_plan
 from lbdeploy.core.render import render_node
@@ -146,3 +147,30 @@ def test_an_old_bgp_password_is_masked_in_a_diff() -> None:
     assert mask_secret_lines(" neighbor 192.0.2.1 password old-pw\n", [FRR_SECRET_LINES]) == (
         " neighbor 192.0.2.1 password ***\n"
     )
+
+
+def _lo(node: str, *vips: str) -> dict:
+    own = {"hera": "192.0.2.11/24", "afrodita": "192.0.2.12/24", "atenea": "192.0.2.13/24"}
+    return {"eth1": (ip_interface(own[node]),), "lo": tuple(ip_interface(v) for v in vips)}
+
+
+def test_up_waits_until_every_node_holds_every_anycast_vip_on_lo_and_answers_on_it() -> None:
+    pair = case("anycast").pair
+    names = ["hera", "afrodita", "atenea"]
+    both = ("198.51.100.10/32", "2001:db8:100::10/128")
+    answers = {"198.51.100.10:80": True, "[2001:db8:100::10]:80": True}
+    addresses = {n: _lo(n, *both) for n in names}
+    assert pair_problems(pair, names, addresses, dict.fromkeys(names, answers)) == []
+    # atenea's gate is still in its hold-down; hera's HAProxy does not answer on IPv6.
+    addresses["atenea"] = _lo("atenea", both[0])
+    probes = {**dict.fromkeys(names, answers), "hera": {"198.51.100.10:80": True}}
+    assert pair_problems(pair, names, addresses, probes) == [
+        "nothing answers on [2001:db8:100::10]:80 on hera (service web)",
+        "anycast VIP 2001:db8:100::10 is not on lo of atenea (not announced)",
+    ]
+
+
+def test_the_servers_of_an_anycast_service_are_read_from_a_node_that_serves_it() -> None:
+    pair = case("anycast").pair
+    rows = (("web", "web1", "UP"), ("web", "web2", "UP"))
+    assert servers_behind_vips(pair, {}, {"hera": (), "afrodita": rows}) == {"web": rows}
