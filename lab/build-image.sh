@@ -9,6 +9,8 @@
 #                   network stack (the Ubuntu archive is not reachable from here)
 #   router          Debian 12 with FRR configured as the lab's upstream router (lab/router/);
 #                   the anycast tests' BGP peer, which lbdeploy never configures
+#   infra           Debian 12 with the lab's services beside the LB tier (lab/infra/): an ACME
+#                   CA (pebble, with pebble-challtestsrv as its DNS) and a Prometheus server
 # Prints the image reference on stdout.
 set -euo pipefail
 variant=${1:-bookworm}
@@ -18,6 +20,7 @@ case "$variant" in
     trixie) suite=trixie; network=ifupdown ;;
     trixie-netplan) suite=trixie; network=netplan.io,systemd-resolved ;;
     router) suite=bookworm; network=ifupdown,frr; overlay=router ;;
+    infra) suite=bookworm; network=ifupdown,pebble,prometheus,openssl; overlay=infra ;;
     *) echo "lab: unknown image variant $variant" >&2; exit 2 ;;
 esac
 overlay=${overlay:-}
@@ -41,7 +44,8 @@ rm -f "$root.log"
 cp -a "$here/node/." "$root/"
 if [ -n "$overlay" ]; then
     cp -a "$here/$overlay/." "$root/"
-    chroot "$root" /bin/sh -euc 'chown -R frr:frr /etc/frr && chmod 0640 /etc/frr/*'
+    chroot "$root" /lab-overlay-setup
+    rm "$root/lab-overlay-setup"
 fi
 chroot "$root" /bin/sh -euc '
     useradd --create-home --shell /bin/bash deploy

@@ -59,6 +59,12 @@ VIP6 = "fd00:29:150::150"
 ROUTER = "router"
 ROUTER_ADDRESS, ROUTER_ADDRESS6 = "172.29.150.2", "fd00:29:150::2"
 CLIENT = "client"
+# The lab's services (lab/infra/): an ACME CA and its DNS, and a Prometheus server.
+INFRA = "infra"
+INFRA_ADDRESS = "172.29.150.5"
+ACME_DIRECTORY = f"https://{INFRA_ADDRESS}:14000/dir"
+ACME_DNS_MANAGEMENT = f"http://{INFRA_ADDRESS}:8055"
+PROMETHEUS = f"http://{INFRA_ADDRESS}:9090"
 EDGE, EDGE6 = "172.29.151.0/24", "fd00:29:151::/64"
 ANYCAST_NET, ANYCAST_NET6 = "172.29.160.0/24", "fd00:29:160::/64"
 ANYCAST_VIP, ANYCAST_VIP6 = "172.29.160.10", "fd00:29:160::10"
@@ -79,6 +85,11 @@ class Lab:
     @property
     def known_hosts(self) -> Path:
         return self.state_dir / "known_hosts"
+
+    @property
+    def acme_ca_bundle(self) -> Path:
+        """The certificate of the lab CA's own HTTPS listener: trust for its directory."""
+        return self.state_dir / "acme-listener.pem"
 
 
 def _run(args: list[str], env: dict[str, str] | None = None, timeout: float = 600) -> str:
@@ -112,6 +123,7 @@ def _compose(
     """docker-compose on the lab; each LB node may run another image than the default."""
     env = {**os.environ, "LBDEPLOY_LAB_IMAGE": image}
     env["LBDEPLOY_LAB_IMAGE_ROUTER"] = build_image("router")
+    env["LBDEPLOY_LAB_IMAGE_INFRA"] = build_image("infra")
     for node in LB_NODES:
         env[f"LBDEPLOY_LAB_IMAGE_{node.name.upper()}"] = (node_images or {}).get(node.name, image)
     return _run(
@@ -248,6 +260,26 @@ def exclusive(timeout: float = 1800) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def await_infra(lab: Lab, timeout: float = 90) -> None:
+    """Wait until the lab's ACME CA and Prometheus answer; keep the CA listener's
+    certificate where a lab inventory's `ca_bundle` points."""
+    deadline = time.monotonic() + timeout
+    probe = (
+        "curl -sfk -o /dev/null https://127.0.0.1:14000/dir"
+        " && curl -sf -o /dev/null http://127.0.0.1:9090/-/ready"
+        " && cat /etc/pebble/listener.pem"
+    )
+    last = ""
+    while time.monotonic() < deadline:
+        proc = node_exec(INFRA, probe)
+        if proc.returncode == 0 and "BEGIN CERTIFICATE" in proc.stdout:
+            lab.acme_ca_bundle.write_text(proc.stdout)
+            return
+        last = proc.stderr.strip() or proc.stdout.strip()
+        time.sleep(0.5)
+    raise RuntimeError(f"the lab's ACME CA or Prometheus did not answer in time: {last}")
+
+
 def _route_anycast_via_router() -> None:
     """This machine reaches the anycast VIPs through the router, as an operator's machine
     in a routed site does; without this route they would follow the default route off
@@ -267,6 +299,7 @@ def up(state_dir: Path = STATE_DIR) -> Lab:
     _compose(lab.image, "up", "-d", "--force-recreate")
     await_nodes(lab, (*LB_NODES, BASTION))
     await_router()
+    await_infra(lab)
     _route_anycast_via_router()
     return lab
 
