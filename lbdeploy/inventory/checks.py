@@ -21,6 +21,7 @@ from lbdeploy.inventory.addressing import (
 )
 from lbdeploy.inventory.anycast import check_anycast
 from lbdeploy.inventory.model import Inventory, VrrpInstance
+from lbdeploy.inventory.persistence import check_persistence
 from lbdeploy.inventory.services import check_services
 
 __all__ = ["MAX_NODES", "check_inventory"]
@@ -35,6 +36,7 @@ def check_inventory(inv: Inventory) -> list[Found]:
         *check_anycast(inv),
         *_check_stats(inv),
         *check_services(inv),
+        *check_persistence(inv),
     ]
 
 

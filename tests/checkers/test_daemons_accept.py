@@ -124,3 +124,16 @@ def test_keepalived_check_catches_unknown_keyword(tmp_path: Path) -> None:
     result = keepalived_check(content, tmp_path)
     assert result.returncode != 0
     assert "Unknown keyword 'advert_intervall'" in result.stdout + result.stderr
+
+
+def test_haproxy_drops_the_peers_section_without_localpeer(tmp_path: Path) -> None:
+    """Why `localpeer` is rendered: HAProxy otherwise looks for a peer named after the
+    hostname (this machine's is no node's name) and drops the whole section, so no table
+    would sync, with a warning and exit status 0."""
+    path = RENDER / "sticky" / "expected" / "hera" / "etc" / "haproxy" / "haproxy.cfg"
+    dropped = "Removing incomplete section 'peers lbdeploy'"
+    assert dropped not in haproxy_check(path).stderr
+    without = tmp_path / "haproxy.cfg"
+    without.write_text(re.sub(r"^\s*localpeer .*\n", "", path.read_text(), flags=re.MULTILINE))
+    result = haproxy_check(without)
+    assert result.returncode == 0 and dropped in result.stderr, result.stderr
