@@ -78,6 +78,12 @@ DAEMON = Daemon(
             " (acassen/keepalived#2169)",
         ),
         Keyword(
+            "vrrp_higher_prio_send_advert (global_defs): a healed partition re-ARPs",
+            since=(2, 0),
+            source="keepalived commit 72fd2706 (v1.3.5); global_parser.c and vrrp.c"
+            " vrrp_state_master_rx at v2.2.7 and v2.3.3",
+        ),
+        Keyword(
             "keepalived -t: config test (any non-zero exit is a failure)",
             since=(2, 1),
             source="keepalived.8 and main.c config_test_exit at v2.0.19..v2.3.3"
