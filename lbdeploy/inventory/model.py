@@ -124,6 +124,11 @@ class VrrpInstance(_Strict):
     vip: IP
     auth_pass: SecretValue | None = None
     advert_int: Annotated[int, between(1, 255)] = 1
+    advert_ms: Annotated[int, between(10, 40950)] | None = Field(
+        None,
+        description="opt-in sub-second adverts, e.g. 100: a dead master is replaced in about"
+        " 3 x advert_ms; runs VRRP version 3, so no auth_pass",
+    )
     nopreempt: Flag = False
     unicast: Flag = False
     master: Name | None = Field(None, description="preferred holder; defaults to the first node")

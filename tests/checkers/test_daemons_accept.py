@@ -137,3 +137,35 @@ def test_haproxy_drops_the_peers_section_without_localpeer(tmp_path: Path) -> No
     without.write_text(re.sub(r"^\s*localpeer .*\n", "", path.read_text(), flags=re.MULTILINE))
     result = haproxy_check(without)
     assert result.returncode == 0 and dropped in result.stderr, result.stderr
+
+
+FAST = RENDER / "fast_failover" / "expected" / "hera" / "etc" / "keepalived" / "keepalived.conf"
+
+
+@pytest.mark.parametrize(
+    ("edit", "complaint"),
+    [
+        # Why advert_ms renders `version 3`: VRRPv2 counts whole seconds.
+        (("    version 3\n", ""), "VRRPv2 advertisement interval 0.100000s must be an integer"),
+        # Why advert_ms must be a multiple of 10: VRRPv3 counts centiseconds.
+        (("advert_int 0.1\n", "advert_int 0.105\n"), "must be in units of 10ms"),
+        # Why advert_ms refuses auth_pass: VRRPv3 has no authentication.
+        (
+            (
+                "    version 3\n",
+                "    version 3\n    authentication {\n        auth_type PASS\n"
+                "        auth_pass secret\n    }\n",
+            ),
+            "VRRP version 3 does not support authentication",
+        ),
+    ],
+    ids=["no-version-3", "not-centiseconds", "v3-with-auth"],
+)
+def test_keepalived_refuses_what_advert_ms_checks_for(
+    edit: tuple[str, str], complaint: str, tmp_path: Path
+) -> None:
+    content = keepalived_test_copy(FAST.read_text())
+    assert edit[0] in content
+    result = keepalived_check(content.replace(*edit, 1), tmp_path)
+    assert result.returncode != 0
+    assert complaint in result.stdout + result.stderr
