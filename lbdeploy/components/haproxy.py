@@ -70,6 +70,25 @@ DAEMON = Daemon(
             source="haproxy -c accepts it on 2.6.12 (Debian 12) and 3.0.11 (Debian 13, lab);"
             " str2sa_range has parsed '[addr]:port' since long before the floor",
         ),
+        Keyword(
+            "localpeer NAME (global): the node's name in the peers section",
+            since=(2, 2),
+            source="haproxy configuration.txt: absent at v2.1.0, present at v2.2.0, v2.6.0,"
+            " v3.0.0; without it 2.6.12 -c drops the section ('no peer named <hostname>')",
+        ),
+        Keyword(
+            "peers NAME + peer NAME ADDR:PORT; stick-table type ip|ipv6 size expire peers"
+            " store http_req_rate(PERIOD); stick on src",
+            since=(1, 5),
+            source="haproxy configuration.txt 3.5 'Peers' and 4.2 'stick-table' at v2.0.0,"
+            " v2.6.0, v3.0.0; peers protocol 2.1 in src/peers.c from v2.2.0 to v3.0.0",
+        ),
+        Keyword(
+            "http-request track-sc0 src; http-request deny deny_status 429 if"
+            " { sc_http_req_rate(0) gt N }",
+            since=(1, 6),
+            source="haproxy configuration.txt at v2.0.0, v2.6.0 and v3.0.0; haproxy -c 2.6.12",
+        ),
     ),
     shipped={
         ("debian", "11"): "2.2.9",

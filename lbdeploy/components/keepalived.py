@@ -5,6 +5,7 @@ standby flag of `switchover`; what `status` reads of its live state."""
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 import jinja2
 
@@ -78,6 +79,18 @@ DAEMON = Daemon(
             " (acassen/keepalived#2169)",
         ),
         Keyword(
+            "vrrp_higher_prio_send_advert (global_defs): a healed partition re-ARPs",
+            since=(2, 0),
+            source="keepalived commit 72fd2706 (v1.3.5); global_parser.c and vrrp.c"
+            " vrrp_state_master_rx at v2.2.7 and v2.3.3",
+        ),
+        Keyword(
+            "advert_int 0.01..40.95 with version 3 (advert_ms: sub-second adverts, IPv4 too)",
+            since=(2, 0),
+            source="keepalived vrrp_parser.c vrrp_adv_handler (TIMER_HZ/100 resolution) and"
+            " vrrp.c 'VRRPv3 advertisement interval' at v2.2.7 and v2.3.3; keepalived -t 2.2.7",
+        ),
+        Keyword(
             "keepalived -t: config test (any non-zero exit is a failure)",
             since=(2, 1),
             source="keepalived.8 and main.c config_test_exit at v2.0.19..v2.3.3"
@@ -109,6 +122,28 @@ def priorities(facts: Facts) -> dict[str, int]:
     return parse_priorities(facts.sections.get("priorities", []))
 
 
+def timing(facts: Facts) -> dict[str, tuple[int, float]]:
+    """The live config's VRRP version and advert interval (s) per instance."""
+    out = {}
+    for line in facts.sections.get("vrrp-timing", []):
+        parts = line.split()
+        try:
+            out[parts[0]] = (int(parts[1]), float(parts[2]))
+        except (IndexError, ValueError):
+            continue
+    return out
+
+
+def version_change(node: NodeState, facts: Facts) -> Literal["faster", "slower"] | None:
+    """Whether the new config changes an instance's VRRP version, and its adverts' pace."""
+    live = timing(facts)
+    for role in node.vrrp:
+        was = live.get(role.instance.name)
+        if was is not None and was[0] != role.instance.version:
+            return "faster" if float(role.instance.advert) < was[1] else "slower"
+    return None
+
+
 def running(facts: Facts) -> bool:
     fact = facts.services.get(UNIT)
     return fact is not None and fact.active in ("active", "reloading")
@@ -133,10 +168,18 @@ class Keepalived(Component):
     def fact_lines(self, pair: PairState) -> Script:
         s = Script().section("user").probe(cmd("id -u {user} 2>/dev/null", user=SCRIPT_USER))
         s.section("standby").probe(read_lines(STANDBY_FILE))
-        return s.section("priorities").probe(
+        s.section("priorities").probe(
             cmd(
                 'if [ -f {conf} ]; then awk \'$1 == "vrrp_instance" { i = $2 }'
                 ' $1 == "priority" && i != "" { print i, $2 }\' {conf}; fi',
+                conf=KEEPALIVED_CONF,
+            )
+        )
+        return s.section("vrrp-timing").probe(
+            cmd(
+                'if [ -f {conf} ]; then awk \'$1 == "vrrp_instance" { i = $2; v[i] = 2; a[i] = 1 }'
+                ' $1 == "version" && i != "" { v[i] = $2 } $1 == "advert_int" && i != ""'
+                " { a[i] = $2 } END { for (i in v) print i, v[i], a[i] }' {conf}; fi",
                 conf=KEEPALIVED_CONF,
             )
         )
@@ -235,6 +278,7 @@ def roll_node(node: NodeState, facts: Facts, touched: bool, new_config: bool = T
         running=live if running(facts) else None,
         after=desired if new_config else live,
         touched=touched,
+        version_change=version_change(node, facts) if new_config else None,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Literal
 
 from lbdeploy.addresses import IPAddress, IPInterface, hostport
 from lbdeploy.core.anycast import AnycastState, derive_anycast
+from lbdeploy.core.persistence import PeersState, StickTable, derive_peers, derive_table
 from lbdeploy.core.targets import NoSshConfig, SshConfig, SshTarget, ssh_target
 from lbdeploy.core.vrrp import VipState, VrrpRole, derive_vips, role, sync_groups
 from lbdeploy.inventory.model import HaproxySettings, Interface, Inventory, Server, Stats
@@ -74,6 +75,7 @@ class ServiceState:
     redirect_http: bool = False
     hsts: int | None = None
     alpn: str = "h2,http/1.1"
+    table: StickTable | None = None  # stickiness and/or rate limit, synced by the peers
 
     def target(self, vip: IPAddress) -> str:
         """'vip:port' ('[vip]:port' for IPv6), the key of probes and answers."""
@@ -98,6 +100,7 @@ class PairState:
     haproxy: HaproxySettings
     webhook: Secret | None = None
     anycast: AnycastState | None = None  # VIPs every node announces over BGP (FRR)
+    peers: PeersState | None = None  # the nodes syncing stick tables, when a service has one
 
     def vip(self, text: str) -> VipState | None:
         return next((v for v in self.vips if str(v.vip) == text), None)
@@ -205,6 +208,7 @@ def derive_pair(inv: Inventory) -> PairState:
             redirect_http=svc.redirect_http,
             hsts=svc.hsts,
             alpn=svc.alpn,
+            table=derive_table(svc, tuple(svc.vip or (default,))),
         )
         for svc in inv.services
     )
@@ -219,6 +223,7 @@ def derive_pair(inv: Inventory) -> PairState:
         inv.haproxy,
         webhook,
         anycast,
+        derive_peers(inv),
     )
 
 

@@ -174,6 +174,22 @@ def answer_from_holder(holder: NodeStatus | None, target: str, mode: str) -> str
     return f"nothing answers on {target}, from here or from {holder.node}"
 
 
+def _vrrp_splits(
+    pair: PairState, statuses: list[NodeStatus], holders: dict[str, list[str]]
+) -> list[str]:
+    """Two MASTERs of one instance by keepalived's own word (VRRP between the nodes cut),
+    where the addresses do not already show the VIP on both."""
+    found = []
+    for vip in pair.vips:
+        masters = [s.node for s in statuses if s.vrrp.get(vip.name) == "MASTER"]
+        if len(masters) > 1 and len(holders.get(str(vip.vip), [])) < 2:
+            found.append(
+                f"split brain: VRRP instance {vip.name} (VIP {vip.vip}) is MASTER on"
+                f" {' and '.join(masters)}"
+            )
+    return found
+
+
 def verify_problems(
     pair: PairState,
     statuses: list[NodeStatus],
@@ -195,6 +211,7 @@ def verify_problems(
             problems.append(f"no node holds VIP {vip}")
         elif len(held_by) > 1:
             problems.append(f"split brain: VIP {vip} is held by {' and '.join(held_by)}")
+    problems += _vrrp_splits(pair, statuses, holders)
     for status in reachable:
         if status.haproxy != "active":
             problems.append(f"{status.node}: haproxy is {status.haproxy}")

@@ -33,11 +33,20 @@ class VipState:
     nopreempt: bool
     auth_pass: Secret | None
     unicast: bool
+    advert_ms: int | None = None  # opt-in sub-second adverts: VRRPv3 for IPv4 too
 
     @property
     def version(self) -> int:
-        """The VRRP version: 3 for an IPv6 VIP (VRRPv2 is IPv4 only), else keepalived's 2."""
-        return 3 if self.vip.version == 6 else 2
+        """The VRRP version: 3 for an IPv6 VIP (VRRPv2 is IPv4 only) or sub-second adverts
+        (VRRPv2 counts whole seconds), else keepalived's 2."""
+        return 3 if self.vip.version == 6 or self.advert_ms is not None else 2
+
+    @property
+    def advert(self) -> str:
+        """keepalived's advert_int, in seconds: '1', or '0.1' for advert_ms 100."""
+        if self.advert_ms is None:
+            return str(self.advert_int)
+        return f"{self.advert_ms / 1000:.2f}".rstrip("0").rstrip(".")
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,7 @@ def derive_vips(inv: Inventory) -> tuple[VipState, ...]:
                 nopreempt=inst.nopreempt,
                 auth_pass=inst.auth_pass,
                 unicast=inst.unicast,
+                advert_ms=inst.advert_ms,
             )
         )
     return tuple(vips)

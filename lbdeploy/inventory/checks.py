@@ -21,6 +21,7 @@ from lbdeploy.inventory.addressing import (
 )
 from lbdeploy.inventory.anycast import check_anycast
 from lbdeploy.inventory.model import Inventory, VrrpInstance
+from lbdeploy.inventory.persistence import check_persistence
 from lbdeploy.inventory.services import check_services
 
 __all__ = ["MAX_NODES", "check_inventory"]
@@ -35,6 +36,7 @@ def check_inventory(inv: Inventory) -> list[Found]:
         *check_anycast(inv),
         *_check_stats(inv),
         *check_services(inv),
+        *check_persistence(inv),
     ]
 
 
@@ -99,6 +101,14 @@ def _check_instance(inv: Inventory, loc: Loc, inst: VrrpInstance) -> Iterator[Fo
             "an IPv6 VIP runs VRRP version 3, which has no authentication;"
             " remove auth_pass (keepalived would ignore it)",
         )
+    elif inst.advert_ms is not None and inst.auth_pass is not None:
+        # vrrp.c (2.2.7, 2.3.3): "VRRP version 3 does not support authentication. Ignoring."
+        yield (
+            (*loc, "auth_pass"),
+            "advert_ms runs VRRP version 3, which has no authentication;"
+            " remove auth_pass (keepalived would ignore it), or advert_ms",
+        )
+    yield from _check_advert_ms(loc, inst)
     if inst.unicast and len(inv.nodes) == 1:
         # keepalived 2.2.7 -t: "A unicast keyword has been specified without any unicast
         # peers. Defaulting to multicast", and exit status 5.
@@ -111,6 +121,23 @@ def _check_instance(inv: Inventory, loc: Loc, inst: VrrpInstance) -> Iterator[Fo
         hint = difflib.get_close_matches(inst.master, list(inv.nodes), n=1)
         suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
         yield ((*loc, "master"), f"no node is named {inst.master!r}{suggestion}")
+
+
+def _check_advert_ms(loc: Loc, inst: VrrpInstance) -> Iterator[Found]:
+    """Sub-second adverts: VRRPv3 counts in centiseconds (vrrp.c rounds anything else)."""
+    if inst.advert_ms is None:
+        return
+    if "advert_int" in inst.model_fields_set:
+        yield (
+            (*loc, "advert_ms"),
+            f"advert_int ({inst.advert_int} s) is given too; give one of them",
+        )
+    if inst.advert_ms % 10:
+        yield (
+            (*loc, "advert_ms"),
+            f"{inst.advert_ms} ms is not a whole number of centiseconds, the unit of VRRP"
+            " version 3 (keepalived would round it); use a multiple of 10",
+        )
 
 
 def _check_sync(inv: Inventory) -> Iterator[Found]:

@@ -126,14 +126,21 @@ _UNIT_MS |= {"h": (3_600_000, 1), "d": (86_400_000, 1)}
 MAX_TIMER_MS = 2**31 - 1
 
 
+def timeout_ms(text: str) -> int:
+    """An HAProxy time already checked by `Timeout`, in milliseconds (rounded up, as HAProxy)."""
+    found = _TIMEOUT.fullmatch(text)
+    assert found, "checked by Timeout"
+    num, den = _UNIT_MS[found.group(2)]
+    return -(-int(found.group(1)) * num // den)
+
+
 def _timeout(value: Any) -> str:
     text = str(value)
     found = _TIMEOUT.fullmatch(text)
     if not found:
         raise ValueError(f"{text!r} is not an HAProxy time (e.g. 5s, 500ms, 1m)")
-    digits, unit = found.groups()
-    num, den = _UNIT_MS[unit]
-    if len(digits) > 18 or -(-int(digits) * num // den) > MAX_TIMER_MS:
+    digits = found.group(1)
+    if len(digits) > 18 or timeout_ms(text) > MAX_TIMER_MS:
         raise ValueError(
             f"{text[:24]} is past HAProxy's longest timeout, {MAX_TIMER_MS} ms (about 24.8 days)"
         )

@@ -31,6 +31,7 @@ from lbdeploy.inventory.fields import (
     between,
 )
 from lbdeploy.inventory.ipfields import IP, Host, IPv4, IPv6, Netmask
+from lbdeploy.inventory.persistence import RateLimit, Stick
 from lbdeploy.inventory.tls import CertChain, Certificate, KeyFile, PrivateKey, key_matches
 from lbdeploy.inventory.urls import check_webhook
 from lbdeploy.scripts.shell import Secret
@@ -123,6 +124,11 @@ class VrrpInstance(_Strict):
     vip: IP
     auth_pass: SecretValue | None = None
     advert_int: Annotated[int, between(1, 255)] = 1
+    advert_ms: Annotated[int, between(10, 40950)] | None = Field(
+        None,
+        description="opt-in sub-second adverts, e.g. 100: a dead master is replaced in about"
+        " 3 x advert_ms; runs VRRP version 3, so no auth_pass",
+    )
     nopreempt: Flag = False
     unicast: Flag = False
     master: Name | None = Field(None, description="preferred holder; defaults to the first node")
@@ -241,6 +247,12 @@ class Service(_Strict):
         None, description="with tls: Strict-Transport-Security max-age, in seconds"
     )
     alpn: Alpn = "h2,http/1.1"
+    stick: Stick | None = Field(
+        None, description="keep each client on its server, across failovers and reloads"
+    )
+    rate_limit: RateLimit | None = Field(
+        None, description="HTTP 429 past this many requests per client, counted pair-wide"
+    )
 
 
 class TlsSettings(_Strict):
@@ -266,6 +278,11 @@ class HaproxySettings(_Strict):
         default_factory=list, description="raw HAProxy lines for the defaults section"
     )
     tls: TlsSettings = TlsSettings()
+    peers_port: Port = Field(
+        default=10000,
+        description="where the nodes sync stick tables (stick, rate_limit), on each node's own"
+        " address; reachable between the nodes only",
+    )
 
 
 def _vrrp_one_or_many(schema: dict[str, Any]) -> None:

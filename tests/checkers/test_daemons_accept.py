@@ -124,3 +124,48 @@ def test_keepalived_check_catches_unknown_keyword(tmp_path: Path) -> None:
     result = keepalived_check(content, tmp_path)
     assert result.returncode != 0
     assert "Unknown keyword 'advert_intervall'" in result.stdout + result.stderr
+
+
+def test_haproxy_drops_the_peers_section_without_localpeer(tmp_path: Path) -> None:
+    """Why `localpeer` is rendered: HAProxy otherwise looks for a peer named after the
+    hostname (this machine's is no node's name) and drops the whole section, so no table
+    would sync, with a warning and exit status 0."""
+    path = RENDER / "sticky" / "expected" / "hera" / "etc" / "haproxy" / "haproxy.cfg"
+    dropped = "Removing incomplete section 'peers lbdeploy'"
+    assert dropped not in haproxy_check(path).stderr
+    without = tmp_path / "haproxy.cfg"
+    without.write_text(re.sub(r"^\s*localpeer .*\n", "", path.read_text(), flags=re.MULTILINE))
+    result = haproxy_check(without)
+    assert result.returncode == 0 and dropped in result.stderr, result.stderr
+
+
+FAST = RENDER / "fast_failover" / "expected" / "hera" / "etc" / "keepalived" / "keepalived.conf"
+
+
+@pytest.mark.parametrize(
+    ("edit", "complaint"),
+    [
+        # Why advert_ms renders `version 3`: VRRPv2 counts whole seconds.
+        (("    version 3\n", ""), "VRRPv2 advertisement interval 0.100000s must be an integer"),
+        # Why advert_ms must be a multiple of 10: VRRPv3 counts centiseconds.
+        (("advert_int 0.1\n", "advert_int 0.105\n"), "must be in units of 10ms"),
+        # Why advert_ms refuses auth_pass: VRRPv3 has no authentication.
+        (
+            (
+                "    version 3\n",
+                "    version 3\n    authentication {\n        auth_type PASS\n"
+                "        auth_pass secret\n    }\n",
+            ),
+            "VRRP version 3 does not support authentication",
+        ),
+    ],
+    ids=["no-version-3", "not-centiseconds", "v3-with-auth"],
+)
+def test_keepalived_refuses_what_advert_ms_checks_for(
+    edit: tuple[str, str], complaint: str, tmp_path: Path
+) -> None:
+    content = keepalived_test_copy(FAST.read_text())
+    assert edit[0] in content
+    result = keepalived_check(content.replace(*edit, 1), tmp_path)
+    assert result.returncode != 0
+    assert complaint in result.stdout + result.stderr

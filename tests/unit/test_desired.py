@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from lbdeploy.core.desired import derive
@@ -79,3 +80,11 @@ def test_an_ipv6_vip_sharing_a_vrid_with_an_ipv4_one_gets_its_own_instance_name(
     assert _instance_name(50, 4, {50}) == "VI_50"
     assert _instance_name(50, 6, {50}) == "VI6_50"
     assert _instance_name(51, 6, {50}) == "VI_51"  # alone in its VRID: named as before
+
+
+def test_advert_ms_is_keepalived_seconds_and_vrrp_version_3() -> None:
+    inv = load_inventory(DATA / "fast_failover" / "inventory.yaml", ENV)
+    fast, slow = derive(inv, DATA).pair.vips
+    assert (fast.advert, fast.version, slow.advert, slow.version) == ("0.1", 3, "1", 2)
+    shown = {ms: replace(fast, advert_ms=ms).advert for ms in (10, 250, 1500, 40950)}
+    assert shown == {10: "0.01", 250: "0.25", 1500: "1.5", 40950: "40.95"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from dataclasses import replace
 from ipaddress import IPv4Interface
 from pathlib import Path
 
@@ -236,3 +237,20 @@ def test_status_removes_keepalived_dump_with_the_vrrp_password_once_read(tmp_pat
     finally:
         daemon.kill()
         daemon.wait()
+
+
+def test_verify_names_two_masters_of_one_instance_even_when_one_lost_the_address() -> None:
+    s = states()
+    name = s.pair.vips[0].name
+    two = [
+        NodeStatus("hera", holds=(VIP,), haproxy="active", vrrp={name: "MASTER"}),
+        NodeStatus("afrodita", haproxy="active", vrrp={name: "MASTER"}),
+    ]
+    assert verify_problems(s.pair, two, {f"{VIP}:80": "ok"}) == [
+        f"split brain: VRRP instance {name} (VIP {VIP}) is MASTER on hera and afrodita"
+    ]
+    # Both hold the address too: said once, by the addresses.
+    both = [replace(n, holds=(VIP,)) for n in two]
+    assert verify_problems(s.pair, both, {f"{VIP}:80": "ok"}) == [
+        f"split brain: VIP {VIP} is held by hera and afrodita"
+    ]

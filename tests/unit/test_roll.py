@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from lbdeploy.components.keepalived import version_change
+from lbdeploy.core.desired import derive
+from lbdeploy.core.facts import Facts
 from lbdeploy.core.roll import RollNode, choose_order, count_moves
+from lbdeploy.inventory import load_inventory
+
+DATA = Path(__file__).parent / "data" / "render"
+ENV = {"LB_VRRP_PASS": "vrrp-pw", "LB_STATS_PASS": "stats-pw"}
 
 OLD = ({"VI_50": 101}, {"VI_50": 100})
 NEW = ({"VI_50": 254}, {"VI_50": 253})
@@ -109,3 +118,37 @@ def test_a_restart_brings_back_the_priorities_a_node_runs_not_the_desired_ones()
         assert restart.after == restart.running == {"VI_50": int(old[name].split()[1])}
         nodes.append(restart)
     assert [n.name for n in choose_order(nodes)] == ["afrodita", "hera"]
+
+
+def test_faster_adverts_of_a_new_vrrp_version_roll_masters_first() -> None:
+    # The backup, still on VRRPv2, drops the master's v3 adverts and waits out its old
+    # 3 s timer; reloaded first, it would wait only 3 x advert_ms and split the pair.
+    nodes = [
+        RollNode("hera", True, NEW[0], NEW[0], True, "faster"),
+        RollNode("afrodita", False, NEW[1], NEW[1], True, "faster"),
+    ]
+    assert _names(choose_order(nodes)) == ["hera", "afrodita"]
+
+
+def test_slower_adverts_of_a_new_vrrp_version_roll_backups_first() -> None:
+    # Back from advert_ms to VRRPv2: the backup reloaded first waits with the new 3 s.
+    nodes = [
+        RollNode("hera", True, OLD[0], NEW[0], True, "slower"),
+        RollNode("afrodita", False, OLD[1], NEW[1], True, "slower"),
+    ]
+    assert count_moves(nodes) < count_moves(nodes[::-1])  # priorities alone: masters first
+    assert _names(choose_order(nodes)) == ["afrodita", "hera"]
+
+
+def test_turning_advert_ms_on_or_off_is_a_version_change_of_known_pace() -> None:
+    inv = load_inventory(DATA / "fast_failover" / "inventory.yaml", ENV)
+    hera = derive(inv, DATA).nodes[0]
+
+    def facts(*lines: str) -> Facts:
+        return Facts("none", sections={"vrrp-timing": list(lines)})
+
+    assert version_change(hera, facts("VI_50 2 1", "VI_52 2 1")) == "faster"
+    assert version_change(hera, facts("VI_50 3 0.1", "VI_52 2 1")) is None
+    assert version_change(hera, facts()) is None  # no live config: nothing to roll
+    classic = derive(load_inventory(DATA / "classic" / "inventory.yaml", ENV), DATA).nodes[0]
+    assert version_change(classic, facts("VI_50 3 0.1")) == "slower"
