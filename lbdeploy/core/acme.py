@@ -143,17 +143,27 @@ class NodeAnswer:
 
 
 def parse_answers(lines: list[str], challenges: tuple[Challenge, ...]) -> dict[str, NodeAnswer]:
-    """A node's check script's lines ('map TOKEN ok|missing', 'http TOKEN ok|skip|...')."""
-    seen: dict[str, dict[str, str]] = {c.token: {} for c in challenges}
+    """A node's check script's lines ('map TOKEN ok|missing', 'http TOKEN ok|skip|...',
+    one http line per VIP): the first wrong body wins, else ok if any VIP answered."""
+    in_map: dict[str, bool] = {c.token: False for c in challenges}
+    http: dict[str, list[str]] = {c.token: [] for c in challenges}
     for line in lines:
         kind, _, rest = line.partition(" ")
         token, _, said = rest.partition(" ")
-        if token in seen and kind in ("map", "http"):
-            seen[token][kind] = said.strip()
-    return {
-        token: NodeAnswer(said.get("map") == "ok", said.get("http", "no answer"))
-        for token, said in seen.items()
-    }
+        if token in in_map and kind == "map":
+            in_map[token] = said.strip() == "ok"
+        elif token in http and kind == "http":
+            http[token].append(said.strip())
+    return {token: NodeAnswer(in_map[token], _worst(http[token])) for token in in_map}
+
+
+def _worst(results: list[str]) -> str:
+    wrong = [r for r in results if r not in ("ok", "skip")]
+    if wrong:
+        return wrong[0]
+    if not results:
+        return "no answer"
+    return "ok" if "ok" in results else "skip"
 
 
 def unanswered(answers: Mapping[str, Mapping[str, NodeAnswer]]) -> list[str]:
@@ -202,27 +212,35 @@ def utc_now() -> datetime:
 
 
 PLACEHOLDER_ISSUER = "lbdeploy placeholder (no ACME certificate issued yet)"
+PLACEHOLDER_FROM = datetime(2025, 1, 1, tzinfo=UTC)
+PLACEHOLDER_UNTIL = datetime(2125, 1, 1, tzinfo=UTC)
 
 
-def placeholder(names: tuple[str, ...], now: datetime) -> tuple[CertChain, KeyFile]:
+def placeholder(names: tuple[str, ...]) -> tuple[CertChain, KeyFile]:
     """A self-signed certificate that lets HAProxy bind HTTPS until the first issuance:
-    the port-80 frontend that answers the CA must run before the CA is asked."""
+    the port-80 frontend that answers the CA must run before the CA is asked.
+
+    The same for the same names (an Ed25519 key from their hash; Ed25519 signatures and
+    fixed dates are deterministic), so every run renders the same file and nothing is
+    kept for it. Its key is no secret of anyone's: no client trusts this certificate.
+    """
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.x509.oid import NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
+    seed = hashlib.sha256(("lbdeploy placeholder\0" + ",".join(names)).encode()).digest()
+    key = Ed25519PrivateKey.from_private_bytes(seed)
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
         .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, PLACEHOLDER_ISSUER)]))
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=30))
+        .serial_number(int.from_bytes(seed[:8], "big") | 1)
+        .not_valid_before(PLACEHOLDER_FROM)
+        .not_valid_after(PLACEHOLDER_UNTIL)
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
-        .sign(key, hashes.SHA256())
+        .sign(key, None)
     )
     return chain_and_key(
         cert.public_bytes(serialization.Encoding.PEM),
@@ -252,5 +270,9 @@ def chain_and_key(chain_pem: bytes, key_pem: bytes, where: Path) -> tuple[CertCh
     )
 
 
+def is_placeholder(chain: CertChain) -> bool:
+    return chain.issuer == f"CN={PLACEHOLDER_ISSUER}"
+
+
 def held(chain: CertChain) -> Held:
-    return Held(chain.names, chain.not_after, chain.issuer != f"CN={PLACEHOLDER_ISSUER}")
+    return Held(chain.names, chain.not_after, not is_placeholder(chain))

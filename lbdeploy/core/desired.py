@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from ipaddress import IPv4Network, IPv6Network, ip_interface
 from pathlib import Path
 from typing import Literal
@@ -210,7 +209,7 @@ def _tls(svc: Service, issued: Issued) -> tuple[TlsBundle, ...]:
     placeholder (`render`, `validate`: nothing issued is read there)."""
     if svc.acme_names:
         names = svc.acme_names
-        chain, key = issued.get(names) or placeholder(names, datetime.now(UTC))
+        chain, key = issued.get(names) or placeholder(names)
         return (TlsBundle(certificate_path(svc.name, 0), chain, key),)
     return tuple(
         TlsBundle(certificate_path(svc.name, i), pair.cert, pair.key)
