@@ -20,9 +20,20 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from lbdeploy.core.acme import AcmeLayout, Challenge, deadline, explain, utc_now
+from lbdeploy.core.acme import (
+    AcmeLayout,
+    Challenge,
+    chain_and_key,
+    deadline,
+    explain,
+    layout,
+    utc_now,
+)
+from lbdeploy.core.desired import Issued
 from lbdeploy.errors import LbdeployError
 from lbdeploy.inventory.acme import AcmeSettings
+from lbdeploy.inventory.model import Inventory
+from lbdeploy.inventory.tls import CertChain, KeyFile
 
 NETWORK_TIMEOUT = 30  # seconds for one HTTP exchange with the CA
 ORDER_TIMEOUT = 120.0  # seconds for validation and issuance once the answers are sent
@@ -58,7 +69,9 @@ class Publisher(Protocol):
 
 
 @dataclass(frozen=True)
-class Issued:
+class Order:
+    """A certificate just issued: where it was written, until when it is valid."""
+
     names: tuple[str, ...]
     chain: Path
     key: Path
@@ -197,7 +210,7 @@ def issue(
     names: tuple[str, ...],
     publisher: Publisher,
     order_timeout: float = ORDER_TIMEOUT,
-) -> Issued:
+) -> Order:
     """One order for `names`; the chain and key in the state directory when it succeeds."""
     from acme import crypto_util
     from cryptography import x509
@@ -229,4 +242,25 @@ def issue(
     now = utc_now()
     write_private(layout.renewed(names), now.isoformat(timespec="seconds").encode() + b"\n")
     leaf = x509.load_pem_x509_certificates(chain)[0]
-    return Issued(names, layout.chain(names), layout.key(names), leaf.not_valid_after_utc)
+    return Order(names, layout.chain(names), layout.key(names), leaf.not_valid_after_utc)
+
+
+def state_layout(inv: Inventory, base: Path) -> AcmeLayout | None:
+    """The inventory's ACME state directory on this machine; None without `acme:`."""
+    if inv.acme is None:
+        return None
+    return layout(inv.acme, base, os.environ, Path.home())
+
+
+def read_issued(inv: Inventory, base: Path) -> Issued:
+    """Every certificate the state directory holds for the inventory's ACME names."""
+    where = state_layout(inv, base)
+    found: dict[tuple[str, ...], tuple[CertChain, KeyFile]] = {}
+    if where is None:
+        return found
+    for svc in inv.services:
+        names = svc.acme_names
+        if names and where.chain(names).exists() and where.key(names).exists():
+            chain, key = where.chain(names).read_bytes(), where.key(names).read_bytes()
+            found[names] = chain_and_key(chain, key, where.cert_dir(names))
+    return found
