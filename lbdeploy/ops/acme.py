@@ -264,3 +264,49 @@ def read_issued(inv: Inventory, base: Path) -> Issued:
             chain, key = where.chain(names).read_bytes(), where.key(names).read_bytes()
             found[names] = chain_and_key(chain, key, where.cert_dir(names))
     return found
+
+
+@dataclass(frozen=True)
+class AcmeStatus:
+    """What the operator's state says of one ACME certificate (status, verify)."""
+
+    names: tuple[str, ...]
+    not_after: datetime | None  # None: nothing issued yet (the placeholder serves)
+    renewed: str  # when lbdeploy last had it issued, as written; "" if never
+    due: str | None  # why it would be ordered now
+
+    def line(self) -> str:
+        expiry = f"expires {self.not_after:%Y-%m-%d}" if self.not_after else "not issued yet"
+        said = f"ACME {', '.join(self.names)}: {expiry}, last renewed {self.renewed or 'never'}"
+        return said + (f"; due: {self.due}" if self.due else "")
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "names": list(self.names),
+            "not_after": self.not_after.isoformat() if self.not_after else None,
+            "renewed": self.renewed or None,
+            "due": self.due,
+        }
+
+
+def acme_status(inv: Inventory, base: Path) -> list[AcmeStatus]:
+    """Each ACME certificate's expiry and last renewal, from this machine's state."""
+    from lbdeploy.core.acme import held, why_due
+
+    where = state_layout(inv, base)
+    if where is None or inv.acme is None:
+        return []
+    issued = read_issued(inv, base)
+    found = []
+    for svc in inv.services:
+        names = svc.acme_names
+        if not names:
+            continue
+        chain = issued.get(names)
+        stamp = where.renewed(names)
+        renewed = stamp.read_text().strip() if stamp.exists() else ""
+        state = held(chain[0]) if chain else None
+        why = why_due(names, state, utc_now(), inv.acme.renew_before_days)
+        issued_at = state.not_after if state and state.issued_by_acme else None
+        found.append(AcmeStatus(names, issued_at, renewed, why))
+    return found

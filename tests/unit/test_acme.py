@@ -26,7 +26,7 @@ from lbdeploy.core.acme import (
 from lbdeploy.core.desired import derive
 from lbdeploy.core.render import render_node
 from lbdeploy.inventory import load_inventory
-from lbdeploy.ops.acme import read_issued, write_private
+from lbdeploy.ops.acme import acme_status, read_issued, write_private
 from lbdeploy.ops.renew import due
 from tests.tlsutil import cert_pem, issue, key_pem, make_ca
 
@@ -144,3 +144,17 @@ def test_the_state_directory_is_read_and_judged(tmp_path: Path) -> None:
     todo = due(inv, issued)
     assert [d.names for d in todo] == [("api.example.org",)]
     assert next(d.why for d in due(inv, issued, force=True)) == "--force"
+
+    write_private(where.renewed(NAMES), b"2026-06-01T03:17:00+00:00\n")
+    shop, api = acme_status(inv, tmp_path)
+    assert shop.line().startswith("ACME www.example.org, example.org: expires ")
+    assert shop.line().endswith("last renewed 2026-06-01T03:17:00+00:00")
+    assert api.line() == (
+        "ACME api.example.org: not issued yet, last renewed never; due: not issued yet"
+    )
+    assert api.to_json() == {
+        "names": ["api.example.org"],
+        "not_after": None,
+        "renewed": None,
+        "due": "not issued yet",
+    }
