@@ -13,6 +13,8 @@ command -v haproxy >/dev/null || need+=(haproxy)
 command -v keepalived >/dev/null || need+=(keepalived)
 command -v vtysh >/dev/null || need+=(frr)
 [ -x /usr/lib/frr/frr-reload.py ] || need+=(frr-pythontools)
+# A local ACME CA for tests/acme_local (on 127.0.0.1 only).
+command -v pebble >/dev/null || need+=(pebble)
 if ((${#need[@]})); then
     echo "lab: installing ${need[*]} from Debian" >&2
     export DEBIAN_FRONTEND=noninteractive

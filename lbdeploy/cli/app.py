@@ -27,6 +27,7 @@ from lbdeploy.cli.common import (
 from lbdeploy.cli.terminal import escape_controls
 
 if TYPE_CHECKING:
+    from lbdeploy.core.desired import Desired
     from lbdeploy.core.report import Report
 
 __all__ = ["app", "main"]
@@ -163,16 +164,55 @@ def up(
     def run() -> Report:
         from lbdeploy.ops.up import converge
 
-        desired = common.load(inventory, connect=True)
+        inv, base, derive_with = common.load_both(inventory, connect=True)
+        desired = derive_with(None)
         chosen = common.select(desired, node)
         creds = common.credentials(ask_become_pass, ask_key_pass)
         whole = len(chosen.nodes) == len(desired.nodes)
-        return converge(
-            chosen, common.emitter(ctx, as_json), creds, check=check, diff=diff, whole_pair=whole
-        )
+        emit = common.emitter(ctx, as_json)
+        report = converge(chosen, emit, creds, check=check, diff=diff, whole_pair=whole)
+        if check or inv.acme is None or not whole or not report.ok:
+            return report
+        # ACME: the nodes now answer HTTP-01 (a first run deployed the port-80 frontend
+        # with a placeholder), so what is due is ordered and deployed like any certificate.
+        from lbdeploy.ops.renew import merge, renew
+
+        def deploy(new: Desired) -> Report:
+            return converge(new, emit, creds)
+
+        return merge(report, renew(inv, base, derive_with, emit, creds, deploy=deploy))
 
     report = common.guard(ctx, run)
     common.finish(report, as_json, stats, diffs=check and diff)
+
+
+@app.command()
+def renew(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="order even what is not due")] = False,
+    as_json: JsonOpt = False,
+    stats: StatsOpt = False,
+    ask_become_pass: BecomeOpt = False,
+    ask_key_pass: KeyPassOpt = False,
+) -> None:
+    """Renew the ACME certificates that are due and deploy them; exit 1 if one failed (cron)."""
+
+    def run() -> Report:
+        from lbdeploy.ops.renew import renew as renew_due
+        from lbdeploy.ops.up import converge
+
+        inv, base, derive_with = common.load_both(inventory, connect=True)
+        creds = common.credentials(ask_become_pass, ask_key_pass)
+        emit = common.emitter(ctx, as_json)
+
+        def deploy(new: Desired) -> Report:
+            return converge(new, emit, creds)
+
+        return renew_due(inv, base, derive_with, emit, creds, force=force, deploy=deploy)
+
+    report = common.guard(ctx, run)
+    common.finish(report, as_json, stats)
 
 
 @app.command()

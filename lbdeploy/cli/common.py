@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from lbdeploy.core.credentials import Credentials
-    from lbdeploy.core.desired import Desired
+    from lbdeploy.core.desired import Desired, Issued
     from lbdeploy.core.report import Report
     from lbdeploy.core.targets import SshConfig
     from lbdeploy.inventory import Inventory
@@ -111,12 +111,29 @@ def load(path: Path, *, connect: bool) -> Desired:
     A command that never connects (validate, render) reads no SSH configuration at all:
     an inventory must never make lbdeploy run a local command, and ssh_config can name some.
     """
+    return load_both(path, connect=connect)[2](None)
+
+
+def load_both(
+    path: Path, *, connect: bool
+) -> tuple[Inventory, Path, Callable[[Issued | None], Desired]]:
+    """The inventory, its folder, and how it derives with the ACME certificates given (None:
+    those the state directory holds, placeholders where nothing was issued yet)."""
     from lbdeploy.core.desired import derive
     from lbdeploy.inventory import load_inventory
 
     inventory = load_inventory(path, os.environ)
     base = path.resolve().parent
-    return derive(inventory, base, _ssh_config(path, inventory, base) if connect else None)
+    ssh_config = _ssh_config(path, inventory, base) if connect else None
+
+    def derive_with(issued: Issued | None) -> Desired:
+        if issued is None and inventory.acme is not None:
+            from lbdeploy.ops.acme import read_issued
+
+            issued = read_issued(inventory, base)
+        return derive(inventory, base, ssh_config, issued)
+
+    return inventory, base, derive_with
 
 
 def _ssh_config(path: Path, inventory: Inventory, base: Path) -> SshConfig | None:

@@ -23,6 +23,7 @@ from lbdeploy.cli.common import (
     finish,
     guard,
     load,
+    load_both,
     print_json,
     select,
 )
@@ -32,6 +33,7 @@ from lbdeploy.exitcodes import ExitCode
 if TYPE_CHECKING:
     from lbdeploy.core.health import NodeStatus
     from lbdeploy.core.report import Report
+    from lbdeploy.ops.acme import AcmeStatus
     from lbdeploy.ops.failover import Move
     from lbdeploy.ops.restart import Mode
     from lbdeploy.ops.status import Verdict
@@ -121,20 +123,25 @@ def status(
         guard(ctx, lambda: watch_status(load(inventory, connect=True), creds, max(0.5, interval)))
         return
 
+    certs: list[AcmeStatus] = []
+
     def run() -> list[NodeStatus]:
+        from lbdeploy.ops.acme import acme_status
         from lbdeploy.ops.status import gather_status
 
-        return gather_status(
-            load(inventory, connect=True), credentials(ask_become_pass, ask_key_pass)
-        )
+        inv, base, derive_with = load_both(inventory, connect=True)
+        certs.extend(acme_status(inv, base))
+        return gather_status(derive_with(None), credentials(ask_become_pass, ask_key_pass))
 
     statuses = guard(ctx, run)
-    from lbdeploy.cli.display import status_json, status_table
+    from lbdeploy.cli.display import plain, status_json, status_table
 
     if as_json:
-        print_json(status_json(statuses))
+        print_json(status_json(statuses))  # a list, as before: ACME's JSON is verify's
     else:
         console().print(status_table(statuses))
+        for cert in certs:
+            console().print(plain(cert.line()))
     if any(s.error for s in statuses):
         raise typer.Exit(int(ExitCode.UNREACHABLE))
 
@@ -149,12 +156,22 @@ def verify(
 ) -> None:
     """Exit 0 only when every VIP has one holder, answers on every port, and haproxy runs."""
 
+    certs: list[AcmeStatus] = []
+
     def run() -> Verdict:
+        from lbdeploy.ops.acme import acme_status
         from lbdeploy.ops.status import verify as verify_pair
 
-        return verify_pair(
-            load(inventory, connect=True), credentials(ask_become_pass, ask_key_pass)
-        )
+        inv, base, derive_with = load_both(inventory, connect=True)
+        certs.extend(acme_status(inv, base))
+        verdict = verify_pair(derive_with(None), credentials(ask_become_pass, ask_key_pass))
+        verdict.problems += [
+            f"{', '.join(c.names)}: no ACME certificate issued yet (a placeholder serves);"
+            " run `lbdeploy renew`"
+            for c in certs
+            if c.not_after is None
+        ]
+        return verdict
 
     verdict = guard(ctx, run)
     from rich.text import Text
@@ -168,6 +185,7 @@ def verify(
                 "problems": verdict.problems,
                 "answers": verdict.answers,
                 "nodes": status_json(verdict.statuses),
+                **_acme_json(certs),
             }
         )
     else:
@@ -175,12 +193,19 @@ def verify(
         out.print(status_table(verdict.statuses))
         for target, answer in verdict.answers.items():
             out.print(plain(f"{target}: {answer}"))
+        for cert in certs:
+            out.print(plain(cert.line()))
         for problem in verdict.problems:
             out.print(Text("problem: ", style="bold red") + plain(problem))
         failed = Text("FAILED", style="bold red") if verdict.problems else Text("ok", style="green")
         out.print(Text("verify: ") + failed)
     if verdict.problems:
         raise typer.Exit(int(ExitCode.FAILED))
+
+
+def _acme_json(certs: list[AcmeStatus]) -> dict[str, object]:
+    """ACME certificates in JSON, only when the inventory has some (the shape is kept)."""
+    return {"acme": [c.to_json() for c in certs]} if certs else {}
 
 
 def _print_move(move: Move) -> None:

@@ -5,6 +5,7 @@ Adding a component is a module here and one entry below (see docs/architecture.m
 
 from __future__ import annotations
 
+from lbdeploy.components.acme import Acme
 from lbdeploy.components.base import Component
 from lbdeploy.components.failsafe import Failsafe
 from lbdeploy.components.frr import Frr
@@ -22,7 +23,9 @@ from lbdeploy.core.platforms import Daemon
 
 def for_pair(pair: PairState) -> tuple[Component, ...]:
     """The pair's components in the order their steps and files apply."""
-    daemons = tuple(c for c in (Tls(), Haproxy(), Notify(), Keepalived(), Frr()) if c.wanted(pair))
+    daemons = tuple(
+        c for c in (Tls(), Acme(), Haproxy(), Notify(), Keepalived(), Frr()) if c.wanted(pair)
+    )
     return (Network(), Sysctl(), Packages(daemons), Failsafe(), *daemons)
 
 

@@ -25,6 +25,9 @@ SERVER_STATE = "/var/lib/haproxy/server-state"  # admin states (drain, maint) ac
 # reload by the unit's drop-in, since a reload re-executes haproxy, which binds it anew.
 SOCKET_DIR = "/run/lbdeploy-haproxy"
 HAPROXY_SOCKET = f"{SOCKET_DIR}/admin.sock"
+# ACME HTTP-01 answers: path -> key authorization. Empty on disk; entries come and go
+# through the runtime API (`add map`, `del map`) while an order runs (components/acme.py).
+ACME_MAP = "/etc/haproxy/acme-challenge.map"
 
 # Where haproxy.cfg keeps a password: `stats auth USER:PASS` and a userlist's
 # `user NAME insecure-password|password VALUE` (the word after group 1 is masked).
@@ -115,7 +118,12 @@ class Haproxy(Component):
         return (HAPROXY_DROPIN, DEFAULT_HAPROXY, HAPROXY_CFG)
 
     def files(self, ctx: Context, templates: jinja2.Environment) -> list[ManagedFile]:
-        places = {"socket": HAPROXY_SOCKET, "socket_dir": SOCKET_DIR, "state_file": SERVER_STATE}
+        places = {
+            "socket": HAPROXY_SOCKET,
+            "socket_dir": SOCKET_DIR,
+            "state_file": SERVER_STATE,
+            "acme_map": ACME_MAP,
+        }
         return [
             ManagedFile(
                 HAPROXY_DROPIN,

@@ -9,6 +9,7 @@ import jinja2
 
 from lbdeploy.components.base import Component, Context
 from lbdeploy.components.haproxy import HAPROXY_SOCKET, SSL_CERT
+from lbdeploy.core.acme import is_placeholder
 from lbdeploy.core.desired import PairState, TlsBundle
 from lbdeploy.core.files import ManagedFile
 from lbdeploy.core.health import LoadedCert
@@ -83,13 +84,23 @@ def certificate_warnings(pair: PairState) -> list[str]:
     from cryptography.hazmat.primitives.asymmetric.ed448 import Ed448PublicKey
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    return expiry_warnings(pair) + [
-        f"warning: {b.chain.path} ({', '.join(b.chain.names)}) has an Ed25519 or Ed448 key:"
-        " HAProxy serves it, but browsers (Chrome, Firefox, Safari) do not accept such"
-        " certificates; give browsers an ECDSA or RSA certificate for these names too"
-        for b in pair.bundles
-        if isinstance(b.chain.leaf.public_key(), Ed25519PublicKey | Ed448PublicKey)
-    ]
+    return (
+        expiry_warnings(pair)
+        + [
+            f"warning: {b.chain.path} ({', '.join(b.chain.names)}) has an Ed25519 or Ed448 key:"
+            " HAProxy serves it, but browsers (Chrome, Firefox, Safari) do not accept such"
+            " certificates; give browsers an ECDSA or RSA certificate for these names too"
+            for b in pair.bundles
+            if isinstance(b.chain.leaf.public_key(), Ed25519PublicKey | Ed448PublicKey)
+            and not is_placeholder(b.chain)
+        ]
+        + [
+            f"note: {b.path} ({', '.join(b.chain.names)}) is a placeholder until the ACME CA"
+            " issues its certificate (`lbdeploy renew`)"
+            for b in pair.bundles
+            if is_placeholder(b.chain)
+        ]
+    )
 
 
 def sha1(bundle: TlsBundle) -> str:

@@ -7,17 +7,27 @@ reads pair data back through one of the nodes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_interface
 from pathlib import Path
 from typing import Literal
 
 from lbdeploy.addresses import IPAddress, IPInterface, hostport
+from lbdeploy.core.acme import placeholder
 from lbdeploy.core.anycast import AnycastState, derive_anycast
 from lbdeploy.core.persistence import PeersState, StickTable, derive_peers, derive_table
 from lbdeploy.core.targets import NoSshConfig, SshConfig, SshTarget, ssh_target
 from lbdeploy.core.vrrp import VipState, VrrpRole, derive_vips, role, sync_groups
-from lbdeploy.inventory.model import HaproxySettings, Interface, Inventory, Server, Stats
+from lbdeploy.inventory.acme import AcmeSettings
+from lbdeploy.inventory.model import (
+    HaproxySettings,
+    Interface,
+    Inventory,
+    Server,
+    Service,
+    Stats,
+)
 from lbdeploy.inventory.tls import CertChain, KeyFile
 from lbdeploy.scripts.shell import Secret
 
@@ -76,6 +86,7 @@ class ServiceState:
     hsts: int | None = None
     alpn: str = "h2,http/1.1"
     table: StickTable | None = None  # stickiness and/or rate limit, synced by the peers
+    acme_names: tuple[str, ...] = ()  # its one certificate comes from the `acme:` CA
 
     def target(self, vip: IPAddress) -> str:
         """'vip:port' ('[vip]:port' for IPv6), the key of probes and answers."""
@@ -101,6 +112,12 @@ class PairState:
     webhook: Secret | None = None
     anycast: AnycastState | None = None  # VIPs every node announces over BGP (FRR)
     peers: PeersState | None = None  # the nodes syncing stick tables, when a service has one
+    acme: AcmeSettings | None = None
+
+    @property
+    def acme_services(self) -> tuple[ServiceState, ...]:
+        """Services whose certificate comes from the ACME CA (HTTP-01 on their port 80)."""
+        return tuple(s for s in self.services if s.acme_names)
 
     def vip(self, text: str) -> VipState | None:
         return next((v for v in self.vips if str(v.vip) == text), None)
@@ -186,7 +203,24 @@ class Desired:
         return Desired(self.pair, tuple(n for n in self.nodes if n.name in names))
 
 
-def derive_pair(inv: Inventory) -> PairState:
+# An ACME certificate as the state directory holds it, by its names (`ops/acme_store.py`).
+Issued = Mapping[tuple[str, ...], tuple[CertChain, KeyFile]]
+
+
+def _tls(svc: Service, issued: Issued) -> tuple[TlsBundle, ...]:
+    """The files form as given; an ACME certificate from the state directory, else a
+    placeholder (`render`, `validate`: nothing issued is read there)."""
+    if svc.acme_names:
+        names = svc.acme_names
+        chain, key = issued.get(names) or placeholder(names)
+        return (TlsBundle(certificate_path(svc.name, 0), chain, key),)
+    return tuple(
+        TlsBundle(certificate_path(svc.name, i), pair.cert, pair.key)
+        for i, pair in enumerate(svc.tls_files)
+    )
+
+
+def derive_pair(inv: Inventory, issued: Issued | None = None) -> PairState:
     """Resolve pair-wide values once: each VIP's preferred master, each service's VIP."""
     vips = derive_vips(inv)
     anycast = derive_anycast(inv)
@@ -201,14 +235,12 @@ def derive_pair(inv: Inventory) -> PairState:
             health_check=svc.health_check,
             options=tuple(svc.options),
             servers=tuple(svc.servers),
-            tls=tuple(
-                TlsBundle(certificate_path(svc.name, i), pair.cert, pair.key)
-                for i, pair in enumerate(svc.tls or ())
-            ),
+            tls=_tls(svc, issued or {}),
             redirect_http=svc.redirect_http,
             hsts=svc.hsts,
             alpn=svc.alpn,
             table=derive_table(svc, tuple(svc.vip or (default,))),
+            acme_names=svc.acme_names,
         )
         for svc in inv.services
     )
@@ -224,16 +256,22 @@ def derive_pair(inv: Inventory) -> PairState:
         webhook,
         anycast,
         derive_peers(inv),
+        inv.acme,
     )
 
 
-def derive(inv: Inventory, base_dir: Path, ssh_config: SshConfig | None = None) -> Desired:
+def derive(
+    inv: Inventory,
+    base_dir: Path,
+    ssh_config: SshConfig | None = None,
+    issued: Issued | None = None,
+) -> Desired:
     """The pair and one NodeState per node; relative paths resolve against base_dir.
 
     The preferred master of a VIP (its `master`, else the first node) gets priority 254;
     the others follow in inventory order with 253, 252, ...
     """
-    pair = derive_pair(inv)
+    pair = derive_pair(inv, issued)
     names = list(inv.nodes)
     addresses: dict[str, tuple[IPAddress, ...]] = {
         name: tuple(a for a in (node.public_address, node.public_address6) if a is not None)

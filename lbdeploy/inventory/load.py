@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from lbdeploy.errors import InventoryError, Problem
+from lbdeploy.inventory.acme import FORM_TAGS
 from lbdeploy.inventory.checks import check_inventory
 from lbdeploy.inventory.masking import redact, secrets_in
 from lbdeploy.inventory.model import Inventory
@@ -38,42 +39,41 @@ def format_loc(loc: Loc) -> str:
     return text
 
 
-def _unwrap(tp: Any) -> Any:
-    """Strip Annotated[...] and `X | None` down to the type that holds fields or items."""
-    while True:
-        origin = typing.get_origin(tp)
-        if origin is typing.Annotated:
-            tp = typing.get_args(tp)[0]
-        elif origin in (typing.Union, types.UnionType):
-            tp = next(a for a in typing.get_args(tp) if a is not type(None))
-        else:
-            return tp
-
-
 def _fields_at(loc: Loc) -> list[str]:
-    """Field names of the model that `loc` (a path to a mapping) points into."""
-    current: Any = Inventory
-    for part in loc:
-        current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            info = current.model_fields.get(str(part))
-            if info is None:
-                return []
-            current = info.annotation
+    """Field names of the model(s) that `loc` (a path to a mapping) points into; a field
+    of several forms (`tls`: files or ACME) offers the fields of each."""
+    return list(dict.fromkeys(_fields_of(Inventory, loc)))
+
+
+def _alternatives(tp: Any) -> list[Any]:
+    """A type without Annotated and None, each member of a union apart."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _alternatives(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        members = [arg for arg in typing.get_args(tp) if arg is not type(None)]
+        return [a for arg in members for a in _alternatives(arg)]
+    return [tp]
+
+
+def _fields_of(tp: Any, loc: Loc) -> list[str]:
+    found: list[str] = []
+    for current in _alternatives(tp):
+        is_model = isinstance(current, type) and issubclass(current, BaseModel)
+        if not loc:
+            found += list(current.model_fields) if is_model else []
+        elif is_model:
+            info = current.model_fields.get(str(loc[0]))
+            found += _fields_of(info.annotation, loc[1:]) if info is not None else []
         elif typing.get_origin(current) in (list, dict):
-            current = typing.get_args(current)[-1]
-        else:
-            return []
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
+            found += _fields_of(typing.get_args(current)[-1], loc[1:])
+    return found
 
 
 def _message(error: Mapping[str, Any]) -> tuple[str, bool]:
     """A pydantic error in plain words; the flag says whether it concerns the key itself."""
     kind = error["type"]
-    loc = tuple(error["loc"])
+    loc = tuple(p for p in error["loc"] if p not in FORM_TAGS)
     if kind == "extra_forbidden":
         key = str(loc[-1])
         hint = difflib.get_close_matches(key, _fields_at(loc[:-1]), n=1)
@@ -247,7 +247,7 @@ def parse_inventory(
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):
-            loc = tuple(p for p in error["loc"] if p != "[key]")
+            loc = tuple(p for p in error["loc"] if p != "[key]" and p not in FORM_TAGS)
             message, at_key = _message(error)
             problems.append(places.problem(loc, message, at_key or "[key]" in error["loc"]))
         raise InventoryError(problems) from None

@@ -9,9 +9,19 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+)
 
 from lbdeploy.inventory import openssl
+from lbdeploy.inventory.acme import AcmeCert, AcmeSettings, tls_form
 from lbdeploy.inventory.anycast import AnycastVip, Bgp, NodeBgp
 from lbdeploy.inventory.fields import (
     Alpn,
@@ -237,8 +247,19 @@ class Service(_Strict):
         default_factory=list, description="raw HAProxy lines for this service's section"
     )
     servers: Annotated[list[Server], Field(min_length=1)]
-    tls: Annotated[list[TlsPair], BeforeValidator(_one_or_many), Field(min_length=1)] | None = (
-        Field(None, description="terminate HTTPS here: {cert, key} or a list of them (SNI)")
+    tls: (
+        Annotated[
+            Annotated[
+                list[TlsPair], BeforeValidator(_one_or_many), Field(min_length=1), Tag("<files>")
+            ]
+            | Annotated[AcmeCert, Tag("<acme>")],
+            Discriminator(tls_form),
+        ]
+        | None
+    ) = Field(
+        None,
+        description="terminate HTTPS here: {cert, key} or a list of them (SNI), or"
+        " {acme: [names]} for a certificate from the `acme:` CA",
     )
     redirect_http: Flag = Field(
         default=False, description="with tls: also listen on port 80 and redirect to https"
@@ -253,6 +274,16 @@ class Service(_Strict):
     rate_limit: RateLimit | None = Field(
         None, description="HTTP 429 past this many requests per client, counted pair-wide"
     )
+
+    @property
+    def tls_files(self) -> list[TlsPair]:
+        """The certificate files of the files form; none for ACME or plain HTTP."""
+        return self.tls if isinstance(self.tls, list) else []
+
+    @property
+    def acme_names(self) -> tuple[str, ...]:
+        """The names of its ACME certificate; none for the files form."""
+        return tuple(self.tls.acme) if isinstance(self.tls, AcmeCert) else ()
 
 
 class TlsSettings(_Strict):
@@ -306,6 +337,7 @@ class Inventory(_Strict):
     alerts: Alerts | None = None
     services: list[Service] = Field(default_factory=list)
     haproxy: HaproxySettings = HaproxySettings()
+    acme: AcmeSettings | None = Field(None, description="the CA of `tls: {acme: [names]}`")
 
     @property
     def network(self) -> IPv4Network | None:

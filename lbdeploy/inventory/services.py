@@ -37,7 +37,7 @@ def _check_sni(loc: Loc, svc: Service) -> Iterator[Found]:
     and an RSA certificate for one name both serve, a second ECDSA one never does.
     """
     seen: dict[tuple[str, str], int] = {}
-    for j, pair in enumerate(svc.tls or ()):
+    for j, pair in enumerate(svc.tls_files):
         kind = _key_kind(pair.cert)
         for name in pair.cert.names:
             first = seen.setdefault((name.lower(), kind), j)
@@ -61,20 +61,52 @@ def _check_tls(
             yield ((*loc, field), f"{field} needs tls (a certificate) on this service")
         elif given and svc.mode != "http":
             yield ((*loc, field), f"{field} needs mode: http")
-    if svc.redirect_http and svc.tls is not None:
-        for vip, _ in binds:
-            http = (vip, 80)
-            if http in seen_bind:
+    if _port80_name(svc) is None:
+        return
+    at, why = (
+        (("redirect_http",), "its redirect to https")
+        if svc.redirect_http
+        else (("tls", "acme"), "its ACME HTTP-01 answers")
+    )
+    for vip, _ in binds:
+        http = (vip, 80)
+        if http in seen_bind:
+            yield (
+                (*loc, *at),
+                f"{hostport(vip, 80)} is already taken by service {seen_bind[http]}"
+                + ("" if svc.redirect_http else "; the CA asks for its HTTP-01 token on port 80"),
+            )
+        seen_bind.setdefault(http, f"{svc.name} ({why})")
+
+
+def _port80_name(svc: Service) -> str | None:
+    """The frontend on port 80 that a service brings (templates/haproxy.cfg.j2): its
+    redirect to https, else the ACME HTTP-01 answers of its certificate."""
+    if svc.tls is None:
+        return None
+    if svc.redirect_http:
+        return f"{svc.name}_redirect"
+    return f"{svc.name}_acme" if svc.acme_names else None
+
+
+def _check_acme(inv: Inventory) -> Iterator[Found]:
+    """An ACME certificate needs the `acme:` CA; a name belongs to one certificate."""
+    owner: dict[str, int] = {}
+    for i, svc in enumerate(inv.services):
+        if svc.acme_names and inv.acme is None:
+            yield (
+                ("services", i, "tls", "acme"),
+                "an ACME certificate needs the `acme:` section (at least `acme: {}` for"
+                " Let's Encrypt; email, directory, ca_bundle)",
+            )
+        for j, name in enumerate(svc.acme_names):
+            first = owner.setdefault(name, i)
+            if first != i:
                 yield (
-                    (*loc, "redirect_http"),
-                    f"{hostport(vip, 80)} is already taken by service {seen_bind[http]}",
+                    ("services", i, "tls", "acme", j),
+                    f"{name} is already a name of services[{first}]'s ACME certificate;"
+                    " HAProxy would serve only one of the two for it",
                 )
-            seen_bind.setdefault(http, f"{svc.name} (its redirect to https)")
-
-
-def _redirect_name(svc: Service) -> str | None:
-    """The frontend that redirects plain HTTP to the service (templates/haproxy.cfg.j2)."""
-    return f"{svc.name}_redirect" if svc.redirect_http and svc.tls is not None else None
 
 
 def _check_names(i: int, svc: Service, seen: dict[str, str]) -> Iterator[Found]:
@@ -86,19 +118,24 @@ def _check_names(i: int, svc: Service, seen: dict[str, str]) -> Iterator[Found]:
         yield (
             ("services", i, "name"),
             f"{svc.name!r} is already the name of {seen[svc.name]}"
-            + ("; rename one of the two services" if "redirect" in seen[svc.name] else ""),
+            + ("; rename one of the two services" if "frontend" in seen[svc.name] else ""),
         )
     seen.setdefault(svc.name, f"services[{i}]")
-    redirect = _redirect_name(svc)
-    if redirect is None:
+    frontend = _port80_name(svc)
+    if frontend is None:
         return
-    if redirect in seen:
+    field, what = (
+        (("redirect_http",), "redirect frontend (for its redirect_http)")
+        if svc.redirect_http
+        else (("tls", "acme"), "port-80 frontend (for its ACME HTTP-01 answers)")
+    )
+    if frontend in seen:
         yield (
-            ("services", i, "redirect_http"),
-            f"its redirect frontend would be named {redirect!r}, which is already the name of"
-            f" {seen[redirect]}; rename one of the two services",
+            ("services", i, *field),
+            f"its {what.split(' (')[0]} would be named {frontend!r}, which is already the name"
+            f" of {seen[frontend]}; rename one of the two services",
         )
-    seen.setdefault(redirect, f"services[{i}]'s redirect frontend (for its redirect_http)")
+    seen.setdefault(frontend, f"services[{i}]'s {what}")
 
 
 def check_services(inv: Inventory) -> Iterator[Found]:
@@ -135,6 +172,7 @@ def check_services(inv: Inventory) -> Iterator[Found]:
                 " mode HAProxy balances round robin instead",
             )
         yield from _check_servers(loc, svc, binds)
+    yield from _check_acme(inv)
 
 
 def _check_servers(loc: Loc, svc: Service, binds: list[Bind]) -> Iterator[Found]:

@@ -63,8 +63,8 @@ def with_local_certificates(path: Path, tmp_path: Path) -> Path:
     """The config with each certificate it names read from the golden copy beside it."""
     node_root = path.parents[2]  # expected/<node>/
     text = re.sub(
-        r"(?<= crt )/(etc/haproxy/certs/\S+)",
-        lambda found: str(node_root / found.group(1)),
+        r"(?<= crt )/(etc/haproxy/certs/\S+)|(?<=map\()/(etc/haproxy/[^)]+)",
+        lambda found: str(node_root / (found.group(1) or found.group(2))),
         path.read_text(),
     )
     local = tmp_path / "haproxy.cfg"

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from lbdeploy.components import facts_request, haproxy, keepalived
+from lbdeploy.components import acme, facts_request, haproxy, keepalived
 from lbdeploy.components.services import services_script
 from lbdeploy.core import change_scripts as changes
+from lbdeploy.core.acme import Challenge
 from lbdeploy.core.desired import Desired, derive
 from lbdeploy.core.facts import facts_script, parse_facts
 from lbdeploy.core.files import ManagedFile
@@ -66,6 +67,7 @@ def desired_cases() -> dict[str, Desired]:
         "ipv6only": derive(
             load_inventory(DATA / "render" / "ipv6only" / "inventory.yaml", ENV), DATA
         ),
+        "acme": derive(load_inventory(DATA / "render" / "acme" / "inventory.yaml", {}), DATA),
     }
 
 
@@ -118,6 +120,10 @@ def every_script(desired: Desired) -> Iterator[tuple[str, Script]]:
         yield "break", breakage.break_it
         yield "mend", breakage.mend_it
     yield "diff", execute.live_text_script(["/etc/haproxy/haproxy.cfg", f"/x/{HOSTILE}"])
+    tokens = (Challenge("www.example.org", "T" * 43, "T" * 43 + "." + "k" * 43),)
+    vips = tuple(v for s in pair.services for v in s.vips)
+    yield "acme-publish", acme.publish_lines(tokens).extend(acme.check_lines(tokens, vips))
+    yield "acme-withdraw", acme.withdraw_lines(tokens)
 
 
 def all_scripts() -> list[tuple[str, str]]:
