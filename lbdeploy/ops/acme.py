@@ -81,7 +81,10 @@ class Order:
 def write_private(path: Path, data: bytes) -> None:
     """A file only the operator reads, in a folder only the operator enters; replaced whole
     (a reader never sees half a key), never through a planted link."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for folder in reversed((path.parent, *path.parent.parents)):
+        if not folder.exists():  # each folder made here is the operator's alone (not the umask's)
+            folder.mkdir(mode=0o700, exist_ok=True)
+            os.chmod(folder, 0o700)
     os.chmod(path.parent, 0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # 0600, O_EXCL
     try:

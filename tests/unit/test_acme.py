@@ -139,6 +139,8 @@ def test_the_state_directory_is_read_and_judged(tmp_path: Path) -> None:
     write_private(where.key(NAMES), key)
     assert where.key(NAMES).stat().st_mode & 0o777 == 0o600
     assert where.cert_dir(NAMES).stat().st_mode & 0o777 == 0o700
+    for folder in (tmp_path / "state", where.cert_dir(NAMES).parent):  # made here: 0700 too
+        assert folder.stat().st_mode & 0o777 == 0o700
     issued = read_issued(inv, tmp_path)
     assert list(issued) == [NAMES]
     todo = due(inv, issued)
