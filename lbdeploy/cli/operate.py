@@ -129,12 +129,14 @@ def status(
         )
 
     statuses = guard(ctx, run)
-    from lbdeploy.cli.display import status_json, status_table
+    from lbdeploy.cli.display import anycast_table, status_json, status_table
 
     if as_json:
         print_json(status_json(statuses))
     else:
         console().print(status_table(statuses))
+        if (bgp := anycast_table(statuses)) is not None:
+            console().print(bgp)
     if any(s.error for s in statuses):
         raise typer.Exit(int(ExitCode.UNREACHABLE))
 
@@ -159,7 +161,7 @@ def verify(
     verdict = guard(ctx, run)
     from rich.text import Text
 
-    from lbdeploy.cli.display import plain, status_json, status_table
+    from lbdeploy.cli.display import anycast_table, plain, status_json, status_table
 
     if as_json:
         print_json(
@@ -173,6 +175,8 @@ def verify(
     else:
         out = console()
         out.print(status_table(verdict.statuses))
+        if (bgp := anycast_table(verdict.statuses)) is not None:
+            out.print(bgp)
         for target, answer in verdict.answers.items():
             out.print(plain(f"{target}: {answer}"))
         for problem in verdict.problems:

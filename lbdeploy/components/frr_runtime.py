@@ -1,0 +1,221 @@
+"""FRR at runtime: what `status`, `verify`, `failover-test` and `withdraw` ask bgpd and
+bfdd, the parsers of their JSON, and how a node's announcements are withdrawn and
+restored without touching the VIPs on lo.
+
+The JSON shapes are FRR's own (recorded from 8.4.4 in tests/unit/data/facts/frr/,
+field names checked at frr-10.3; docs/anycast.md has the sources).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from lbdeploy.components.frr import FRR_CONF, GATE, UNIT
+from lbdeploy.core.anycast import AnycastState
+from lbdeploy.core.bgp import AnycastStatus, PeerStatus, canonical
+from lbdeploy.core.facts import Facts, ServiceFact
+from lbdeploy.scripts.script import Script
+from lbdeploy.scripts.shell import Command, cmd
+
+# While this exists, `lbdeploy withdraw` holds the node out of the routers. In /run:
+# a reboot clears it, as FRR then starts from frr.conf and announces again.
+WITHDRAWN = "/run/lbdeploy-anycast-withdrawn"
+TAG = "lbdeploy-anycast"  # journal tag of lbdeploy's own withdrawals and announcements
+ADVERTISED = "bgp-advertised "  # + peer: the section of one peer's Adj-RIB-Out
+FAMILIES = {"ipv4Unicast": 4, "ipv6Unicast": 6}
+# frr.conf's `network` lines, with their address family: "ipv4 198.51.100.10/32".
+NETWORKS = '$1 == "address-family" {af = $2} $1 == "network" {print af, $2}'
+
+
+def status_lines(anycast: AnycastState) -> Script:
+    """One round trip: the sessions, BFD, each peer's advertised routes, the withdrawal flag.
+
+    The script is the same on every node, so it asks about every router any node has;
+    a node without that router answers FRR's "No such neighbor" warning, read as nothing.
+    """
+    s = Script().section("bgp").probe(_vtysh("show bgp summary json"))
+    if anycast.bfd is not None:
+        s.section("bfd").probe(_vtysh("show bfd peers json"))
+    for address, version in peers_of(anycast):
+        s.section(ADVERTISED + address).probe(
+            _vtysh(f"show bgp ipv{version} unicast neighbors {address} advertised-routes json")
+        )
+    s.section("anycast-withdrawn").probe(cmd("if [ -e {flag} ]; then echo yes; fi", flag=WITHDRAWN))
+    return s
+
+
+def peers_of(anycast: AnycastState) -> list[tuple[str, int]]:
+    """Every router of any node, once: (address, family)."""
+    found = {(str(p.address), p.version) for s in anycast.speakers for p in s.peers}
+    return sorted(found)
+
+
+def advertised_lines(anycast: AnycastState, node: str) -> Script:
+    """Only each of `node`'s peers' advertised routes: what failover-test and withdraw poll."""
+    s = Script()
+    for peer in anycast.speaker(node).peers:
+        s.section(ADVERTISED + str(peer.address)).probe(
+            _vtysh(
+                f"show bgp ipv{peer.version} unicast neighbors {peer.address}"
+                " advertised-routes json"
+            )
+        )
+    return s
+
+
+def _vtysh(command: str) -> Command:
+    return cmd(
+        "if systemctl is-active -q {unit}; then vtysh -c {command}; fi",
+        unit=UNIT,
+        command=command,
+    )
+
+
+@dataclass(frozen=True)
+class Session:
+    """One BGP session as `show bgp summary json` reports it."""
+
+    peer: str
+    afi: str  # ipv4Unicast, ipv6Unicast
+    remote_as: str  # a number, or "1.10" in asdot notation (10.x)
+    state: str  # Established, Active, Connect, Idle, "Idle (Admin)", ...
+    sent: int  # prefixes sent (pfxSnt; 0 when the session is not up)
+    uptime_s: int | None  # since the last change, up or down
+
+    @property
+    def up(self) -> bool:
+        return self.state == "Established"
+
+
+def parse_bgp_summary(lines: list[str]) -> list[Session]:
+    """`show bgp summary json`: {"ipv4Unicast": {"peers": {ADDR: {...}}}, "ipv6Unicast": ...}."""
+    sessions = []
+    for afi, summary in _json(lines).items():
+        if afi not in FAMILIES or not isinstance(summary, dict):
+            continue
+        for peer, fields in summary.get("peers", {}).items():
+            if not isinstance(fields, dict):
+                continue
+            msec = fields.get("peerUptimeMsec")
+            sent = fields.get("pfxSnt")
+            sessions.append(
+                Session(
+                    peer=canonical(peer),
+                    afi=afi,
+                    remote_as=str(fields.get("remoteAs", "")),
+                    state=str(fields.get("state", "unknown")),
+                    sent=sent if isinstance(sent, int) else 0,
+                    uptime_s=msec // 1000 if isinstance(msec, int) else None,
+                )
+            )
+    return sessions
+
+
+def parse_bfd_peers(lines: list[str]) -> dict[str, str]:
+    """`show bfd peers json`: a list of {"peer": ADDR, "status": "up"|"down"|"init"|...}."""
+    text = "\n".join(lines).strip()
+    data = json.loads(text) if text else []
+    if not isinstance(data, list):
+        return {}
+    return {
+        canonical(str(p["peer"])): str(p.get("status", "unknown"))
+        for p in data
+        if isinstance(p, dict) and "peer" in p
+    }
+
+
+def parse_advertised(lines: list[str]) -> tuple[str, ...]:
+    """`show bgp ipvN unicast neighbors X advertised-routes json`: the prefixes' addresses.
+
+    {"advertisedRoutes": {"198.51.100.10/32": {...}}, "totalPrefixCounter": 1, ...};
+    a peer this node lacks, or a family it does not carry: {"warning": "No such ..."}.
+    """
+    routes = _json(lines).get("advertisedRoutes", {})
+    return tuple(canonical(prefix) for prefix in routes) if isinstance(routes, dict) else ()
+
+
+def advertised(sections: dict[str, list[str]]) -> dict[str, tuple[str, ...]]:
+    """Each peer asked about → the addresses this node advertises to it."""
+    return {
+        canonical(name[len(ADVERTISED) :]): parse_advertised(lines)
+        for name, lines in sections.items()
+        if name.startswith(ADVERTISED)
+    }
+
+
+def anycast_status(
+    anycast: AnycastState, facts: Facts, sections: dict[str, list[str]]
+) -> AnycastStatus:
+    """A node's anycast side from its facts and its status sections."""
+    absent = ServiceFact("absent", "absent", 0)
+    on_lo = {str(a.ip) for a in facts.addresses.get("lo", ())}
+    bfd = parse_bfd_peers(sections.get("bfd", []))
+    sent = advertised(sections)
+    vips = {str(v) for v in anycast.vips}
+    peers = tuple(
+        PeerStatus(
+            peer=s.peer,
+            family=FAMILIES[s.afi],
+            state=s.state,
+            uptime_s=s.uptime_s,
+            sent=s.sent,
+            bfd=bfd.get(s.peer),
+            announced=tuple(v for v in sent.get(s.peer, ()) if v in vips),
+        )
+        for s in parse_bgp_summary(sections.get("bgp", []))
+    )
+    return AnycastStatus(
+        frr=facts.services.get(UNIT, absent).active,
+        gate=facts.services.get(GATE, absent).active,
+        on_lo=tuple(str(v) for v in anycast.vips if str(v) in on_lo),
+        withdrawn="".join(sections.get("anycast-withdrawn", [])).strip() == "yes",
+        peers=peers,
+    )
+
+
+def announcement_lines(withdraw: bool) -> Script:
+    """Withdraw every anycast VIP from the routers (or announce it again), keeping it on
+    lo; the flag says so to `status` and to the next frr-reload, and the journal keeps it."""
+    message = "withdrew the anycast VIPs" if withdraw else "announced the anycast VIPs"
+    flag = cmd("touch {flag}" if withdraw else "rm -f {flag}", flag=WITHDRAWN)
+    return (
+        Script()
+        .run(networks_command(withdraw))
+        .run(flag)
+        .run(cmd("logger -t {tag} {message}", tag=TAG, message=message))
+    )
+
+
+def networks_command(withdraw: bool) -> Command:
+    """`no network X` (or `network X`) at runtime for every `network` line of frr.conf.
+
+    bgpd sends the withdrawal at once (0.24 s to the router, measured on 8.4.4), where
+    a route-map change waits for bgpd's route-map delay timer (5 s by default,
+    `RMAP_DEFAULT_UPDATE_TIMER` at 8.4.4 and 10.3). The VIP stays on lo, so the packets
+    of a flow that still arrive are served. The networks come from frr.conf (`router
+    bgp` without its ASN selects the one instance), so a VIP added meanwhile is covered.
+    vtysh stops at the first failing line, hence one call per network; withdrawing
+    twice ("Can't find static route specified", exit 1) is no error.
+    """
+    return cmd(
+        "verb={verb}; awk {program} {conf} | while read -r af net; do"
+        ' out=$(vtysh -c "conf t" -c "router bgp" -c "address-family $af unicast"'
+        ' -c "$verb $net" 2>&1) || case $out in'
+        ' *"Can\'t find static route"*) ;; *) echo "$out" >&2; exit 1 ;; esac; done',
+        verb="no network" if withdraw else "network",
+        program=NETWORKS,
+        conf=FRR_CONF,
+    )
+
+
+def _json(lines: list[str]) -> dict[str, Any]:
+    text = "\n".join(lines).strip()
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,186 @@
+"""Anycast at runtime, offline: FRR's JSON parsed, a node's announcements judged.
+
+Everything under data/facts/frr/ was recorded from FRR 8.4.4's own daemons (zebra,
+bgpd, bfdd) in two private network namespaces, the golden `anycast` case's frr.conf
+on one side and a router on the other, by data/facts/frr/record.sh; the status-*.txt
+files are the output of lbdeploy's own status script run there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from ipaddress import ip_interface
+from pathlib import Path
+
+import pytest
+
+from lbdeploy.components.frr import GATE, UNIT
+from lbdeploy.components.frr_runtime import (
+    anycast_status,
+    parse_advertised,
+    parse_bfd_peers,
+    parse_bgp_summary,
+)
+from lbdeploy.core.bgp import AnycastStatus, node_problems, unannounced
+from lbdeploy.core.facts import Facts
+from lbdeploy.core.health import NodeStatus, verify_problems
+from lbdeploy.core.parsers import ServiceFact
+from lbdeploy.scripts.script import split_sections
+from tests.unit.test_anycast import case
+
+FRR = Path(__file__).parent / "data" / "facts" / "frr"
+VIP4, VIP6 = "198.51.100.10", "2001:db8:100::10"
+
+
+def lines(name: str) -> list[str]:
+    return (FRR / name).read_text().splitlines()
+
+
+def test_a_summary_gives_each_session_its_state_uptime_and_prefixes_sent() -> None:
+    sessions = {s.peer: s for s in parse_bgp_summary(lines("summary-announcing.json"))}
+    v4, v6 = sessions["192.0.2.1"], sessions["2001:db8:2::1"]
+    assert (v4.afi, v4.up, v4.sent, v4.remote_as) == ("ipv4Unicast", True, 1, "65000")
+    assert (v6.afi, v6.up, v6.sent) == ("ipv6Unicast", True, 1)
+    assert v4.uptime_s is not None and v4.uptime_s >= 0
+
+
+def test_a_session_shut_down_here_is_idle_admin_and_sends_nothing() -> None:
+    sessions = {s.peer: s for s in parse_bgp_summary(lines("summary-admin-down.json"))}
+    assert (sessions["2001:db8:2::1"].state, sessions["2001:db8:2::1"].sent) == ("Idle (Admin)", 0)
+    assert sessions["192.0.2.1"].up
+
+
+def test_a_lost_link_leaves_every_session_active_and_bfd_down() -> None:
+    sessions = parse_bgp_summary(lines("summary-link-down.json"))
+    assert {s.state for s in sessions} == {"Active"}
+    assert parse_bfd_peers(lines("bfd-down.json")) == {"192.0.2.1": "down", "2001:db8:2::1": "down"}
+    assert parse_bfd_peers(lines("bfd-up.json")) == {"192.0.2.1": "up", "2001:db8:2::1": "up"}
+
+
+@pytest.mark.parametrize(
+    ("recording", "announced"),
+    [
+        ("advertised-v4.json", (VIP4,)),
+        ("advertised-v6.json", (VIP6,)),
+        ("advertised-v4-withdrawn.json", ()),  # `no network`: the short form, no header
+        ("advertised-no-such-neighbor.json", ()),  # another node's router
+        ("advertised-not-activated.json", ()),  # a family the session does not carry
+    ],
+)
+def test_advertised_routes_parse_to_the_addresses_announced(
+    recording: str, announced: tuple[str, ...]
+) -> None:
+    assert parse_advertised(lines(recording)) == announced
+
+
+def test_frr_not_running_parses_to_nothing() -> None:
+    assert parse_bgp_summary([]) == [] and parse_bfd_peers([]) == {}
+    assert parse_advertised([]) == () and parse_advertised(["% not json"]) == ()
+
+
+def node_facts(on_lo: tuple[str, ...] = (VIP4, VIP6), frr: str = "active") -> Facts:
+    lo = tuple(ip_interface(f"{a}/{32 if ':' not in a else 128}") for a in on_lo)
+    return Facts(
+        lock="acquired",
+        addresses={"lo": (ip_interface("127.0.0.1/8"), *lo)},
+        services={
+            UNIT: ServiceFact(frr, "enabled", 1),
+            GATE: ServiceFact("active" if on_lo else "inactive", "enabled", 1),
+        },
+    )
+
+
+def recorded(name: str, on_lo: tuple[str, ...] = (VIP4, VIP6)) -> AnycastStatus:
+    anycast = case("anycast").pair.anycast
+    assert anycast is not None
+    return anycast_status(anycast, node_facts(on_lo), split_sections((FRR / name).read_text()))
+
+
+def test_status_reads_each_peer_of_the_node_and_what_it_announces_there() -> None:
+    status = recorded("status-announcing.txt")
+    assert [(p.peer, p.family, p.state, p.bfd, p.announced) for p in status.peers] == [
+        ("192.0.2.1", 4, "Established", "up", (VIP4,)),
+        ("2001:db8:2::1", 6, "Established", "up", (VIP6,)),
+    ]
+    assert (status.frr, status.gate, status.on_lo, status.withdrawn) == (
+        "active",
+        "active",
+        (VIP4, VIP6),
+        False,
+    )
+    assert status.announcing == (VIP4, VIP6)
+
+
+def problems(
+    name: str, haproxy: str = "active", on_lo: tuple[str, ...] = (VIP4, VIP6)
+) -> list[str]:
+    anycast = case("anycast").pair.anycast
+    assert anycast is not None
+    return node_problems(anycast, "hera", haproxy, recorded(name, on_lo))
+
+
+def test_a_serving_node_announcing_everything_everywhere_is_right() -> None:
+    assert problems("status-announcing.txt") == []
+
+
+def test_a_withdrawn_node_announcing_nothing_is_right_and_said() -> None:
+    assert recorded("status-withdrawn.txt").withdrawn
+    assert recorded("status-withdrawn.txt").announcing == ()
+    assert problems("status-withdrawn.txt") == []
+
+
+def test_a_serving_node_that_does_not_announce_is_named_with_the_gate() -> None:
+    status = replace(recorded("status-withdrawn.txt", on_lo=()), withdrawn=False)
+    anycast = case("anycast").pair.anycast
+    assert anycast is not None
+    assert node_problems(anycast, "hera", "active", status) == [
+        f"hera: VIP {VIP4} not announced to 192.0.2.1 while haproxy serves"
+        " (not on lo; the gate is inactive)",
+        f"hera: VIP {VIP6} not announced to 2001:db8:2::1 while haproxy serves"
+        " (not on lo; the gate is inactive)",
+    ]
+
+
+def test_a_node_announcing_while_haproxy_is_down_is_named() -> None:
+    assert problems("status-announcing.txt", haproxy="failed") == [
+        f"hera: VIP {VIP4} announced to 192.0.2.1 while haproxy is failed",
+        f"hera: VIP {VIP6} announced to 2001:db8:2::1 while haproxy is failed",
+    ]
+
+
+def test_a_lost_router_is_named_with_its_session_and_bfd() -> None:
+    assert problems("status-link-down.txt") == [
+        "hera: peer 192.0.2.1: BGP Active, BFD down",
+        "hera: peer 2001:db8:2::1: BGP Active, BFD down",
+    ]
+
+
+def test_frr_down_is_one_problem_not_one_per_peer() -> None:
+    anycast = case("anycast").pair.anycast
+    assert anycast is not None
+    status = replace(recorded("status-announcing.txt"), frr="inactive", peers=())
+    assert node_problems(anycast, "hera", "active", status) == ["hera: frr is inactive"]
+
+
+def test_a_vip_no_node_announces_is_named() -> None:
+    anycast = case("anycast").pair.anycast
+    assert anycast is not None
+    out = recorded("status-withdrawn.txt")
+    assert unannounced(anycast, {"hera": out, "afrodita": out}) == [
+        f"no node announces anycast VIP {VIP4}",
+        f"no node announces anycast VIP {VIP6}",
+    ]
+    assert unannounced(anycast, {"hera": out, "afrodita": recorded("status-announcing.txt")}) == []
+
+
+def test_verify_names_a_node_that_announces_but_does_not_answer() -> None:
+    pair = case("anycast").pair
+    status = NodeStatus(
+        "hera",
+        haproxy="active",
+        anycast=recorded("status-announcing.txt"),
+        http={f"{VIP4}:80": "200", f"[{VIP6}]:80": "none"},
+    )
+    answers = {f"{VIP4}:80": "ok", f"[{VIP6}]:80": "ok"}
+    found = verify_problems(pair, [status], answers)
+    assert found == [f"hera: announces {VIP6} but [{VIP6}]:80 does not answer there (service web)"]
