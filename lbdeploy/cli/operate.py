@@ -1,5 +1,6 @@
 """`lbdeploy` commands that operate a running pair: restart, unlock, status, verify,
-failover-test, switchover. Each parses, calls one function, maps the outcome to an exit code.
+failover-test, switchover, withdraw. Each parses, calls one function, maps the outcome to
+an exit code.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from lbdeploy.cli.common import (
     print_json,
     select,
 )
+from lbdeploy.core.defaults import WITHDRAW_DRAIN
 from lbdeploy.errors import UsageError
 from lbdeploy.exitcodes import ExitCode
 
@@ -258,5 +260,37 @@ def switchover(
             select(desired, [to])
         creds = credentials(ask_become_pass, ask_key_pass)
         return operate.switchover(desired, to, emitter(ctx, as_json), creds)
+
+    finish(guard(ctx, run), as_json, False)
+
+
+@app.command()
+def withdraw(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    node: Annotated[str | None, typer.Option("--node", help="the anycast node")] = None,
+    back: Annotated[bool, typer.Option("--back", help="announce it again")] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="seconds to wait for its connections to end")
+    ] = WITHDRAW_DRAIN,
+    force: Annotated[
+        bool, typer.Option("--force", help="even when no other node announces a VIP")
+    ] = False,
+    as_json: JsonOpt = False,
+    ask_become_pass: BecomeOpt = False,
+    ask_key_pass: KeyPassOpt = False,
+) -> None:
+    """Take an anycast node out of the routers gently (VIPs kept on lo), or --back."""
+
+    def run() -> Report:
+        from lbdeploy.ops.withdraw import withdraw as run_withdraw
+
+        desired = load(inventory, connect=True)
+        if node is None:
+            raise UsageError("name the node with --node NAME")
+        select(desired, [node])
+        creds = credentials(ask_become_pass, ask_key_pass)
+        emit = emitter(ctx, as_json)
+        return run_withdraw(desired, node, back, emit, timeout, force, creds)
 
     finish(guard(ctx, run), as_json, False)

@@ -144,15 +144,19 @@ class Frr(Component):
         applied, so adding a VIP resets no session. A stopped FRR starts instead."""
         if action.service != UNIT or action.action != "reload":
             return None
-        return Script().run(
-            cmd(
-                "if systemctl is-active -q {unit}; then {reload} --reload {conf};"
-                " else systemctl restart {unit}; fi",
-                unit=UNIT,
-                reload=FRR_RELOAD,
-                conf=FRR_CONF,
-            )
+        from lbdeploy.components.frr_runtime import WITHDRAWN, networks_command
+
+        reload = cmd(
+            "if systemctl is-active -q {unit}; then {reload} --reload {conf};"
+            " else systemctl restart {unit}; fi",
+            unit=UNIT,
+            reload=FRR_RELOAD,
+            conf=FRR_CONF,
         )
+        # frr-reload.py puts back the `network` lines that `lbdeploy withdraw` took out
+        # of the running config: a node held out goes out again (announced a moment).
+        again = cmd("if [ -e {flag} ]; then ", flag=WITHDRAWN) + networks_command(True)
+        return Script().run(reload).line(again + cmd("; fi"))
 
     def status_lines(self, pair: PairState) -> Script:
         from lbdeploy.components.frr_runtime import status_lines  # it reads this module

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from lbdeploy.addresses import IPAddress
 from lbdeploy.components.frr import FRR_CONF, GATE, UNIT
 from lbdeploy.core.anycast import AnycastState
 from lbdeploy.core.bgp import AnycastStatus, PeerStatus, canonical
@@ -53,8 +54,8 @@ def peers_of(anycast: AnycastState) -> list[tuple[str, int]]:
 
 
 def advertised_lines(anycast: AnycastState, node: str) -> Script:
-    """Only each of `node`'s peers' advertised routes: what failover-test and withdraw poll."""
-    s = Script()
+    """`node`'s sessions and each of its peers' advertised routes: what withdraw polls."""
+    s = Script().section("bgp").probe(_vtysh("show bgp summary json"))
     for peer in anycast.speaker(node).peers:
         s.section(ADVERTISED + str(peer.address)).probe(
             _vtysh(
@@ -63,6 +64,68 @@ def advertised_lines(anycast: AnycastState, node: str) -> Script:
             )
         )
     return s
+
+
+def connections_lines(vips: tuple[IPAddress, ...]) -> Script:
+    """Established TCP connections whose local address is each VIP: 'VIP COUNT' lines."""
+    s = Script().section("connections")
+    for vip in vips:
+        where = f"[{vip}]" if vip.version == 6 else str(vip)
+        s.probe(
+            cmd(
+                'echo {vip} "$(ss -Htn state established src {where} | wc -l)"',
+                vip=str(vip),
+                where=where,
+            )
+        )
+    return s
+
+
+def watch_lines(
+    anycast: AnycastState, node: str, vip: IPAddress, present: bool, bound_s: float
+) -> Script:
+    """On the node: until `vip` is in every one of its routers' advertised routes (or in
+    none), at most `bound_s`: 'done START END' or 'timeout START END', in ms of its clock.
+
+    Timed on the node, so SSH adds nothing; one look is one vtysh per router (about
+    0.05 s each), which is the resolution. The caller's script sets `start` (ms) first.
+    """
+    key = f'"{vip}/{32 if vip.version == 4 else 128}"'
+    look = Command(())
+    count = 0
+    for peer in anycast.speaker(node).peers:
+        if peer.version != vip.version:
+            continue
+        command = (
+            f"show bgp ipv{peer.version} unicast neighbors {peer.address} advertised-routes json"
+        )
+        look = look + cmd(
+            "if vtysh -c {command} | grep -qF {key}; then n=$((n + 1)); fi; ",
+            command=command,
+            key=key,
+        )
+        count += 1
+    done = cmd("if [ $n -eq {count} ]; then", count=count if present else 0)
+    return (
+        Script()
+        .section("watch")
+        .line(
+            cmd("while :; do n=0; ")
+            + look
+            + done
+            + cmd(
+                " echo done $start $(date +%s%3N); break; fi;"
+                " if [ $(($(date +%s%3N) - start)) -gt {bound} ]; then"
+                " echo timeout $start $(date +%s%3N); break; fi; sleep 0.02; done",
+                bound=int(bound_s * 1000),
+            )
+        )
+    )
+
+
+def started() -> Command:
+    """The start of a timing by `watch_lines`: now, in ms of the node's clock."""
+    return cmd("start=$(date +%s%3N)")
 
 
 def _vtysh(command: str) -> Command:
@@ -145,16 +208,12 @@ def advertised(sections: dict[str, list[str]]) -> dict[str, tuple[str, ...]]:
     }
 
 
-def anycast_status(
-    anycast: AnycastState, facts: Facts, sections: dict[str, list[str]]
-) -> AnycastStatus:
-    """A node's anycast side from its facts and its status sections."""
-    absent = ServiceFact("absent", "absent", 0)
-    on_lo = {str(a.ip) for a in facts.addresses.get("lo", ())}
+def peer_statuses(anycast: AnycastState, sections: dict[str, list[str]]) -> tuple[PeerStatus, ...]:
+    """Each session of the node with its BFD state and the anycast VIPs announced over it."""
     bfd = parse_bfd_peers(sections.get("bfd", []))
     sent = advertised(sections)
     vips = {str(v) for v in anycast.vips}
-    peers = tuple(
+    return tuple(
         PeerStatus(
             peer=s.peer,
             family=FAMILIES[s.afi],
@@ -166,12 +225,20 @@ def anycast_status(
         )
         for s in parse_bgp_summary(sections.get("bgp", []))
     )
+
+
+def anycast_status(
+    anycast: AnycastState, facts: Facts, sections: dict[str, list[str]]
+) -> AnycastStatus:
+    """A node's anycast side from its facts and its status sections."""
+    absent = ServiceFact("absent", "absent", 0)
+    on_lo = {str(a.ip) for a in facts.addresses.get("lo", ())}
     return AnycastStatus(
         frr=facts.services.get(UNIT, absent).active,
         gate=facts.services.get(GATE, absent).active,
         on_lo=tuple(str(v) for v in anycast.vips if str(v) in on_lo),
         withdrawn="".join(sections.get("anycast-withdrawn", [])).strip() == "yes",
-        peers=peers,
+        peers=peer_statuses(anycast, sections),
     )
 
 

@@ -115,3 +115,61 @@ def unannounced(anycast: AnycastState, statuses: dict[str, AnycastStatus]) -> li
         for vip in map(str, anycast.vips)
         if not any(vip in s.announcing for s in statuses.values())
     ]
+
+
+def still_announced(peers: tuple[PeerStatus, ...]) -> list[str]:
+    """What the routers still get from a node being withdrawn: 'VIP to PEER' each."""
+    return [f"{vip} to {p.peer}" for p in peers for vip in p.announced]
+
+
+def not_yet_announced(anycast: AnycastState, node: str, peers: tuple[PeerStatus, ...]) -> list[str]:
+    """What a node coming back does not announce yet to its peers whose session is up.
+
+    A peer that is down gets nothing and is not waited for; with no session up at all
+    nothing can be announced, which is said rather than taken for done.
+    """
+    configured = anycast.speaker(node).peers
+    up = {p.peer: p for p in peers if p.up}
+    if not any(str(c.address) in up for c in configured):
+        return ["no BGP session is up"]
+    missing = []
+    for c in configured:
+        peer = up.get(str(c.address))
+        if peer is None:
+            continue
+        missing += [
+            f"{vip} to {peer.peer}"
+            for vip in map(str, anycast.vips_of(c.version))
+            if vip not in peer.announced
+        ]
+    return missing
+
+
+def uncovered(
+    anycast: AnycastState, node: str, others: dict[str, tuple[PeerStatus, ...]]
+) -> list[str]:
+    """The VIPs that would have no route if `node` stopped announcing: no other node
+    announces them to any router."""
+    announced = {
+        vip for name, peers in others.items() if name != node for p in peers for vip in p.announced
+    }
+    return [str(vip) for vip in anycast.vips if str(vip) not in announced]
+
+
+def parse_connections(lines: list[str]) -> dict[str, int]:
+    """'VIP COUNT' lines (established TCP connections whose local address is the VIP)."""
+    found = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            found[canonical(parts[0])] = int(parts[1])
+    return found
+
+
+def parse_elapsed(lines: list[str]) -> float | None:
+    """'done START END' (ms of the node's clock) → seconds; 'timeout ...' or nothing → None."""
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "done" and parts[1].isdigit() and parts[2].isdigit():
+            return max(0, int(parts[2]) - int(parts[1])) / 1000
+    return None

@@ -21,10 +21,21 @@ from lbdeploy.components.frr_runtime import (
     parse_bfd_peers,
     parse_bgp_summary,
 )
-from lbdeploy.core.bgp import AnycastStatus, node_problems, unannounced
+from lbdeploy.core.bgp import (
+    AnycastStatus,
+    PeerStatus,
+    node_problems,
+    not_yet_announced,
+    parse_connections,
+    parse_elapsed,
+    still_announced,
+    unannounced,
+    uncovered,
+)
 from lbdeploy.core.facts import Facts
 from lbdeploy.core.health import NodeStatus, verify_problems
 from lbdeploy.core.parsers import ServiceFact
+from lbdeploy.ops.restart import Mode, withdraws_around
 from lbdeploy.scripts.script import split_sections
 from tests.unit.test_anycast import case
 
@@ -184,3 +195,79 @@ def test_verify_names_a_node_that_announces_but_does_not_answer() -> None:
     answers = {f"{VIP4}:80": "ok", f"[{VIP6}]:80": "ok"}
     found = verify_problems(pair, [status], answers)
     assert found == [f"hera: announces {VIP6} but [{VIP6}]:80 does not answer there (service web)"]
+
+
+def peers(name: str) -> tuple[PeerStatus, ...]:
+    return recorded(name).peers
+
+
+def test_withdrawal_is_done_when_no_router_is_sent_any_vip() -> None:
+    assert still_announced(peers("status-withdrawn.txt")) == []
+    assert still_announced(peers("status-announcing.txt")) == [
+        f"{VIP4} to 192.0.2.1",
+        f"{VIP6} to 2001:db8:2::1",
+    ]
+
+
+def test_a_node_is_back_when_every_router_up_has_every_vip_of_its_family() -> None:
+    anycast = case("anycast").pair.anycast
+    assert anycast is not None
+    assert not_yet_announced(anycast, "hera", peers("status-announcing.txt")) == []
+    assert not_yet_announced(anycast, "hera", peers("status-withdrawn.txt")) == [
+        f"{VIP4} to 192.0.2.1",
+        f"{VIP6} to 2001:db8:2::1",
+    ]
+
+
+def test_a_node_with_no_session_up_is_not_taken_for_announced() -> None:
+    anycast = case("anycast").pair.anycast
+    assert anycast is not None
+    assert not_yet_announced(anycast, "hera", peers("status-link-down.txt")) == [
+        "no BGP session is up"
+    ]
+
+
+def test_a_router_that_is_down_is_not_waited_for() -> None:
+    anycast = case("anycast").pair.anycast
+    assert anycast is not None
+    one_down = tuple(
+        replace(p, state="Active", announced=()) if p.family == 6 else p
+        for p in peers("status-announcing.txt")
+    )
+    assert not_yet_announced(anycast, "hera", one_down) == []
+
+
+def test_withdrawing_the_last_node_announcing_a_vip_is_refused() -> None:
+    anycast = case("anycast").pair.anycast
+    assert anycast is not None
+    serving, out = peers("status-announcing.txt"), peers("status-withdrawn.txt")
+    assert uncovered(anycast, "hera", {"afrodita": serving, "atenea": out}) == []
+    assert uncovered(anycast, "hera", {"hera": serving, "afrodita": out, "atenea": out}) == [
+        VIP4,
+        VIP6,
+    ]
+
+
+def test_connections_and_node_timings_parse() -> None:
+    assert parse_connections([f"{VIP4} 3", f"{VIP6} 0", "garbage"]) == {VIP4: 3, VIP6: 0}
+    assert parse_elapsed(["done 1796303750702 1796303750812"]) == 0.11
+    assert parse_elapsed(["timeout 1796303750702 1796303760812"]) is None
+    assert parse_elapsed([]) is None
+
+
+@pytest.mark.parametrize(
+    ("services", "mode", "around"),
+    [
+        (("haproxy",), "graceful", False),  # a proven reload cuts nothing
+        (("haproxy",), "reload", False),
+        (("haproxy",), "hard", True),  # HAProxy's connections, and the gate's VIPs
+        ((UNIT,), "graceful", True),  # the sessions drop
+        ((GATE,), "graceful", True),  # the VIPs leave lo
+        (("haproxy", UNIT, GATE), "reload", False),
+    ],
+)
+def test_a_restart_that_cuts_connections_withdraws_the_node_around_it(
+    services: tuple[str, ...], mode: Mode, around: bool
+) -> None:
+    assert withdraws_around(True, services, mode) is around
+    assert withdraws_around(False, services, mode) is False  # no anycast: nothing to withdraw

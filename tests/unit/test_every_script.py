@@ -124,6 +124,11 @@ def every_script(desired: Desired) -> Iterator[tuple[str, Script]]:
     if pair.anycast is not None:
         for node in desired.nodes:
             yield "advertised", frr_runtime.advertised_lines(pair.anycast, node.name)
+            for present in (True, False):
+                vip = pair.anycast.vips[-1]
+                watch = frr_runtime.watch_lines(pair.anycast, node.name, vip, present, 30)
+                yield "watch", Script().line(frr_runtime.started()).extend(watch)
+        yield "connections", frr_runtime.connections_lines(pair.anycast.vips)
         for withdraw in (True, False):
             yield "announcements", frr_runtime.announcement_lines(withdraw)
     yield "diff", execute.live_text_script(["/etc/haproxy/haproxy.cfg", f"/x/{HOSTILE}"])
