@@ -215,6 +215,9 @@ def failover_test(
     crash: Annotated[
         bool, typer.Option("--crash", help="freeze keepalived (host dies) instead of haproxy")
     ] = False,
+    node: Annotated[
+        str | None, typer.Option("--node", help="anycast: the node to stop haproxy on")
+    ] = None,
     as_json: JsonOpt = False,
     ask_become_pass: BecomeOpt = False,
     ask_key_pass: KeyPassOpt = False,
@@ -225,9 +228,9 @@ def failover_test(
         from lbdeploy.ops.failover import failover_test as run_failover_test
 
         creds = credentials(ask_become_pass, ask_key_pass)
-        return run_failover_test(
-            load(inventory, connect=True), vip, crash, emitter(ctx, as_json), creds
-        )
+        desired = load(inventory, connect=True)
+        emit = emitter(ctx, as_json)
+        return run_failover_test(desired, vip, crash, emit, creds, node)
 
     move = guard(ctx, run)
     if as_json:

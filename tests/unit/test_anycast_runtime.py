@@ -9,7 +9,7 @@ files are the output of lbdeploy's own status script run there.
 from __future__ import annotations
 
 from dataclasses import replace
-from ipaddress import ip_interface
+from ipaddress import ip_address, ip_interface
 from pathlib import Path
 
 import pytest
@@ -35,6 +35,9 @@ from lbdeploy.core.bgp import (
 from lbdeploy.core.facts import Facts
 from lbdeploy.core.health import NodeStatus, verify_problems
 from lbdeploy.core.parsers import ServiceFact
+from lbdeploy.errors import LbdeployError
+from lbdeploy.ops.anycast_failover import anycast_outcome, choose_node, stopped_announcing
+from lbdeploy.ops.failover import Outcome
 from lbdeploy.ops.restart import Mode, withdraws_around
 from lbdeploy.scripts.script import split_sections
 from tests.unit.test_anycast import case
@@ -271,3 +274,43 @@ def test_a_restart_that_cuts_connections_withdraws_the_node_around_it(
 ) -> None:
     assert withdraws_around(True, services, mode) is around
     assert withdraws_around(False, services, mode) is False  # no anycast: nothing to withdraw
+
+
+def test_failover_picks_the_first_node_announcing_everywhere_and_needs_another() -> None:
+    pair = case("anycast").pair
+    serving, out = peers("status-announcing.txt"), peers("status-withdrawn.txt")
+    vip = ip_address(VIP4)
+    assert choose_node(pair, vip, None, {"hera": out, "afrodita": serving, "atenea": serving}) == (
+        "afrodita"
+    )
+    with pytest.raises(LbdeployError, match=r"hera does not announce 198\.51\.100\.10"):
+        choose_node(pair, vip, "hera", {"hera": out, "afrodita": serving})
+    with pytest.raises(LbdeployError, match="no node but hera announces"):
+        choose_node(pair, vip, None, {"hera": serving, "afrodita": out})
+
+
+def test_failover_names_another_node_that_stopped_announcing() -> None:
+    serving, out = peers("status-announcing.txt"), peers("status-withdrawn.txt")
+    assert stopped_announcing(VIP4, {"afrodita": serving}, {"afrodita": serving}) == []
+    assert stopped_announcing(VIP4, {"afrodita": serving}, {"afrodita": out}) == [
+        f"afrodita stopped announcing {VIP4} to 192.0.2.1"
+    ]
+    assert stopped_announcing(VIP4, {"afrodita": serving}, {}) == [
+        f"afrodita stopped announcing {VIP4} to 192.0.2.1"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("withdrawn", "returned", "stopped", "outcome"),
+    [
+        (0.11, 5.2, [], Outcome.MOVED_AND_BACK),
+        (None, 5.2, [], Outcome.DID_NOT_MOVE),
+        (0.11, None, [], Outcome.DID_NOT_RETURN),
+        (0.11, 5.2, ["afrodita stopped announcing"], Outcome.OTHERS_STOPPED),
+    ],
+)
+def test_an_anycast_failover_passes_only_withdrawn_covered_and_back(
+    withdrawn: float | None, returned: float | None, stopped: list[str], outcome: Outcome
+) -> None:
+    assert anycast_outcome(withdrawn, returned, stopped) is outcome
+    assert outcome.ok is (outcome is Outcome.MOVED_AND_BACK)
