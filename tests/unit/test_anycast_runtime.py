@@ -9,6 +9,7 @@ files are the output of lbdeploy's own status script run there.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from ipaddress import ip_address, ip_interface
 from pathlib import Path
 
@@ -37,10 +38,12 @@ from lbdeploy.core.health import NodeStatus, verify_problems
 from lbdeploy.core.parsers import ServiceFact
 from lbdeploy.errors import LbdeployError
 from lbdeploy.ops.anycast_failover import anycast_outcome, choose_node, stopped_announcing
+from lbdeploy.ops.events import events_script, parse_events
 from lbdeploy.ops.failover import Outcome
 from lbdeploy.ops.restart import Mode, withdraws_around
 from lbdeploy.scripts.script import split_sections
 from tests.unit.test_anycast import case
+from tests.unit.test_health import journal_entry
 
 FRR = Path(__file__).parent / "data" / "facts" / "frr"
 VIP4, VIP6 = "198.51.100.10", "2001:db8:100::10"
@@ -314,3 +317,64 @@ def test_an_anycast_failover_passes_only_withdrawn_covered_and_back(
 ) -> None:
     assert anycast_outcome(withdrawn, returned, stopped) is outcome
     assert outcome.ok is (outcome is Outcome.MOVED_AND_BACK)
+
+
+def bgpd_journal() -> list[str]:
+    """bgpd's recorded log as `journalctl -o short-unix` shows it: through syslog the
+    message text is the same, under the identifier bgpd (lib/zlog_targets.c)."""
+    found = []
+    for line in lines("bgpd-hera.log"):
+        day, clock, daemon, message = line.split(" ", 3)
+        if daemon == "BGP:":
+            at = datetime.strptime(f"{day} {clock}", "%Y/%m/%d %H:%M:%S").replace(tzinfo=UTC)
+            found.append(f"{at.timestamp():.6f} hera bgpd[4242]: {message}")
+    return found
+
+
+def test_events_say_each_session_up_and_down_and_each_bfd_loss() -> None:
+    found = parse_events("hera", {"units": bgpd_journal()})
+    said = [(e.source, e.message) for e in found]
+    assert said[:4] == [
+        ("bgp", "session with 192.0.2.1 (vm) up"),
+        ("bgp", "session with 2001:db8:2::1 (vm) up"),
+        ("bfd", "Cease/BFD Down (6/10) sent to 192.0.2.1"),
+        ("bgp", "session with 192.0.2.1 (vm) down: BGP Notification send"),
+    ]
+    assert ("bgp", "session with 192.0.2.1 (vm) down: Interface down") in said
+    assert ("bgp", "Cease/Administrative Shutdown (6/2) sent to 2001:db8:2::1") in said
+    assert not [m for _, m in said if "End-of-RIB" in m or "Configuration Read" in m]
+
+
+def test_events_say_announce_and_withdraw_from_the_gate_and_from_lbdeploy() -> None:
+    """systemd's lines in Debian 12's form (unit name and description); not recorded
+    here (no systemd): the lab replaces them with a recording."""
+    gate = (
+        "lbdeploy-anycast.service - lbdeploy anycast gate: the anycast VIPs on lo"
+        " while HAProxy runs"
+    )
+    units = [
+        f"1764090000.000000 hera systemd[1]: Stopping {gate}...",
+        f"1764090000.010000 hera systemd[1]: Stopped {gate}.",
+        "1764090000.020000 hera systemd[1]: Stopped haproxy.service - HAProxy Load Balancer.",
+        f"1764090001.000000 hera systemd[1]: Starting {gate}...",
+        f"1764090006.000000 hera systemd[1]: Finished {gate}.",
+        "1764090007.000000 hera systemd[1]: Started frr.service - FRRouting.",
+        "1764090008.000000 hera watchfrr[99]: [QDG3Y-BY5TN] bgpd state -> up : connect succeeded",
+    ]
+    own = [journal_entry("0", "lbdeploy-anycast", "withdrew the anycast VIPs", "1764090009000000")]
+    found = parse_events("hera", {"units": units, "lbdeploy": own})
+    assert [(e.source, e.message.split(":")[0]) for e in found] == [
+        ("anycast", "withdrew the anycast VIPs"),
+        ("anycast", "withdraw"),
+        ("anycast", "withdrawn"),
+        ("haproxy", "Stopped haproxy.service - HAProxy Load Balancer."),
+        ("anycast", "hold-down started"),
+        ("anycast", "announce"),
+        ("frr", "Started frr.service - FRRouting."),
+    ]
+
+
+def test_events_read_frr_and_the_gate_and_lbdeploys_anycast_tag() -> None:
+    text = events_script("10m").text()
+    assert "-u frr -u lbdeploy-anycast" in text
+    assert "-t lbdeploy-anycast _UID=0" in text
