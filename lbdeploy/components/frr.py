@@ -12,6 +12,7 @@ import jinja2
 from lbdeploy.components.base import Component, Context, ServiceAction, render
 from lbdeploy.components.haproxy import DAEMON_RELOAD
 from lbdeploy.components.haproxy import UNIT as HAPROXY_UNIT
+from lbdeploy.components.notify import ANYCAST_NOTIFY, WITHDRAWN
 from lbdeploy.core.desired import PairState
 from lbdeploy.core.files import ManagedFile, OnChange, Phase, Validator
 from lbdeploy.core.platforms import Daemon, Keyword
@@ -105,6 +106,7 @@ class Frr(Component):
             "anycast-gate.service.j2",
             hold_down=HOLD_DOWN_S,
             haproxy_unit=HAPROXY_UNIT,
+            notify=ANYCAST_NOTIFY,
         )
         return [
             ManagedFile(
@@ -144,7 +146,7 @@ class Frr(Component):
         applied, so adding a VIP resets no session. A stopped FRR starts instead."""
         if action.service != UNIT or action.action != "reload":
             return None
-        from lbdeploy.components.frr_runtime import WITHDRAWN, networks_command
+        from lbdeploy.components.frr_runtime import networks_command
 
         reload = cmd(
             "if systemctl is-active -q {unit}; then {reload} --reload {conf};"

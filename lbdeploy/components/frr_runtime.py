@@ -14,16 +14,14 @@ from typing import Any
 
 from lbdeploy.addresses import IPAddress
 from lbdeploy.components.frr import FRR_CONF, GATE, UNIT
+from lbdeploy.components.notify import ANYCAST_NOTIFY, WITHDRAWN
+from lbdeploy.components.notify import ANYCAST_TAG as TAG
 from lbdeploy.core.anycast import AnycastState
 from lbdeploy.core.bgp import AnycastStatus, PeerStatus, canonical
 from lbdeploy.core.facts import Facts, ServiceFact
 from lbdeploy.scripts.script import Script
 from lbdeploy.scripts.shell import Command, cmd
 
-# While this exists, `lbdeploy withdraw` holds the node out of the routers. In /run:
-# a reboot clears it, as FRR then starts from frr.conf and announces again.
-WITHDRAWN = "/run/lbdeploy-anycast-withdrawn"
-TAG = "lbdeploy-anycast"  # journal tag of lbdeploy's own withdrawals and announcements
 ADVERTISED = "bgp-advertised "  # + peer: the section of one peer's Adj-RIB-Out
 FAMILIES = {"ipv4Unicast": 4, "ipv6Unicast": 6}
 # frr.conf's `network` lines, with their address family: "ipv4 198.51.100.10/32".
@@ -244,15 +242,18 @@ def anycast_status(
 
 def announcement_lines(withdraw: bool) -> Script:
     """Withdraw every anycast VIP from the routers (or announce it again), keeping it on
-    lo; the flag says so to `status` and to the next frr-reload, and the journal keeps it."""
-    message = "withdrew the anycast VIPs" if withdraw else "announced the anycast VIPs"
+    lo; the flag says so to `status`, the gate and the next frr-reload; the notify
+    handler logs it, writes the metric and sends the alert."""
+    state = "withdrawn" if withdraw else "announced"
     flag = cmd("touch {flag}" if withdraw else "rm -f {flag}", flag=WITHDRAWN)
-    return (
-        Script()
-        .run(networks_command(withdraw))
-        .run(flag)
-        .run(cmd("logger -t {tag} {message}", tag=TAG, message=message))
+    notify = cmd(
+        "if [ -x {notify} ]; then {notify} {state} withdraw; else logger -t {tag} {message}; fi",
+        notify=ANYCAST_NOTIFY,
+        state=state,
+        tag=TAG,
+        message=f"{state} the anycast VIPs (lbdeploy withdraw)",
     )
+    return Script().run(networks_command(withdraw)).run(flag).run(notify)
 
 
 def networks_command(withdraw: bool) -> Command:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from lbdeploy.components import haproxy, keepalived
 from lbdeploy.components.frr import UNIT as FRR_UNIT
 from lbdeploy.components.frr_journal import BGPD, JOURNAL_UNITS, describe_bgpd, describe_gate
-from lbdeploy.components.frr_runtime import TAG as ANYCAST_TAG
+from lbdeploy.components.notify import ANYCAST_TAG
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.desired import Desired
 from lbdeploy.errors import UsageError
