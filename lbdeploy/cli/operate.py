@@ -1,6 +1,5 @@
 """`lbdeploy` commands that operate a running pair: restart, unlock, status, verify,
-failover-test, switchover, withdraw. Each parses, calls one function, maps the outcome to
-an exit code.
+failover-test, switchover. Each parses, calls one function, maps the outcome to an exit code.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from lbdeploy.cli.common import (
     print_json,
     select,
 )
-from lbdeploy.core.defaults import WITHDRAW_DRAIN
 from lbdeploy.errors import UsageError
 from lbdeploy.exitcodes import ExitCode
 
@@ -54,7 +52,9 @@ def restart(
             " hands its VIPs over before keepalived restarts)",
         ),
     ] = False,
-    service: Annotated[str, typer.Option("--service", help="haproxy, keepalived or both")] = "both",
+    service: Annotated[
+        str, typer.Option("--service", help="haproxy, keepalived (frr, the gate) or both: all")
+    ] = "both",
     as_json: JsonOpt = False,
     stats: StatsOpt = False,
     ask_become_pass: BecomeOpt = False,
@@ -74,7 +74,8 @@ def restart(
         every = units(desired.pair)
         services = every if service == "both" else (service,) if service in every else None
         if services is None:
-            raise UsageError(f"--service must be haproxy, keepalived or both, not {service!r}")
+            names = ", ".join(every)
+            raise UsageError(f"--service must be one of {names} or both (all), not {service!r}")
         creds = credentials(ask_become_pass, ask_key_pass)
         mode: Mode = "hard" if hard else "reload" if reload else "graceful"
         return restart_services(desired, chosen, services, mode, emitter(ctx, as_json), creds)
@@ -263,37 +264,5 @@ def switchover(
             select(desired, [to])
         creds = credentials(ask_become_pass, ask_key_pass)
         return operate.switchover(desired, to, emitter(ctx, as_json), creds)
-
-    finish(guard(ctx, run), as_json, False)
-
-
-@app.command()
-def withdraw(
-    ctx: typer.Context,
-    inventory: InventoryArg = Path("inventory.yaml"),
-    node: Annotated[str | None, typer.Option("--node", help="the anycast node")] = None,
-    back: Annotated[bool, typer.Option("--back", help="announce it again")] = False,
-    timeout: Annotated[
-        float, typer.Option("--timeout", help="seconds to wait for its connections to end")
-    ] = WITHDRAW_DRAIN,
-    force: Annotated[
-        bool, typer.Option("--force", help="even when no other node announces a VIP")
-    ] = False,
-    as_json: JsonOpt = False,
-    ask_become_pass: BecomeOpt = False,
-    ask_key_pass: KeyPassOpt = False,
-) -> None:
-    """Take an anycast node out of the routers gently (VIPs kept on lo), or --back."""
-
-    def run() -> Report:
-        from lbdeploy.ops.withdraw import withdraw as run_withdraw
-
-        desired = load(inventory, connect=True)
-        if node is None:
-            raise UsageError("name the node with --node NAME")
-        select(desired, [node])
-        creds = credentials(ask_become_pass, ask_key_pass)
-        emit = emitter(ctx, as_json)
-        return run_withdraw(desired, node, back, emit, timeout, force, creds)
 
     finish(guard(ctx, run), as_json, False)
