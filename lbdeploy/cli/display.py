@@ -184,5 +184,42 @@ def status_table(statuses: list[NodeStatus]) -> Table:
     return table
 
 
+def _since(seconds: int | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f" {hours}h{minutes:02d}m" if hours else f" {minutes}m{secs:02d}s"
+
+
+def anycast_table(statuses: list[NodeStatus]) -> Table | None:
+    """One row per node and BGP peer: the session, BFD, the anycast VIPs announced to it."""
+    shown = [s for s in statuses if s.anycast is not None]
+    if not shown:
+        return None
+    table = WholeTable(title="anycast (BGP)", title_justify="left")
+    for column in ("node", "gate, VIPs on lo", "peer", "session", "BFD", "announced"):
+        table.add_column(column, overflow="fold")
+    for status in shown:
+        anycast = status.anycast
+        assert anycast is not None
+        gate = f"{anycast.gate}, {', '.join(anycast.on_lo) or 'none'}"
+        if anycast.withdrawn:
+            gate += ", withdrawn"
+        if anycast.frr != "active":
+            table.add_row(*map(plain, (status.node, gate, "-", f"frr {anycast.frr}", "-", "-")))
+        for i, peer in enumerate(anycast.peers):
+            cells = (
+                status.node if i == 0 else "",
+                gate if i == 0 else "",
+                peer.peer,
+                f"{peer.state}{_since(peer.uptime_s)}",
+                peer.bfd or "-",
+                ", ".join(peer.announced) or "-",
+            )
+            table.add_row(*map(plain, cells))
+    return table
+
+
 def status_json(statuses: list[NodeStatus]) -> list[dict[str, object]]:
     return [asdict(s) for s in statuses]

@@ -1,4 +1,5 @@
-"""`lbdeploy` commands for an incident: servers in and out of rotation, the events timeline."""
+"""`lbdeploy` commands for an incident: servers in and out of rotation, an anycast node
+out of the routers and back, the events timeline."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from lbdeploy.cli.common import (
     guard,
     load,
     print_json,
+    select,
 )
-from lbdeploy.core.defaults import DRAIN_TIMEOUT
+from lbdeploy.core.defaults import DRAIN_TIMEOUT, WITHDRAW_DRAIN
+from lbdeploy.errors import UsageError
 from lbdeploy.exitcodes import ExitCode
 
 if TYPE_CHECKING:
@@ -138,3 +141,35 @@ def events(
             out.print(plain(error, lines=True))  # a stderr tail spans lines
     if errors:
         raise typer.Exit(int(ExitCode.UNREACHABLE))
+
+
+@app.command()
+def withdraw(
+    ctx: typer.Context,
+    inventory: InventoryArg = Path("inventory.yaml"),
+    node: Annotated[str | None, typer.Option("--node", help="the anycast node")] = None,
+    back: Annotated[bool, typer.Option("--back", help="announce it again")] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="seconds to wait for its connections to end")
+    ] = WITHDRAW_DRAIN,
+    force: Annotated[
+        bool, typer.Option("--force", help="even when no other node announces a VIP")
+    ] = False,
+    as_json: JsonOpt = False,
+    ask_become_pass: BecomeOpt = False,
+    ask_key_pass: KeyPassOpt = False,
+) -> None:
+    """Take an anycast node out of the routers gently (VIPs kept on lo), or --back."""
+
+    def run() -> Report:
+        from lbdeploy.ops.withdraw import withdraw as run_withdraw
+
+        desired = load(inventory, connect=True)
+        if node is None:
+            raise UsageError("name the node with --node NAME")
+        select(desired, [node])
+        creds = credentials(ask_become_pass, ask_key_pass)
+        emit = emitter(ctx, as_json)
+        return run_withdraw(desired, node, back, emit, timeout, force, creds)
+
+    finish(guard(ctx, run), as_json, False)

@@ -54,7 +54,9 @@ def restart(
             " hands its VIPs over before keepalived restarts)",
         ),
     ] = False,
-    service: Annotated[str, typer.Option("--service", help="haproxy, keepalived or both")] = "both",
+    service: Annotated[
+        str, typer.Option("--service", help="haproxy, keepalived (frr, the gate) or both: all")
+    ] = "both",
     as_json: JsonOpt = False,
     stats: StatsOpt = False,
     ask_become_pass: BecomeOpt = False,
@@ -74,7 +76,8 @@ def restart(
         every = units(desired.pair)
         services = every if service == "both" else (service,) if service in every else None
         if services is None:
-            raise UsageError(f"--service must be haproxy, keepalived or both, not {service!r}")
+            names = ", ".join(every)
+            raise UsageError(f"--service must be one of {names} or both (all), not {service!r}")
         creds = credentials(ask_become_pass, ask_key_pass)
         mode: Mode = "hard" if hard else "reload" if reload else "graceful"
         return restart_services(desired, chosen, services, mode, emitter(ctx, as_json), creds)
@@ -134,12 +137,14 @@ def status(
         return gather_status(derive_with(None), credentials(ask_become_pass, ask_key_pass))
 
     statuses = guard(ctx, run)
-    from lbdeploy.cli.display import plain, status_json, status_table
+    from lbdeploy.cli.display import anycast_table, plain, status_json, status_table
 
     if as_json:
         print_json(status_json(statuses))  # a list, as before: ACME's JSON is verify's
     else:
         console().print(status_table(statuses))
+        if (bgp := anycast_table(statuses)) is not None:
+            console().print(bgp)
         for cert in certs:
             console().print(plain(cert.line()))
     if any(s.error for s in statuses):
@@ -176,7 +181,7 @@ def verify(
     verdict = guard(ctx, run)
     from rich.text import Text
 
-    from lbdeploy.cli.display import plain, status_json, status_table
+    from lbdeploy.cli.display import anycast_table, plain, status_json, status_table
 
     if as_json:
         print_json(
@@ -191,6 +196,8 @@ def verify(
     else:
         out = console()
         out.print(status_table(verdict.statuses))
+        if (bgp := anycast_table(verdict.statuses)) is not None:
+            out.print(bgp)
         for target, answer in verdict.answers.items():
             out.print(plain(f"{target}: {answer}"))
         for cert in certs:
@@ -234,6 +241,9 @@ def failover_test(
     crash: Annotated[
         bool, typer.Option("--crash", help="freeze keepalived (host dies) instead of haproxy")
     ] = False,
+    node: Annotated[
+        str | None, typer.Option("--node", help="anycast: the node to stop haproxy on")
+    ] = None,
     as_json: JsonOpt = False,
     ask_become_pass: BecomeOpt = False,
     ask_key_pass: KeyPassOpt = False,
@@ -244,9 +254,9 @@ def failover_test(
         from lbdeploy.ops.failover import failover_test as run_failover_test
 
         creds = credentials(ask_become_pass, ask_key_pass)
-        return run_failover_test(
-            load(inventory, connect=True), vip, crash, emitter(ctx, as_json), creds
-        )
+        desired = load(inventory, connect=True)
+        emit = emitter(ctx, as_json)
+        return run_failover_test(desired, vip, crash, emit, creds, node)
 
     move = guard(ctx, run)
     if as_json:

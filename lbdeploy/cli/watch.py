@@ -14,7 +14,7 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
-from lbdeploy.cli.display import plain, status_table
+from lbdeploy.cli.display import anycast_table, plain, status_table
 from lbdeploy.core.credentials import Credentials
 from lbdeploy.core.desired import Desired
 from lbdeploy.ops.events import gather_events
@@ -25,6 +25,8 @@ def _frame(desired: Desired, creds: Credentials) -> Group:
     statuses = gather_status(desired, creds)
     found, notes, _ = gather_events(desired, "1h", creds)
     lines: list[RenderableType] = [status_table(statuses)]
+    if (bgp := anycast_table(statuses)) is not None:
+        lines.append(bgp)
     if found:
         last = found[-1]
         when = str(last.to_json()["at"])[11:19]

@@ -7,20 +7,17 @@ Why these choices, with their sources: docs/anycast.md.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import Any
-
 import jinja2
 
 from lbdeploy.components.base import Component, Context, ServiceAction, render
 from lbdeploy.components.haproxy import DAEMON_RELOAD
 from lbdeploy.components.haproxy import UNIT as HAPROXY_UNIT
+from lbdeploy.components.notify import ANYCAST_NOTIFY, WITHDRAWN
 from lbdeploy.core.desired import PairState
 from lbdeploy.core.files import ManagedFile, OnChange, Phase, Validator
 from lbdeploy.core.platforms import Daemon, Keyword
 from lbdeploy.scripts.script import Script
-from lbdeploy.scripts.shell import Command, cmd
+from lbdeploy.scripts.shell import cmd
 
 # Where frr.conf keeps a password: `neighbor PEER password KEY` (the word after group 1).
 SECRET_LINES = r"^(\s*neighbor\s+\S+\s+password\s+)"
@@ -109,6 +106,7 @@ class Frr(Component):
             "anycast-gate.service.j2",
             hold_down=HOLD_DOWN_S,
             haproxy_unit=HAPROXY_UNIT,
+            notify=ANYCAST_NOTIFY,
         )
         return [
             ManagedFile(
@@ -148,83 +146,21 @@ class Frr(Component):
         applied, so adding a VIP resets no session. A stopped FRR starts instead."""
         if action.service != UNIT or action.action != "reload":
             return None
-        return Script().run(
-            cmd(
-                "if systemctl is-active -q {unit}; then {reload} --reload {conf};"
-                " else systemctl restart {unit}; fi",
-                unit=UNIT,
-                reload=FRR_RELOAD,
-                conf=FRR_CONF,
-            )
+        from lbdeploy.components.frr_runtime import networks_command
+
+        reload = cmd(
+            "if systemctl is-active -q {unit}; then {reload} --reload {conf};"
+            " else systemctl restart {unit}; fi",
+            unit=UNIT,
+            reload=FRR_RELOAD,
+            conf=FRR_CONF,
         )
+        # frr-reload.py puts back the `network` lines that `lbdeploy withdraw` took out
+        # of the running config: a node held out goes out again (announced a moment).
+        again = cmd("if [ -e {flag} ]; then ", flag=WITHDRAWN) + networks_command(True)
+        return Script().run(reload).line(again + cmd("; fi"))
 
     def status_lines(self, pair: PairState) -> Script:
-        return bgp_lines(pair.anycast is not None and pair.anycast.bfd is not None)
+        from lbdeploy.components.frr_runtime import status_lines  # it reads this module
 
-
-def bgp_lines(bfd: bool) -> Script:
-    """FRR's own view, as JSON: each session, and each BFD peer (when BFD is on)."""
-    s = Script().section("bgp").probe(_vtysh("show bgp summary json"))
-    if bfd:
-        s.section("bfd").probe(_vtysh("show bfd peers json"))
-    return s
-
-
-def _vtysh(command: str) -> Command:
-    return cmd(
-        "if systemctl is-active -q {unit}; then vtysh -c {command}; fi",
-        unit=UNIT,
-        command=command,
-    )
-
-
-@dataclass(frozen=True)
-class Session:
-    """One BGP session as FRR reports it."""
-
-    peer: str
-    afi: str  # ipv4Unicast, ipv6Unicast
-    remote_as: int
-    state: str  # Established, Active, Connect, Idle, ...
-    sent: int | None  # prefixes announced to the peer (pfxSnt)
-
-    @property
-    def up(self) -> bool:
-        return self.state == "Established"
-
-
-def parse_bgp_summary(lines: list[str]) -> list[Session]:
-    """`show bgp summary json`: {"ipv4Unicast": {"peers": {ADDR: {...}}}, "ipv6Unicast": ...}."""
-    data = _json(lines)
-    sessions = []
-    for afi, summary in data.items():
-        if not isinstance(summary, dict):
-            continue
-        for peer, fields in summary.get("peers", {}).items():
-            sent = fields.get("pfxSnt")
-            sessions.append(
-                Session(
-                    peer=peer,
-                    afi=afi,
-                    remote_as=int(fields.get("remoteAs", 0)),
-                    state=str(fields.get("state", "unknown")),
-                    sent=int(sent) if isinstance(sent, int) else None,
-                )
-            )
-    return sessions
-
-
-def parse_bfd_peers(lines: list[str]) -> dict[str, str]:
-    """`show bfd peers json`: a list of {"peer": ADDR, "status": "up"|"down"|"init"|...}."""
-    data = json.loads("\n".join(lines)) if "".join(lines).strip() else []
-    if not isinstance(data, list):
-        return {}
-    return {str(p["peer"]): str(p.get("status", "unknown")) for p in data if "peer" in p}
-
-
-def _json(lines: list[str]) -> dict[str, Any]:
-    text = "\n".join(lines).strip()
-    if not text:
-        return {}
-    data = json.loads(text)
-    return data if isinstance(data, dict) else {}
+        return status_lines(pair.anycast) if pair.anycast is not None else Script()

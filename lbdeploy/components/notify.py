@@ -1,4 +1,5 @@
-"""keepalived's notify handler: each VRRP transition as a journal line, a metric for
+"""The notify handlers: each VRRP transition (keepalived's) and each start or stop of an
+anycast node's announcements (the gate's, `withdraw`'s) as a journal line, a metric for
 node_exporter, and (with `alerts`) a webhook POST; the URL lives in a root-only file."""
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ from lbdeploy.core.files import ManagedFile, Validator
 from lbdeploy.core.paths import STATE_DIR
 
 NOTIFY_SCRIPT = "/usr/local/lib/lbdeploy/vrrp-notify"
+ANYCAST_NOTIFY = "/usr/local/lib/lbdeploy/anycast-notify"
+# While this exists, `lbdeploy withdraw` holds the node out of the routers. In /run:
+# a reboot clears it, as FRR then starts from frr.conf and announces again.
+WITHDRAWN = "/run/lbdeploy-anycast-withdrawn"
+ANYCAST_TAG = "lbdeploy-anycast"  # journal tag of announce and withdraw
 ALERTS_FILE = "/etc/lbdeploy/alerts"  # the webhook URL (it may hold a token)
 SH_CHECK = Validator(("sh", "-n"))
 
@@ -19,20 +25,34 @@ class Notify(Component):
     name = "notify"
 
     def wanted(self, pair: PairState) -> bool:
-        return bool(pair.vips)  # keepalived's handler: only a pair with VRRP VIPs runs it
+        return bool(pair.vips) or pair.anycast is not None
 
     def packages(self, pair: PairState) -> tuple[str, ...]:
         return ("curl",) if pair.webhook else ()  # the handler POSTs alerts with it
 
     def paths(self, pair: PairState) -> tuple[str, ...]:
-        return (NOTIFY_SCRIPT, ALERTS_FILE)
+        return (NOTIFY_SCRIPT, ANYCAST_NOTIFY, ALERTS_FILE)
 
     def files(self, ctx: Context, templates: jinja2.Environment) -> list[ManagedFile]:
         script = render(
             templates, ctx, "vrrp-notify.sh.j2", alerts_file=ALERTS_FILE, state_dir=STATE_DIR
         )
+        handlers = []
+        if ctx.pair.vips:
+            handlers.append(ManagedFile(NOTIFY_SCRIPT, script, 0o755, validate=SH_CHECK))
+        if ctx.pair.anycast is not None:
+            anycast = render(
+                templates,
+                ctx,
+                "anycast-notify.sh.j2",
+                alerts_file=ALERTS_FILE,
+                state_dir=STATE_DIR,
+                withdrawn_flag=WITHDRAWN,
+                tag=ANYCAST_TAG,
+            )
+            handlers.append(ManagedFile(ANYCAST_NOTIFY, anycast, 0o755, validate=SH_CHECK))
         return [
-            ManagedFile(NOTIFY_SCRIPT, script, 0o755, validate=SH_CHECK),
+            *handlers,
             # The URL often carries a token, and a rotation's old one is unknown to the
             # run: fingerprints only, like a key.
             ManagedFile(
@@ -40,6 +60,6 @@ class Notify(Component):
                 render(templates, ctx, "alerts.j2"),
                 0o600,
                 secret=True,
-                about="the webhook URL of VRRP alerts",
+                about="the webhook URL of VRRP and anycast alerts",
             ),
         ]

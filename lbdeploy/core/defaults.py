@@ -2,3 +2,7 @@
 module that imports nothing (so `--help` needs no SSH stack)."""
 
 DRAIN_TIMEOUT = 300.0  # seconds `drain --wait` may take
+# Seconds `withdraw` waits, once the routers have no route to the node, for the
+# connections on its anycast VIPs to end. Under plain ECMP the routers already send
+# those flows elsewhere, so only the answers in flight are worth the wait.
+WITHDRAW_DRAIN = 10.0

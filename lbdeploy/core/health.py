@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from lbdeploy.addresses import IPInterface
+from lbdeploy.core.bgp import AnycastStatus, node_problems, unannounced
 from lbdeploy.core.desired import PairState
 
 
@@ -117,10 +118,10 @@ def pair_problems(
                 target = svc.target(vip.vip)
                 if not probes.get(held_by[0], {}).get(target, False):
                     problems.append(f"nothing answers on {target} (service {svc.name})")
-    return problems + anycast_problems(pair, nodes, addresses, probes)
+    return problems + anycast_serving_problems(pair, nodes, addresses, probes)
 
 
-def anycast_problems(
+def anycast_serving_problems(
     pair: PairState, nodes: list[str], addresses: Addresses, probes: Probes
 ) -> list[str]:
     """Every node holds every anycast VIP on lo (the gate is open: FRR announces it) and
@@ -158,6 +159,7 @@ class NodeStatus:
     http: dict[str, str] = field(default_factory=dict)  # "vip:port" -> HTTP status or none
     tcp: dict[str, bool] = field(default_factory=dict)  # "vip:port" -> a connect succeeded
     certs: dict[str, LoadedCert] = field(default_factory=dict)  # file -> what HAProxy holds
+    anycast: AnycastStatus | None = None  # sessions, BFD, announcements (anycast pairs)
 
 
 def answer_from_holder(holder: NodeStatus | None, target: str, mode: str) -> str:
@@ -215,9 +217,44 @@ def verify_problems(
     for status in reachable:
         if status.haproxy != "active":
             problems.append(f"{status.node}: haproxy is {status.haproxy}")
+    problems += anycast_problems(pair, reachable)
     for svc in pair.services:
         for _, target in svc.targets:
             answer = answers.get(target, "not checked")
             if answer != "ok":
                 problems.append(f"service {svc.name} on {target}: {answer}")
     return problems
+
+
+def anycast_problems(pair: PairState, reachable: list[NodeStatus]) -> list[str]:
+    """Every node whose HAProxy serves announces every anycast VIP to every peer whose
+    session is up, and answers on it; no other node announces; each VIP has a route."""
+    anycast = pair.anycast
+    if anycast is None:
+        return []
+    problems = []
+    seen = {s.node: s.anycast for s in reachable if s.anycast is not None}
+    for status in reachable:
+        if status.anycast is None:
+            continue
+        problems += node_problems(anycast, status.node, status.haproxy, status.anycast)
+        for vip in anycast.vips:
+            if str(vip) not in status.anycast.announcing:
+                continue
+            for svc in pair.services_on(vip):
+                # HTTPS is not asked over HTTP from inside: a TCP connect must do there.
+                mode = "tcp" if svc.tls else svc.mode
+                if not answers_locally(status, svc.target(vip), mode):
+                    problems.append(
+                        f"{status.node}: announces {vip} but {svc.target(vip)}"
+                        f" does not answer there (service {svc.name})"
+                    )
+    return problems + unannounced(anycast, seen)
+
+
+def answers_locally(status: NodeStatus, target: str, mode: str) -> bool:
+    """Whether the node's own probe of `target` (a VIP local to it) was answered."""
+    if mode == "http":
+        code = status.http.get(target, "none")
+        return code.isdigit() and int(code) < 500
+    return status.tcp.get(target, False)

@@ -1,8 +1,10 @@
 """`lbdeploy events`: one timeline from every node's journal, in time order.
 
 What is read: the VRRP transitions that lbdeploy's notify handler logs (tag
-lbdeploy-vrrp), lbdeploy's own runs (lbdeploy-run), haproxy's starts, stops, reloads
-and server health changes, keepalived's starts and stops. Each node's clock is compared
+lbdeploy-vrrp), lbdeploy's own runs (lbdeploy-run) and anycast withdrawals
+(lbdeploy-anycast), haproxy's starts, stops, reloads and server health changes,
+keepalived's starts and stops, bgpd's sessions up and down and its BFD losses, and the
+anycast gate's starts and stops (announce, withdraw). Each node's clock is compared
 with this machine's during the same round trip, and a visible skew is said.
 
 A tag is a claim anyone can make (`logger -t lbdeploy-vrrp` works for every local user),
@@ -19,6 +21,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from lbdeploy.components import haproxy, keepalived
+from lbdeploy.components.frr import UNIT as FRR_UNIT
+from lbdeploy.components.frr_journal import BGPD, JOURNAL_UNITS, describe_bgpd, describe_gate
+from lbdeploy.components.notify import ANYCAST_TAG
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.desired import Desired
 from lbdeploy.errors import UsageError
@@ -30,10 +36,12 @@ SINCE = re.compile(r"[1-9][0-9]{0,5}[smhd]")
 # Lines of the daemons' own journals worth a place in an incident's timeline.
 INTERESTING = re.compile(
     r"Start|Stopp|Reload|is DOWN|is UP|going DOWN|back UP|Loading failure|ALERT|exited|"
-    r"Restart|Failed|failed|killed"
+    r"Restart|Failed|failed|killed|Finished|ADJCHANGE|NOTIFICATION"
 )
 SKEW = 0.5  # seconds of clock difference worth saying
-TAGS = {"lbdeploy-vrrp": "vrrp", "lbdeploy-run": "lbdeploy"}  # journal tag → source
+# journal tag → source
+TAGS = {"lbdeploy-vrrp": "vrrp", "lbdeploy-run": "lbdeploy", ANYCAST_TAG: "anycast"}
+UNITS = (haproxy.UNIT, keepalived.UNIT, *JOURNAL_UNITS)  # whose journal lines are read
 # What a JSON entry of lbdeploy's own lines holds (journalctl adds its __ fields).
 FIELDS = "_UID,SYSLOG_IDENTIFIER,MESSAGE,_SOURCE_REALTIME_TIMESTAMP"
 
@@ -42,7 +50,7 @@ FIELDS = "_UID,SYSLOG_IDENTIFIER,MESSAGE,_SOURCE_REALTIME_TIMESTAMP"
 class Event:
     at: float  # seconds since the epoch, the node's own clock
     node: str
-    source: str  # vrrp, lbdeploy, haproxy, keepalived
+    source: str  # vrrp, lbdeploy, haproxy, keepalived, anycast, bgp, bfd
     message: str
 
     def to_json(self) -> dict[str, object]:
@@ -60,16 +68,18 @@ def events_script(since: str) -> Script:
         .probe(
             cmd(
                 "journalctl -q --no-pager -o json --output-fields={fields} --since {since}"
-                " -t lbdeploy-vrrp -t lbdeploy-run _UID=0",
+                " {tags} _UID=0",
                 fields=FIELDS,
                 since=relative,
+                tags=[word for tag in TAGS for word in ("-t", tag)],
             )
         )
         .section("units")
         .probe(
             cmd(
-                "journalctl -q --no-pager -o short-unix --since {since} -u haproxy -u keepalived",
+                "journalctl -q --no-pager -o short-unix --since {since} {units}",
                 since=relative,
+                units=[word for unit in UNITS for word in ("-u", unit)],
             )
         )
     )
@@ -88,11 +98,26 @@ def parse_events(node: str, sections: dict[str, list[str]]) -> list[Event]:
         at, ident, message = float(match.group(1)), match.group(2), match.group(3)
         if ident.startswith("lbdeploy-") or not INTERESTING.search(message):
             continue  # lbdeploy's lines are read once, from their own section
-        source = "keepalived" if "eepalived" in ident else "haproxy"
-        if ident == "systemd":
-            source = "keepalived" if "eepalive" in message else "haproxy"
-        found.append(Event(at, node, source, message))
+        if ident == BGPD:
+            if described := describe_bgpd(message):
+                found.append(Event(at, node, *described))
+            continue
+        if ident == "systemd" and (gate := describe_gate(message)):
+            found.append(Event(at, node, "anycast", gate))
+            continue
+        found.append(Event(at, node, _source(ident, message), message))
     return found
+
+
+def _source(ident: str, message: str) -> str:
+    """Whose line it is: systemd's about a unit, or a daemon's own (FRR has several)."""
+    if ident == "systemd":
+        if "eepalive" in message:
+            return "keepalived"
+        return "frr" if f"{FRR_UNIT}.service" in message else "haproxy"
+    if "eepalived" in ident:
+        return "keepalived"
+    return "haproxy" if ident.startswith("haproxy") else "frr"  # zebra, bfdd, watchfrr, ...
 
 
 def _own_event(node: str, line: str) -> Event | None:

@@ -33,6 +33,7 @@ class Outcome(Enum):
     MOVED_AND_STAYED = "moved and stayed (nopreempt)"
     DID_NOT_MOVE = "did not move"
     DID_NOT_RETURN = "did not come back"
+    OTHERS_STOPPED = "other nodes stopped announcing it"  # anycast
 
     @property
     def ok(self) -> bool:
@@ -134,9 +135,7 @@ def _pick(
 ) -> tuple[str, NodeRun, dict[str, list[str]]]:
     """The VIP to test, the one node holding it, and every VIP's holders as polled here;
     refuse anything less clear."""
-    errors = [f"{name}: {r.error}" for name, r in runs.reports.items() if r.error]
-    if errors:
-        raise LbdeployError("; ".join(errors))
+    _refuse_errors(runs)
     vips = [str(v.vip) for v in desired.pair.vips]
     chosen = _canonical(vip) if vip else vips[0]
     if chosen not in vips:
@@ -148,6 +147,12 @@ def _pick(
             f"VIP {chosen} is held by {holders or 'no node'}; run `lbdeploy verify` first"
         )
     return chosen, next(r for r in runs.ready if r.name == holders[0]), held
+
+
+def _refuse_errors(runs: Runs) -> None:
+    errors = [f"{name}: {r.error}" for name, r in runs.reports.items() if r.error]
+    if errors:
+        raise LbdeployError("; ".join(errors))
 
 
 def _canonical(text: str) -> str:
@@ -174,14 +179,26 @@ def failover_test(
     crash: bool,
     emit: Emit,
     creds: Credentials = NO_CREDENTIALS,
+    node: str | None = None,
 ) -> Move:
     """Break haproxy (or freeze keepalived) on the VIP's holder, time the move and the way back.
 
     Every other VIP the holder has (e.g. the IPv6 one of a dual-stack pair) is timed
-    alike, in `Move.also`. The pair is always put back as it was, also on Ctrl-C.
+    alike, in `Move.also`. The pair is always put back as it was, also on Ctrl-C. An
+    anycast VIP is timed by `ops/anycast_failover.py`, on `node` or the first announcing it.
     """
     pair = desired.pair
     command = "failover-test --crash" if crash else "failover-test"
+    anycast = [str(v) for v in pair.anycast.vips] if pair.anycast else []
+    wanted = _canonical(vip) if vip else None if pair.vips else anycast[0]
+    if wanted in anycast or node is not None:
+        if crash or wanted not in anycast:
+            raise UsageError("--node and anycast VIPs: only the haproxy stop, on an anycast VIP")
+        with open_runs(desired, creds, lock=True, command=command) as runs:
+            _refuse_errors(runs)
+            from lbdeploy.ops.anycast_failover import anycast_failover_test
+
+            return anycast_failover_test(pair, runs.ready, wanted, node, emit)
     with open_runs(desired, creds, lock=True, command=command) as runs:
         chosen, holder, held = _pick(desired, runs, vip)
         order = [chosen, *(v for v, h in held.items() if v != chosen and h == [holder.name])]

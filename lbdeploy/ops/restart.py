@@ -1,6 +1,9 @@
 """`lbdeploy restart`: graceful unless asked otherwise, one node at a time, in the order
 that moves the VIPs least (backups first on a serving pair, as `up` rolls).
 
+An anycast node whose restart would cut a connection (`--hard`, FRR, the gate) is first
+withdrawn from the routers and announced again after (`ops/withdraw.py`).
+
 HAProxy's master-worker reload re-executes the binary with the new config while the
 old workers finish their connections, so "restart haproxy" is a proven reload unless
 `--hard` is given. keepalived cannot be reloaded into a new binary: on a node that
@@ -13,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import Literal
 
-from lbdeploy.components import haproxy, keepalived
+from lbdeploy.components import frr, haproxy, keepalived
 from lbdeploy.components.keepalived import standby_script
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.desired import Desired, PairState
@@ -21,6 +24,7 @@ from lbdeploy.core.health import pair_problems, vip_holders
 from lbdeploy.core.report import Report, StepResult
 from lbdeploy.errors import LbdeployError, NodeError
 from lbdeploy.ops.switchover import MOVE_TIMEOUT, restart_script
+from lbdeploy.ops.withdraw import bring_back, take_out
 from lbdeploy.remote.polls import poll_serving, wait_until_serving
 from lbdeploy.remote.runs import Emit, NodeRun, not_ready, open_runs, roll_order
 from lbdeploy.scripts.script import Script
@@ -74,7 +78,31 @@ def _restart_keepalived_handing_over(pair: PairState, runs: list[NodeRun], run: 
     return f"VIPs handed over in {away:.2f} s, keepalived restarted, back in {back:.2f} s"
 
 
+def withdraws_around(anycast: bool, services: tuple[str, ...], mode: Mode) -> bool:
+    """Whether an anycast node leaves the routers before this restart and returns after.
+
+    A hard restart cuts HAProxy's connections and, through the gate, takes the VIPs
+    off lo; restarting FRR or the gate drops the sessions or the VIPs. A reload, and
+    HAProxy's graceful reload, cut nothing: the node stays announced.
+    """
+    if not anycast or mode == "reload":
+        return False
+    return mode == "hard" or any(s in (frr.UNIT, frr.GATE) for s in services)
+
+
 def _restart_node(
+    pair: PairState, runs: list[NodeRun], run: NodeRun, services: tuple[str, ...], mode: Mode
+) -> str:
+    """Restart one node's services; an anycast node out of the routers around it, when the
+    restart would cut a connection (it stays out if the restart fails)."""
+    if not withdraws_around(pair.anycast is not None, services, mode):
+        return _restart_services(pair, runs, run, services, mode)
+    out = take_out(pair, runs, run)
+    done = _restart_services(pair, runs, run, services, mode)
+    return f"{out}; {done}; {bring_back(pair, run)}"
+
+
+def _restart_services(
     pair: PairState, runs: list[NodeRun], run: NodeRun, services: tuple[str, ...], mode: Mode
 ) -> str:
     if mode == "hard" or mode == "reload":
@@ -94,6 +122,10 @@ def _restart_node(
         else:
             run.session.run(restart_script("restart", (keepalived.UNIT,)), step="services")
             done.append("restart keepalived (it held no VIP)")
+    others = tuple(s for s in services if s not in (haproxy.UNIT, keepalived.UNIT))
+    if others:  # FRR and the anycast gate: the node is out of the routers meanwhile
+        run.session.run(restart_script("restart", others), step="services", timeout=120)
+        done.append(f"restart {', '.join(others)}")
     return "; ".join(done)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from lbdeploy.addresses import IPAddress, hostport, needle
 from lbdeploy.components import for_pair, haproxy, keepalived
+from lbdeploy.components.frr_runtime import anycast_status
 from lbdeploy.components.tls import parse_loaded
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.desired import Desired, PairState, ServiceState
@@ -72,6 +73,7 @@ def node_status(
         http=dict(line.split(None, 1) for line in sections.get("http", []) if " " in line),
         tcp=dict(facts.probes),
         certs=parse_loaded(sections),
+        anycast=anycast_status(pair.anycast, facts, sections) if pair.anycast else None,
     )
 
 
@@ -131,6 +133,13 @@ def _answer(svc: ServiceState, vip: IPAddress, holder: NodeStatus | None) -> str
     return answer
 
 
+def _holder(statuses: list[NodeStatus], vip: str) -> NodeStatus | None:
+    """The node to ask about a VIP: its VRRP holder, or a node announcing it (anycast)."""
+    held = next((s for s in statuses if vip in s.holds), None)
+    announcing = (s for s in statuses if s.anycast and vip in s.anycast.announcing)
+    return held or next(announcing, None)
+
+
 @dataclass
 class Verdict:
     statuses: list[NodeStatus]
@@ -139,14 +148,13 @@ class Verdict:
 
 
 def verify(desired: Desired, creds: Credentials = NO_CREDENTIALS) -> Verdict:
-    """Exactly one holder per VIP, every service answering on it, haproxy running everywhere."""
+    """Exactly one holder per VIP, every service answering on it, haproxy running everywhere;
+    every serving node announcing every anycast VIP to every peer, and answering on it."""
     statuses = gather_status(desired, creds)
     answers: dict[str, str] = {}
     tls_problems: list[str] = []
     for svc in desired.pair.services:
-        holders = {
-            vip: next((s for s in statuses if str(vip) in s.holds), None) for vip in svc.vips
-        }
+        holders = {vip: _holder(statuses, str(vip)) for vip in svc.vips}
         if svc.tls:
             first = next((h for h in holders.values() if h is not None), None)
             tls_problems += check_service(svc, first.certs if first else None)

@@ -1,8 +1,6 @@
 """Anycast offline: the desired state derived once, the FRR component's plan, its parsers.
 
-The JSON under data/facts/frr-*.json is written by hand from FRR's own JSON writers
-(bgpd/bgp_vty.c `bgp_show_summary` and bfdd/bfdd_vty.c `_display_peer_json` at
-frr-8.4.4), not recorded from a node: the lab half replaces them with recordings.
+FRR's runtime side (status, verify, withdraw) is tested in test_anycast_runtime.py.
 """
 
 from __future__ import annotations
@@ -17,8 +15,6 @@ from lbdeploy.components.frr import (
     FRR_RELOAD,
     GATE,
     UNIT,
-    parse_bfd_peers,
-    parse_bgp_summary,
 )
 from lbdeploy.components.frr import SECRET_LINES as FRR_SECRET_LINES
 from lbdeploy.components.services import services_script
@@ -121,25 +117,6 @@ def test_a_converged_anycast_node_plans_nothing_for_frr() -> None:
     plan, _ = _plan_with(())
     assert not [a for a in plan.services if a.service in (UNIT, GATE)]
     assert not [u for c in plan.changes for u in c.uploads if "frr" in u.file.path]
-
-
-def test_bgp_summary_parses_each_session_per_family() -> None:
-    lines = (DATA / "facts" / "frr-bgp-summary.json").read_text().splitlines()
-    sessions = {(s.peer, s.afi): s for s in parse_bgp_summary(lines)}
-    assert sessions[("192.0.2.1", "ipv4Unicast")].up
-    assert sessions[("192.0.2.1", "ipv4Unicast")].sent == 1
-    assert not sessions[("192.0.2.2", "ipv4Unicast")].up
-    assert sessions[("192.0.2.2", "ipv4Unicast")].sent is None  # not established: no pfxSnt
-    assert sessions[("2001:db8:2::1", "ipv6Unicast")].remote_as == 65000
-
-
-def test_bfd_peers_parse_to_their_status() -> None:
-    lines = (DATA / "facts" / "frr-bfd-peers.json").read_text().splitlines()
-    assert parse_bfd_peers(lines) == {"192.0.2.1": "up", "192.0.2.2": "down"}
-
-
-def test_frr_not_running_parses_to_nothing() -> None:
-    assert parse_bgp_summary([]) == [] and parse_bfd_peers([]) == {}
 
 
 def test_an_old_bgp_password_is_masked_in_a_diff() -> None:

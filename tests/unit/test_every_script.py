@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lbdeploy.components import acme, facts_request, haproxy, keepalived
+from lbdeploy.components import acme, facts_request, frr_runtime, haproxy, keepalived
 from lbdeploy.components.services import services_script
 from lbdeploy.core import change_scripts as changes
 from lbdeploy.core.acme import Challenge
@@ -39,7 +39,7 @@ from lbdeploy.scripts.script import Script
 from lbdeploy.scripts.shell import cmd
 
 DATA = Path(__file__).parent / "data"
-ENV = {"LB_VRRP_PASS": "vrrp-pw", "LB_STATS_PASS": "stats-pw"}
+ENV = {"LB_VRRP_PASS": "vrrp-pw", "LB_STATS_PASS": "stats-pw", "LB_BGP_PASS": "bgp-pw"}
 MARK = "touch /tmp/lbdeploy-PWNED"
 HOSTILE = f'it\'s "a b" $({MARK}) `{MARK}` ; {MARK} \\'
 FACTS = ["fresh-hera.txt", "converged-hera.txt"]
@@ -68,6 +68,10 @@ def desired_cases() -> dict[str, Desired]:
             load_inventory(DATA / "render" / "ipv6only" / "inventory.yaml", ENV), DATA
         ),
         "acme": derive(load_inventory(DATA / "render" / "acme" / "inventory.yaml", {}), DATA),
+        "anycast": derive(
+            load_inventory(DATA / "render" / "anycast" / "inventory.yaml", ENV), DATA
+        ),
+        "mixed": derive(load_inventory(DATA / "render" / "mixed" / "inventory.yaml", ENV), DATA),
     }
 
 
@@ -101,7 +105,7 @@ def every_script(desired: Desired) -> Iterator[tuple[str, Script]]:
     yield "serving", serving_script(targets)
     actions = tuple(
         ServiceAction(svc, action, enable, "why")  # type: ignore[arg-type]
-        for svc in ("haproxy", "keepalived")
+        for svc in ("haproxy", "keepalived", "frr")
         for action in ("reload", "restart", "start", "enable")
         for enable in (True, False)
     )
@@ -119,6 +123,16 @@ def every_script(desired: Desired) -> Iterator[tuple[str, Script]]:
         breakage = failover.fault(crash)
         yield "break", breakage.break_it
         yield "mend", breakage.mend_it
+    if pair.anycast is not None:
+        for node in desired.nodes:
+            yield "advertised", frr_runtime.advertised_lines(pair.anycast, node.name)
+            for present in (True, False):
+                vip = pair.anycast.vips[-1]
+                watch = frr_runtime.watch_lines(pair.anycast, node.name, vip, present, 30)
+                yield "watch", Script().line(frr_runtime.started()).extend(watch)
+        yield "connections", frr_runtime.connections_lines(pair.anycast.vips)
+        for withdraw in (True, False):
+            yield "announcements", frr_runtime.announcement_lines(withdraw)
     yield "diff", execute.live_text_script(["/etc/haproxy/haproxy.cfg", f"/x/{HOSTILE}"])
     tokens = (Challenge("www.example.org", "T" * 43, "T" * 43 + "." + "k" * 43),)
     vips = tuple(v for s in pair.services for v in s.vips)
