@@ -10,6 +10,7 @@ from lbdeploy.components.failsafe import Failsafe
 from lbdeploy.components.frr import Frr
 from lbdeploy.components.haproxy import Haproxy
 from lbdeploy.components.keepalived import Keepalived
+from lbdeploy.components.metrics import Metrics
 from lbdeploy.components.network import Network
 from lbdeploy.components.notify import Notify
 from lbdeploy.components.packages import Packages
@@ -22,7 +23,8 @@ from lbdeploy.core.platforms import Daemon
 
 def for_pair(pair: PairState) -> tuple[Component, ...]:
     """The pair's components in the order their steps and files apply."""
-    daemons = tuple(c for c in (Tls(), Haproxy(), Notify(), Keepalived(), Frr()) if c.wanted(pair))
+    parts = (Metrics(), Tls(), Haproxy(), Notify(), Keepalived(), Frr())
+    daemons = tuple(c for c in parts if c.wanted(pair))
     return (Network(), Sysctl(), Packages(daemons), Failsafe(), *daemons)
 
 

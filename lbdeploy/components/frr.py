@@ -16,8 +16,11 @@ import jinja2
 from lbdeploy.components.base import Component, Context, ServiceAction, render
 from lbdeploy.components.haproxy import DAEMON_RELOAD
 from lbdeploy.components.haproxy import UNIT as HAPROXY_UNIT
+from lbdeploy.components.metrics import TEXTFILES
+from lbdeploy.components.notify import SH_CHECK
 from lbdeploy.core.desired import PairState
 from lbdeploy.core.files import ManagedFile, OnChange, Phase, Validator
+from lbdeploy.core.paths import STATE_DIR
 from lbdeploy.core.platforms import Daemon, Keyword
 from lbdeploy.scripts.script import Script
 from lbdeploy.scripts.shell import Command, cmd
@@ -30,6 +33,10 @@ GATE = "lbdeploy-anycast"  # the health gate's unit
 FRR_CONF = "/etc/frr/frr.conf"
 FRR_DAEMONS = "/etc/frr/daemons"
 GATE_UNIT = f"/etc/systemd/system/{GATE}.service"
+# The gate's metric for Prometheus: each anycast VIP announced (1) or withdrawn (0).
+GATE_METRIC = "/usr/local/lib/lbdeploy/anycast-metric"
+# Debian's exporter of FRR's BGP sessions and BFD peers (:9342), with the metrics.
+EXPORTER = "prometheus-frr-exporter"
 FRR_RELOAD = "/usr/lib/frr/frr-reload.py"  # Debian's frr-pythontools
 # HAProxy must have run this long before its node announces the VIPs again.
 HOLD_DOWN_S = 5
@@ -94,13 +101,15 @@ class Frr(Component):
         return pair.anycast is not None
 
     def packages(self, pair: PairState) -> tuple[str, ...]:
-        return ("frr", "frr-pythontools")  # pythontools: frr-reload.py (and python3)
+        # pythontools: frr-reload.py (and python3); the exporter: BGP and BFD states.
+        metrics = (EXPORTER,) if pair.stats is not None and pair.stats.metrics else ()
+        return ("frr", "frr-pythontools", *metrics)
 
     def units(self, pair: PairState) -> tuple[str, ...]:
         return (UNIT, GATE)
 
     def paths(self, pair: PairState) -> tuple[str, ...]:
-        return (GATE_UNIT, FRR_DAEMONS, FRR_CONF)
+        return (GATE_METRIC, GATE_UNIT, FRR_DAEMONS, FRR_CONF)
 
     def files(self, ctx: Context, templates: jinja2.Environment) -> list[ManagedFile]:
         gate = render(
@@ -109,8 +118,16 @@ class Frr(Component):
             "anycast-gate.service.j2",
             hold_down=HOLD_DOWN_S,
             haproxy_unit=HAPROXY_UNIT,
+            anycast_metric=GATE_METRIC,
+        )
+        metric = render(
+            templates, ctx, "anycast-metric.sh.j2", textfiles=TEXTFILES, state_dir=STATE_DIR
         )
         return [
+            # Before the gate that runs it.
+            ManagedFile(
+                GATE_METRIC, metric, 0o755, validate=SH_CHECK, phase=Phase.PREPARE, step="units"
+            ),
             ManagedFile(
                 GATE_UNIT,
                 gate,

@@ -1,11 +1,13 @@
-"""keepalived's notify handler: each VRRP transition as a journal line, a metric for
-node_exporter, and (with `alerts`) a webhook POST; the URL lives in a root-only file."""
+"""keepalived's notify handler: each VRRP transition as a journal line, metrics for
+node_exporter (state, moves, standby, failed deliveries: docs/metrics.md), and (with
+`alerts`) a webhook POST; the URL lives in a root-only file."""
 
 from __future__ import annotations
 
 import jinja2
 
 from lbdeploy.components.base import Component, Context, render
+from lbdeploy.components.metrics import TEXTFILES
 from lbdeploy.core.desired import PairState
 from lbdeploy.core.files import ManagedFile, Validator
 from lbdeploy.core.paths import STATE_DIR
@@ -28,8 +30,16 @@ class Notify(Component):
         return (NOTIFY_SCRIPT, ALERTS_FILE)
 
     def files(self, ctx: Context, templates: jinja2.Environment) -> list[ManagedFile]:
+        from lbdeploy.components.keepalived import STANDBY_FILE  # it imports this module
+
         script = render(
-            templates, ctx, "vrrp-notify.sh.j2", alerts_file=ALERTS_FILE, state_dir=STATE_DIR
+            templates,
+            ctx,
+            "vrrp-notify.sh.j2",
+            alerts_file=ALERTS_FILE,
+            state_dir=STATE_DIR,
+            textfiles=TEXTFILES,
+            standby_file=STANDBY_FILE,
         )
         return [
             ManagedFile(NOTIFY_SCRIPT, script, 0o755, validate=SH_CHECK),
