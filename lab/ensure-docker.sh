@@ -13,6 +13,8 @@ command -v haproxy >/dev/null || need+=(haproxy)
 command -v keepalived >/dev/null || need+=(keepalived)
 command -v vtysh >/dev/null || need+=(frr)
 [ -x /usr/lib/frr/frr-reload.py ] || need+=(frr-pythontools)
+# promtool (Debian ships it in prometheus) checks and unit-tests lbdeploy's alert rules.
+command -v promtool >/dev/null || need+=(prometheus)
 if ((${#need[@]})); then
     echo "lab: installing ${need[*]} from Debian" >&2
     export DEBIAN_FRONTEND=noninteractive
