@@ -185,4 +185,5 @@ def status_table(statuses: list[NodeStatus]) -> Table:
 
 
 def status_json(statuses: list[NodeStatus]) -> list[dict[str, object]]:
+    """What `status --json` prints: stable, documented in docs/json.md (and tested there)."""
     return [asdict(s) for s in statuses]
