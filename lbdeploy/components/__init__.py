@@ -6,11 +6,11 @@ Adding a component is a module here and one entry below (see docs/architecture.m
 from __future__ import annotations
 
 from lbdeploy.components.base import Component
+from lbdeploy.components.exporters import Exporters
 from lbdeploy.components.failsafe import Failsafe
 from lbdeploy.components.frr import Frr
 from lbdeploy.components.haproxy import Haproxy
 from lbdeploy.components.keepalived import Keepalived
-from lbdeploy.components.metrics import Metrics
 from lbdeploy.components.network import Network
 from lbdeploy.components.notify import Notify
 from lbdeploy.components.packages import Packages
@@ -23,7 +23,7 @@ from lbdeploy.core.platforms import Daemon
 
 def for_pair(pair: PairState) -> tuple[Component, ...]:
     """The pair's components in the order their steps and files apply."""
-    parts = (Metrics(), Tls(), Haproxy(), Notify(), Keepalived(), Frr())
+    parts = (Tls(), Haproxy(), Notify(), Keepalived(), Frr(), Exporters())
     daemons = tuple(c for c in parts if c.wanted(pair))
     return (Network(), Sysctl(), Packages(daemons), Failsafe(), *daemons)
 

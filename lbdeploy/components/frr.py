@@ -35,8 +35,6 @@ FRR_DAEMONS = "/etc/frr/daemons"
 GATE_UNIT = f"/etc/systemd/system/{GATE}.service"
 # The gate's metric for Prometheus: each anycast VIP announced (1) or withdrawn (0).
 GATE_METRIC = "/usr/local/lib/lbdeploy/anycast-metric"
-# Debian's exporter of FRR's BGP sessions and BFD peers (:9342), with the metrics.
-EXPORTER = "prometheus-frr-exporter"
 FRR_RELOAD = "/usr/lib/frr/frr-reload.py"  # Debian's frr-pythontools
 # HAProxy must have run this long before its node announces the VIPs again.
 HOLD_DOWN_S = 5
@@ -101,9 +99,7 @@ class Frr(Component):
         return pair.anycast is not None
 
     def packages(self, pair: PairState) -> tuple[str, ...]:
-        # pythontools: frr-reload.py (and python3); the exporter: BGP and BFD states.
-        metrics = (EXPORTER,) if pair.stats is not None and pair.stats.metrics else ()
-        return ("frr", "frr-pythontools", *metrics)
+        return ("frr", "frr-pythontools")  # pythontools: frr-reload.py (and python3)
 
     def units(self, pair: PairState) -> tuple[str, ...]:
         return (UNIT, GATE)

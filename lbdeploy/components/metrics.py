@@ -1,30 +1,17 @@
-"""node_exporter and its textfile directory, where lbdeploy's own metrics go: VRRP states
+"""node_exporter's textfile directory, where lbdeploy's own metrics go: VRRP states
 and moves, webhook failures, certificate expiry, the anycast gate (docs/metrics.md).
 
-Installed when the inventory asks for metrics (`stats.metrics`); the handlers write their
-metrics whenever the directory exists, so a node_exporter installed by hand gets them too.
+The handlers write there whenever the directory exists: a node_exporter that lbdeploy
+installs (`stats.exporters`, components/exporters.py) or one installed by hand.
 """
 
 from __future__ import annotations
 
-from lbdeploy.components.base import Component
-from lbdeploy.core.desired import PairState
 from lbdeploy.core.paths import STATE_DIR
 from lbdeploy.scripts.shell import Command, cmd
 
-PACKAGE = "prometheus-node-exporter"
 # Debian's node_exporter reads this directory (its built-in --collector.textfile.directory).
 TEXTFILES = "/var/lib/prometheus/node-exporter"
-
-
-class Metrics(Component):
-    name = "metrics"
-
-    def wanted(self, pair: PairState) -> bool:
-        return pair.stats is not None and pair.stats.metrics
-
-    def packages(self, pair: PairState) -> tuple[str, ...]:
-        return (PACKAGE,)  # Debian enables and starts it; its directory comes with it
 
 
 def label(value: str) -> str:

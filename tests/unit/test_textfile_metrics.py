@@ -163,23 +163,25 @@ def test_certificate_expiry_is_each_leafs_not_after() -> None:
         assert int(value) == int(bundle.chain.not_after.timestamp())
 
 
-def _packages(case: str, extra: str) -> list[str]:
+def _packages(case: str, extra: str, edit: tuple[str, str] = ("", "")) -> list[str]:
     from lbdeploy.components import facts_request
     from lbdeploy.inventory.load import parse_inventory
 
-    text = (RENDER / case / "inventory.yaml").read_text()
+    text = (RENDER / case / "inventory.yaml").read_text().replace(*edit)
     inv = parse_inventory(extra + text, "inventory.yaml", ENV, base=RENDER / case)
     return facts_request(derive(inv, RENDER / case).pair).packages
 
 
-def test_metrics_bring_node_exporter_and_on_anycast_the_frr_exporter() -> None:
+def test_exporters_come_only_when_asked_and_frrs_only_on_anycast() -> None:
     stats = "stats: {user: admin, password: {env: LB_STATS_PASS}}\n"
-    with_metrics = _packages("mixed", stats)
-    assert "prometheus-node-exporter" in with_metrics
-    assert "prometheus-frr-exporter" in with_metrics
-    off = _packages("mixed", stats.replace("}}", "}, metrics: false}"))
-    assert "prometheus-node-exporter" not in off and "prometheus-frr-exporter" not in off
+    asked = stats.replace("}}", "}, exporters: true}")
+    default = _packages("mixed", stats)  # stats, metrics on: still no exporter daemon
+    assert "prometheus-node-exporter" not in default
+    assert "prometheus-frr-exporter" not in default
+    with_exporters = _packages("mixed", asked)
+    assert "prometheus-node-exporter" in with_exporters
+    assert "prometheus-frr-exporter" in with_exporters
     assert "prometheus-node-exporter" not in _packages("mixed", "")
-    vrrp_only = _packages("lab", "")  # stats with metrics on by default, no FRR
+    vrrp_only = _packages("lab", "", ("lab-stats}", "lab-stats, exporters: true}"))
     assert "prometheus-node-exporter" in vrrp_only
     assert "prometheus-frr-exporter" not in vrrp_only
