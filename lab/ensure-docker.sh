@@ -18,8 +18,19 @@ command -v promtool >/dev/null || need+=(prometheus)
 if ((${#need[@]})); then
     echo "lab: installing ${need[*]} from Debian" >&2
     export DEBIAN_FRONTEND=noninteractive
+    # The daemons are here for their checkers only: none may start serving on this machine
+    # (a Prometheus server, haproxy, keepalived, FRR). invoke-rc.d and deb-systemd-invoke
+    # start nothing while policy-rc.d exits 101; one already there (Docker's) is left alone.
+    policy=/usr/sbin/policy-rc.d made_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# lab/ensure-docker.sh: no daemon starts during its install\nexit 101\n' >"$policy"
+        chmod 0755 "$policy"
+        made_policy=1
+        trap 'rm -f "$policy"' EXIT
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    if ((made_policy)); then rm -f "$policy"; trap - EXIT; fi
 fi
 
 if ! docker info >/dev/null 2>&1; then
