@@ -1,7 +1,7 @@
 """The `lbdeploy` command: parse, call one function, map errors to exit codes.
 
 This module holds the commands that read or converge an inventory (validate, render,
-schema, up); the commands that operate a running pair are in `cli_operate`.
+schema, rules, up); the commands that operate a running pair are in `cli_operate`.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ __all__ = ["app", "main"]
 
 
 GLOBAL_FLAGS = ("--debug", "--quiet", "-q")
+RULES = "data/prometheus-rules.yml"  # in the package (pyproject's package-data)
 
 
 def hoist_global_options(argv: list[str]) -> list[str]:
@@ -145,6 +146,14 @@ def schema() -> None:
     from lbdeploy.inventory import Inventory
 
     common.print_json(Inventory.model_json_schema())
+
+
+@app.command()
+def rules() -> None:
+    """Print lbdeploy's Prometheus alert and recording rules (docs/metrics.md)."""
+    from importlib.resources import files
+
+    sys.stdout.write(files("lbdeploy").joinpath(RULES).read_text(encoding="utf-8"))
 
 
 @app.command()

@@ -222,4 +222,5 @@ def anycast_table(statuses: list[NodeStatus]) -> Table | None:
 
 
 def status_json(statuses: list[NodeStatus]) -> list[dict[str, object]]:
+    """What `status --json` prints: stable, documented in docs/json.md (and tested there)."""
     return [asdict(s) for s in statuses]

@@ -122,7 +122,9 @@ def events(
 
     found, notes, errors = guard(ctx, run)
     if as_json:
-        print_json({"events": [e.to_json() for e in found], "notes": notes, "errors": errors})
+        from lbdeploy.ops.events import events_json
+
+        print_json(events_json(found, notes, errors))
     else:
         from lbdeploy.cli.display import WholeTable, plain
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from lbdeploy.components.acme import Acme
 from lbdeploy.components.base import Component
+from lbdeploy.components.exporters import Exporters
 from lbdeploy.components.failsafe import Failsafe
 from lbdeploy.components.frr import Frr
 from lbdeploy.components.haproxy import Haproxy
@@ -23,9 +24,8 @@ from lbdeploy.core.platforms import Daemon
 
 def for_pair(pair: PairState) -> tuple[Component, ...]:
     """The pair's components in the order their steps and files apply."""
-    daemons = tuple(
-        c for c in (Tls(), Acme(), Haproxy(), Notify(), Keepalived(), Frr()) if c.wanted(pair)
-    )
+    parts = (Tls(), Acme(), Haproxy(), Notify(), Keepalived(), Frr(), Exporters())
+    daemons = tuple(c for c in parts if c.wanted(pair))
     return (Network(), Sysctl(), Packages(daemons), Failsafe(), *daemons)
 
 

@@ -1,12 +1,14 @@
 """The notify handlers: each VRRP transition (keepalived's) and each start or stop of an
-anycast node's announcements (the gate's, `withdraw`'s) as a journal line, a metric for
-node_exporter, and (with `alerts`) a webhook POST; the URL lives in a root-only file."""
+anycast node's announcements (the gate's, `withdraw`'s) as a journal line, metrics for
+node_exporter (docs/metrics.md), and (with `alerts`) a webhook POST; the URL lives in a
+root-only file."""
 
 from __future__ import annotations
 
 import jinja2
 
 from lbdeploy.components.base import Component, Context, render
+from lbdeploy.components.metrics import TEXTFILES
 from lbdeploy.core.desired import PairState
 from lbdeploy.core.files import ManagedFile, Validator
 from lbdeploy.core.paths import STATE_DIR
@@ -34,8 +36,16 @@ class Notify(Component):
         return (NOTIFY_SCRIPT, ANYCAST_NOTIFY, ALERTS_FILE)
 
     def files(self, ctx: Context, templates: jinja2.Environment) -> list[ManagedFile]:
+        from lbdeploy.components.keepalived import STANDBY_FILE  # it imports this module
+
         script = render(
-            templates, ctx, "vrrp-notify.sh.j2", alerts_file=ALERTS_FILE, state_dir=STATE_DIR
+            templates,
+            ctx,
+            "vrrp-notify.sh.j2",
+            alerts_file=ALERTS_FILE,
+            state_dir=STATE_DIR,
+            textfiles=TEXTFILES,
+            standby_file=STANDBY_FILE,
         )
         handlers = []
         if ctx.pair.vips:

@@ -9,15 +9,21 @@ import jinja2
 
 from lbdeploy.components.base import Component, Context
 from lbdeploy.components.haproxy import HAPROXY_SOCKET, SSL_CERT
+from lbdeploy.components.metrics import label, publish
 from lbdeploy.core.acme import is_placeholder
 from lbdeploy.core.desired import PairState, TlsBundle
 from lbdeploy.core.files import ManagedFile
 from lbdeploy.core.health import LoadedCert
+from lbdeploy.core.paths import STATE_DIR
 from lbdeploy.inventory.tls import WARN_DAYS
 from lbdeploy.scripts.script import Script
 from lbdeploy.scripts.shell import cmd
 
 SECTION = "cert "
+# When each certificate expires, for Prometheus: HAProxy's exporter (2.6, 3.0) has no such
+# metric, so lbdeploy writes it here and node_exporter's textfile collector serves a copy.
+EXPIRY_METRIC = f"{STATE_DIR}/certificates.prom"
+EXPIRY_TEXTFILE = "lbdeploy-certificates.prom"
 
 
 class Tls(Component):
@@ -27,18 +33,46 @@ class Tls(Component):
         return bool(pair.bundles)
 
     def paths(self, pair: PairState) -> tuple[str, ...]:
-        return tuple(b.path for b in pair.bundles)
+        return (*(b.path for b in pair.bundles), EXPIRY_METRIC)
 
     def files(self, ctx: Context, templates: jinja2.Environment) -> list[ManagedFile]:
         # Root only, never shown; staged with haproxy.cfg (same `configs` step) so that
         # `haproxy -c` checks the config with the new certificates.
         return [
-            ManagedFile(b.path, b.content, 0o600, secret=True, on_change=SSL_CERT, about=b.about)
-            for b in ctx.pair.bundles
+            *(
+                ManagedFile(
+                    b.path, b.content, 0o600, secret=True, on_change=SSL_CERT, about=b.about
+                )
+                for b in ctx.pair.bundles
+            ),
+            # Written with the certificates (a deploy is when expiry changes), then copied
+            # where node_exporter reads it, if it is there.
+            ManagedFile(
+                EXPIRY_METRIC,
+                expiry_metric(ctx.pair, ctx.node.name),
+                0o644,
+                then=publish(EXPIRY_METRIC, EXPIRY_TEXTFILE),
+            ),
         ]
 
     def status_lines(self, pair: PairState) -> Script:
         return cert_lines(pair)
+
+
+def expiry_metric(pair: PairState, node: str) -> str:
+    """The textfile metric: each certificate file's leaf notAfter, as a Unix timestamp."""
+    name = "lbdeploy_certificate_expiry_timestamp_seconds"
+    lines = [
+        f"# HELP {name} When the certificate lbdeploy deployed expires (leaf notAfter)",
+        f"# TYPE {name} gauge",
+    ]
+    for b in pair.bundles:
+        names = label(",".join(b.chain.names))
+        lines.append(
+            f'{name}{{node="{label(node)}",path="{label(b.path)}",names="{names}"}}'
+            f" {int(b.chain.not_after.timestamp())}"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def cert_lines(pair: PairState) -> Script:

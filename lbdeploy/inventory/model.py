@@ -18,6 +18,7 @@ from pydantic import (
     Tag,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from lbdeploy.inventory import openssl
@@ -175,6 +176,11 @@ class Stats(_Strict):
         default=True,
         description="HAProxy's Prometheus exporter at /metrics on the stats listener, same auth",
     )
+    exporters: Flag = Field(
+        default=False,
+        description="install node_exporter (and on anycast pairs the FRR exporter), each on"
+        " the node's own addresses behind the stats credentials",
+    )
 
     @field_validator("user")
     @classmethod
@@ -182,6 +188,16 @@ class Stats(_Strict):
         if ":" in value:
             raise ValueError("must not contain ':' (HAProxy's stats auth is user:password)")
         return value
+
+    @model_validator(mode="after")
+    def _bcrypt_length(self) -> Stats:
+        """The exporters check the password with bcrypt, which reads at most 72 bytes."""
+        if self.exporters and len(self.password.reveal().encode()) > 72:
+            raise ValueError(
+                "exporters: the password is longer than 72 bytes, more than bcrypt (the"
+                " exporters' basic auth) reads; choose a shorter one"
+            )
+        return self
 
 
 class Alerts(_Strict):

@@ -58,6 +58,11 @@ class Event:
         return {"at": when, "node": self.node, "source": self.source, "message": self.message}
 
 
+def events_json(events: list[Event], notes: list[str], errors: list[str]) -> dict[str, object]:
+    """What `events --json` prints: stable, documented in docs/json.md (and tested there)."""
+    return {"events": [e.to_json() for e in events], "notes": notes, "errors": errors}
+
+
 def events_script(since: str) -> Script:
     relative = f"-{since}"
     return (

@@ -149,7 +149,7 @@ def test_every_vrrp_move_is_alerted_metered_and_in_the_timeline(inventory: Path)
         assert body["vip"] == VIP and body["previous_state"]
     assert max(latencies) < 2, latencies
     metric = sh("hera", "cat /var/lib/prometheus/node-exporter/lbdeploy-VI_50.prom")
-    assert 'lbdeploy_vrrp_state{instance="VI_50",vip="172.29.150.150"} 2' in metric
+    assert 'lbdeploy_vrrp_state{node="hera",vrrp_instance="VI_50",vip="172.29.150.150"} 2' in metric
     timeline = lbdeploy("events", str(alerted), "--since", "10m", "--json")
     assert timeline.returncode == 0, timeline.stderr
     events = json.loads(timeline.stdout)["events"]

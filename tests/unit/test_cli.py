@@ -6,6 +6,7 @@ import json
 import stat
 from pathlib import Path
 
+import yaml
 from typer.testing import CliRunner
 
 from lbdeploy.cli.app import app
@@ -118,3 +119,11 @@ def test_the_suite_reads_nothing_of_the_developers_home(home: Path) -> None:
     """`~` is an empty folder of the test's own (tests/unit/conftest.py)."""
     assert Path("~/.ssh/config").expanduser() == home / ".ssh" / "config"
     assert list(home.iterdir()) == []
+
+
+def test_rules_prints_the_packaged_prometheus_rules() -> None:
+    result = CliRunner().invoke(app, ["rules"])
+    assert result.exit_code == 0, result.output
+    shipped = Path(__file__).parent.parent.parent / "lbdeploy" / "data" / "prometheus-rules.yml"
+    assert result.output == shipped.read_text()
+    assert yaml.safe_load(result.output)["groups"]

@@ -87,7 +87,10 @@ def test_a_link_planted_in_the_textfile_directory_is_not_followed(tmp_path: Path
     assert done.returncode == 0, done.stderr
     assert victim.read_text() == "precious\n"
     final = textfiles / "lbdeploy-VI_50.prom"
-    assert not final.is_symlink() and 'lbdeploy_vrrp_state{instance="VI_50"' in final.read_text()
+    assert (
+        not final.is_symlink()
+        and 'lbdeploy_vrrp_state{node="hera",vrrp_instance="VI_50"' in final.read_text()
+    )
     assert oct(final.stat().st_mode & 0o777) == "0o644"  # node_exporter reads it
     assert list((tmp_path / "own").iterdir()) == []  # no temporary file left
 

@@ -98,3 +98,16 @@ def change_script_shown(file: ManagedFile) -> str:
     from lbdeploy.core.steps import Change, Upload
 
     return change_script(Change("configs", "x", uploads=(Upload(file),))).shown()
+
+
+def test_an_exporters_web_config_shows_neither_hash_nor_password() -> None:
+    from lbdeploy.components.exporters import NODE_EXPORTER
+
+    env = {"LB_VRRP_PASS": "vrrp-pw", "LB_STATS_PASS": "stats-pw"}
+    case = DATA / "render" / "exporters"
+    desired = derive(load_inventory(case / "inventory.yaml", env), case)
+    web = render_node(desired.pair, desired.nodes[0])[NODE_EXPORTER.web_config]
+    shown = [web.shown(), web.diff("hera:w", "old", "c" * 64), change_script_shown(web)]
+    for output in shown:
+        assert "$2b$" not in output and "stats-pw" not in output
+    assert web.fingerprint in web.diff("hera:w", None, None)
