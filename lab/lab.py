@@ -53,6 +53,7 @@ BASTION = LabNode("bastion", 2200, "", "172.29.149.10", "", "fd00:29:149::10")
 BACKENDS = {"web1": "172.29.150.21", "web2": "172.29.150.22"}
 BACKENDS6 = {"web1": "fd00:29:150::21", "web2": "fd00:29:150::22"}
 VIP = "172.29.150.150"
+GATEWAY = "172.29.150.1"  # this machine on the public network: the tests' client address
 VIP6 = "fd00:29:150::150"
 # The anycast side: the router (AS 65000, lab/router/) between the client's edge network
 # and the public one; the anycast VIPs are routed, in no lab subnet.

@@ -19,7 +19,14 @@ from pathlib import Path
 import pytest
 
 from lab import lab as labmod
-from tests.integration.helpers import lab_inventory_text, lbdeploy, sh, up_json, vip_holders
+from tests.integration.helpers import (
+    lab_inventory_text,
+    lbdeploy,
+    run_json,
+    sh,
+    up_json,
+    vip_holders,
+)
 
 NODES = tuple(n.name for n in labmod.LB_NODES)
 ADDRESS = {n.name: n.public_address for n in labmod.LB_NODES}
@@ -203,6 +210,87 @@ def test_ipv6_vip_withdraws_and_returns_the_same_way(anycast: Path) -> None:
     wait_nexthops(VIP6, everyone, timeout=HOLD_DOWN + 10)
     print(f"anycast: IPv6, haproxy stop -> withdrawn in {withdrawn:.3f} s")
     assert withdrawn <= 1.0
+
+
+def client_load(vip: str, seconds: int, threads: int = 4) -> subprocess.Popen[str]:
+    """`threads` loops in the client, each GET on a new connection, for `seconds` (and
+    at most 5000 requests each): one line per request, 'epoch code' (000: failed)."""
+    host = f"[{vip}]" if ":" in vip else vip
+    loop = (
+        f"end=$(( $(date +%s) + {seconds} )); n=0; "
+        f'while [ "$(date +%s)" -lt "$end" ] && [ $n -lt 5000 ]; do n=$((n+1)); '
+        f"c=$(curl -s -o /dev/null -w '%{{http_code}}' -m 2 http://{host}/); "
+        'echo "$(date +%s.%N) $c"; done'
+    )
+    script = " & ".join([f"( {loop} )"] * threads) + " & wait"
+    return subprocess.Popen(
+        ["docker", "exec", f"{labmod.PROJECT}_{labmod.CLIENT}_1", "sh", "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def load_results(load: subprocess.Popen[str], timeout: float) -> list[tuple[float, str]]:
+    out, _ = load.communicate(timeout=timeout)
+    return [(float(at), code) for at, code in (line.split() for line in out.splitlines())]
+
+
+def test_status_shows_each_session_bfd_and_the_vips_announced(anycast: Path) -> None:
+    wait_nexthops(VIP, set(ADDRESS.values()), timeout=30)
+    code, nodes = run_json("status", str(anycast))
+    assert code == 0
+    for node in nodes:
+        bgp = node["anycast"]
+        assert (bgp["frr"], bgp["gate"], bgp["withdrawn"]) == ("active", "active", False)
+        assert sorted(bgp["on_lo"]) == sorted([VIP, VIP6])
+        states = {(p["peer"], p["state"], p["bfd"]) for p in bgp["peers"]}
+        assert states == {
+            (labmod.ROUTER_ADDRESS, "Established", "up"),
+            (labmod.ROUTER_ADDRESS6, "Established", "up"),
+        }, node["node"]
+        announced = {p["family"]: p["announced"] for p in bgp["peers"]}
+        assert announced == {4: [f"{VIP}/32"], 6: [f"{VIP6}/128"]}
+
+
+def test_failover_test_times_an_anycast_withdrawal_and_return(anycast: Path) -> None:
+    wait_nexthops(VIP, set(ADDRESS.values()), timeout=30)
+    code, move = run_json("failover-test", str(anycast), "--vip", VIP, "--node", "hera")
+    assert code == 0, move
+    away, home = move["failover_seconds"], move["failback_seconds"]
+    print(f"anycast failover-test: withdrawn in {away} s, announced again in {home} s")
+    assert away <= 1.0
+    assert home >= HOLD_DOWN
+
+
+def test_a_planned_removal_and_return_under_load(anycast: Path) -> None:
+    """withdraw takes atenea out of the router before anything of it stops: no request
+    fails; the return rehashes the router's flows (hash-threshold ECMP), counted."""
+    everyone = set(ADDRESS.values())
+    wait_nexthops(VIP, everyone, timeout=30)
+    pid = sh("atenea", "systemctl show -p MainPID --value haproxy").strip()
+    load = client_load(VIP, 24)
+    try:
+        time.sleep(4)
+        out = lbdeploy("withdraw", str(anycast), "--node", "atenea")
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert nexthops(VIP) == everyone - {ADDRESS["atenea"]}  # out before withdraw ends
+        time.sleep(4)
+        returning = time.time()
+        back = lbdeploy("withdraw", str(anycast), "--node", "atenea", "--back")
+        assert back.returncode == 0, back.stdout + back.stderr
+        assert nexthops(VIP) == everyone
+    finally:
+        results = load_results(load, timeout=60)
+    removal = [r for r in results if r[0] < returning and r[1] != "200"]
+    ret = [r for r in results if r[0] >= returning and r[1] != "200"]
+    print(
+        f"anycast planned move under 4-thread load: {len(results)} requests,"
+        f" {len(removal)} failed on removal, {len(ret)} on return"
+    )
+    assert len(results) > 200
+    assert removal == []
+    assert sh("atenea", "systemctl show -p MainPID --value haproxy").strip() == pid
 
 
 def test_a_vrrp_vip_and_an_anycast_vip_together_converge_and_both_serve(
