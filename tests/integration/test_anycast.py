@@ -19,6 +19,15 @@ from pathlib import Path
 import pytest
 
 from lab import lab as labmod
+from lab.probes import (
+    client_load,
+    link_local,
+    load_results,
+    nexthops,
+    router_watch,
+    wait_nexthops,
+    watched,
+)
 from tests.integration.helpers import (
     lab_inventory_text,
     lbdeploy,
@@ -49,64 +58,6 @@ def anycast(lab: labmod.Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     wait_nexthops(VIP, set(ADDRESS.values()), timeout=2)
     yield path
     labmod.reset_nodes(lab, NODES)
-
-
-def link_local(node: str) -> str:
-    """The node's link-local address on eth1: the router's IPv6 nexthop for the node
-    (FRR announces over IPv6 with the link-local next hop, as BGP does on a shared link)."""
-    out = json.loads(sh(node, "ip -j -6 addr show dev eth1 scope link"))
-    return next(str(a["local"]) for link in out for a in link["addr_info"] if "local" in a)
-
-
-def nexthops(vip: str) -> set[str]:
-    """The gateways of the router's kernel route to `vip` (one, or the ECMP set)."""
-    flag = "-6" if ":" in vip else "-4"
-    out = sh(labmod.ROUTER, f"ip -j {flag} route show {vip}")
-    routes = json.loads(out or "[]")
-    found = set()
-    for route in routes:
-        if "gateway" in route:
-            found.add(route["gateway"])
-        for hop in route.get("nexthops", []):
-            found.add(hop["gateway"])
-    return found
-
-
-def wait_nexthops(vip: str, expected: set[str], timeout: float) -> float:
-    """Seconds until the router's route to `vip` has exactly `expected` (bounded poll)."""
-    start = time.monotonic()
-    while True:
-        hops = nexthops(vip)
-        if hops == expected:
-            return time.monotonic() - start
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"{vip} via {hops}, expected {expected} within {timeout} s")
-        time.sleep(0.2)
-
-
-def router_watch(vip: str, gone: str, timeout: float) -> subprocess.Popen[str]:
-    """Start a watcher in the router that prints the host clock (epoch seconds) when the
-    route to `vip` no longer goes via `gone`; it gives up by itself after `timeout`."""
-    flag = "-6" if ":" in vip else "-4"
-    loops = int(timeout / 0.01)
-    script = (
-        f"i=0; while [ $i -lt {loops} ]; do "
-        f"ip {flag} route show {vip} | grep -q 'via {gone} ' || {{ date +%s.%N; exit 0; }}; "
-        "i=$((i+1)); sleep 0.01; done; echo timeout; exit 1"
-    )
-    return subprocess.Popen(
-        ["docker", "exec", f"{labmod.PROJECT}_{labmod.ROUTER}_1", "sh", "-c", script],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def watched(watcher: subprocess.Popen[str], since: float, timeout: float) -> float:
-    """Seconds from `since` (epoch) to the moment the watcher saw the route change."""
-    out, err = watcher.communicate(timeout=timeout + 10)
-    assert watcher.returncode == 0, f"route never changed: {out} {err}"
-    return float(out.strip()) - since
 
 
 def client_requests(vip: str, count: int, timeout: float = 2) -> list[str]:
@@ -212,30 +163,6 @@ def test_ipv6_vip_withdraws_and_returns_the_same_way(anycast: Path) -> None:
     assert withdrawn <= 1.0
 
 
-def client_load(vip: str, seconds: int, threads: int = 4) -> subprocess.Popen[str]:
-    """`threads` loops in the client, each GET on a new connection, for `seconds` (and
-    at most 5000 requests each): one line per request, 'epoch code' (000: failed)."""
-    host = f"[{vip}]" if ":" in vip else vip
-    loop = (
-        f"end=$(( $(date +%s) + {seconds} )); n=0; "
-        f'while [ "$(date +%s)" -lt "$end" ] && [ $n -lt 5000 ]; do n=$((n+1)); '
-        f"c=$(curl -s -o /dev/null -w '%{{http_code}}' -m 2 http://{host}/); "
-        'echo "$(date +%s.%N) $c"; done'
-    )
-    script = " & ".join([f"( {loop} )"] * threads) + " & wait"
-    return subprocess.Popen(
-        ["docker", "exec", f"{labmod.PROJECT}_{labmod.CLIENT}_1", "sh", "-c", script],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def load_results(load: subprocess.Popen[str], timeout: float) -> list[tuple[float, str]]:
-    out, _ = load.communicate(timeout=timeout)
-    return [(float(at), code) for at, code in (line.split() for line in out.splitlines())]
-
-
 def test_status_shows_each_session_bfd_and_the_vips_announced(anycast: Path) -> None:
     wait_nexthops(VIP, set(ADDRESS.values()), timeout=30)
     code, nodes = run_json("status", str(anycast))
@@ -269,7 +196,7 @@ def test_a_planned_removal_and_return_under_load(anycast: Path) -> None:
     everyone = set(ADDRESS.values())
     wait_nexthops(VIP, everyone, timeout=30)
     pid = sh("atenea", "systemctl show -p MainPID --value haproxy").strip()
-    load = client_load(VIP, 24)
+    load = client_load(f"http://{VIP}/", 24)
     try:
         time.sleep(4)
         out = lbdeploy("withdraw", str(anycast), "--node", "atenea")
