@@ -54,14 +54,16 @@ def wait_nexthops(vip: str, expected: set[str], timeout: float) -> float:
         time.sleep(0.2)
 
 
-def router_watch(vip: str, gone: str, timeout: float) -> subprocess.Popen[str]:
+def router_watch(vip: str, gone: str, timeout: float, back: bool = False) -> subprocess.Popen[str]:
     """Start a watcher in the router that prints the host clock (epoch seconds) when the
-    route to `vip` no longer goes via `gone`; it gives up by itself after `timeout`."""
+    route to `vip` no longer goes via `gone` (`back`: when it goes via it again); it gives
+    up by itself after `timeout`."""
     flag = "-6" if ":" in vip else "-4"
     loops = int(timeout / 0.01)
+    seen = "&&" if back else "||"
     script = (
         f"i=0; while [ $i -lt {loops} ]; do "
-        f"ip {flag} route show {vip} | grep -q 'via {gone} ' || {{ date +%s.%N; exit 0; }}; "
+        f"ip {flag} route show {vip} | grep -q 'via {gone} ' {seen} {{ date +%s.%N; exit 0; }}; "
         "i=$((i+1)); sleep 0.01; done; echo timeout; exit 1"
     )
     return subprocess.Popen(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,6 +219,41 @@ def test_a_planned_removal_and_return_under_load(anycast: Path) -> None:
     assert len(results) > 200
     assert removal == []
     assert sh("atenea", "systemctl show -p MainPID --value haproxy").strip() == pid
+
+
+def test_restart_takes_the_node_out_of_the_routers_first(anycast: Path) -> None:
+    """restart --hard on an anycast node: withdrawn before HAProxy stops, so nothing fails
+    until the node is announced again (the return rehashes flows: counted)."""
+    everyone = set(ADDRESS.values())
+    wait_nexthops(VIP, everyone, timeout=30)
+    pid = sh("atenea", "systemctl show -p MainPID --value haproxy").strip()
+    load = client_load(f"http://{VIP}/", 30)
+    done: dict[str, subprocess.CompletedProcess[str]] = {}
+    restart = threading.Thread(
+        target=lambda: done.update(
+            out=lbdeploy("restart", str(anycast), "--node", "atenea", "--hard")
+        )
+    )
+    try:
+        time.sleep(3)
+        watcher = router_watch(VIP, ADDRESS["atenea"], timeout=25)
+        restart.start()
+        removed = watched(watcher, 0, timeout=25)  # out of the router (epoch seconds)
+        back = router_watch(VIP, ADDRESS["atenea"], timeout=40, back=True)
+        returned = watched(back, 0, timeout=40)
+    finally:
+        restart.join(timeout=120)
+        results = load_results(load, timeout=90)
+    assert done["out"].returncode == 0, done["out"].stdout + done["out"].stderr
+    assert removed < returned
+    assert sh("atenea", "systemctl show -p MainPID --value haproxy").strip() != pid
+    before = [r for r in results if r[0] < returned and r[1] != "200"]
+    after = [r for r in results if r[0] >= returned and r[1] != "200"]
+    print(
+        f"anycast restart --hard under load: {len(results)} requests,"
+        f" {len(before)} failed before the return, {len(after)} after"
+    )
+    assert before == []
 
 
 def test_a_vrrp_vip_and_an_anycast_vip_together_converge_and_both_serve(
