@@ -171,6 +171,7 @@ def up(
     """Converge every node: files, packages, services; then wait until the pair serves."""
 
     def run() -> Report:
+        from lbdeploy.ops.acme import state_layout
         from lbdeploy.ops.up import converge
 
         inv, base, derive_with = common.load_both(inventory, connect=True)
@@ -179,7 +180,11 @@ def up(
         creds = common.credentials(ask_become_pass, ask_key_pass)
         whole = len(chosen.nodes) == len(desired.nodes)
         emit = common.emitter(ctx, as_json)
-        report = converge(chosen, emit, creds, check=check, diff=diff, whole_pair=whole)
+        where = state_layout(inv, base)
+        state = str(where.root) if where else ""
+        report = converge(
+            chosen, emit, creds, check=check, diff=diff, whole_pair=whole, acme_state=state
+        )
         if check or inv.acme is None or not whole or not report.ok:
             return report
         # ACME: the nodes now answer HTTP-01 (a first run deployed the port-80 frontend
@@ -187,7 +192,7 @@ def up(
         from lbdeploy.ops.renew import merge, renew
 
         def deploy(new: Desired) -> Report:
-            return converge(new, emit, creds)
+            return converge(new, emit, creds, acme_state=state)
 
         return merge(report, renew(inv, base, derive_with, emit, creds, deploy=deploy))
 

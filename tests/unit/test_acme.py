@@ -26,7 +26,8 @@ from lbdeploy.core.acme import (
 from lbdeploy.core.desired import derive
 from lbdeploy.core.render import render_node
 from lbdeploy.inventory import load_inventory
-from lbdeploy.ops.acme import acme_status, read_issued, write_private
+from lbdeploy.ops.acme import read_issued, write_private
+from lbdeploy.ops.acme_status import acme_status
 from lbdeploy.ops.renew import due
 from tests.tlsutil import cert_pem, issue, key_pem, make_ca
 
@@ -159,4 +160,7 @@ def test_the_state_directory_is_read_and_judged(tmp_path: Path) -> None:
         "not_after": None,
         "renewed": None,
         "due": "not issued yet",
+        "state_dir": str(where.root),
+        "held_here": False,
+        "served_not_after": None,
     }
