@@ -191,8 +191,8 @@ def up(
         # with a placeholder), so what is due is ordered and deployed like any certificate.
         from lbdeploy.ops.renew import merge, renew
 
-        def deploy(new: Desired) -> Report:
-            return converge(new, emit, creds, acme_state=state)
+        def deploy(new: Desired, only: frozenset[str]) -> Report:
+            return converge(new, emit, creds, acme_state=state, only=only)
 
         return merge(report, renew(inv, base, derive_with, emit, creds, deploy=deploy))
 
@@ -210,18 +210,23 @@ def renew(
     ask_become_pass: BecomeOpt = False,
     ask_key_pass: KeyPassOpt = False,
 ) -> None:
-    """Renew the ACME certificates that are due and deploy them; exit 1 if one failed (cron)."""
+    """Renew the ACME certificates that are due and deploy only them (their certificate
+    files and the expiry metric; nothing else the inventory would change); exit 1 if one
+    failed (cron)."""
 
     def run() -> Report:
+        from lbdeploy.ops.acme import state_layout
         from lbdeploy.ops.renew import renew as renew_due
         from lbdeploy.ops.up import converge
 
         inv, base, derive_with = common.load_both(inventory, connect=True)
         creds = common.credentials(ask_become_pass, ask_key_pass)
         emit = common.emitter(ctx, as_json)
+        where = state_layout(inv, base)
+        state = str(where.root) if where else ""
 
-        def deploy(new: Desired) -> Report:
-            return converge(new, emit, creds)
+        def deploy(new: Desired, only: frozenset[str]) -> Report:
+            return converge(new, emit, creds, acme_state=state, only=only)
 
         return renew_due(inv, base, derive_with, emit, creds, force=force, deploy=deploy)
 

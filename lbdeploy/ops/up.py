@@ -42,11 +42,13 @@ def converge(
     diff: bool = False,
     whole_pair: bool = True,
     acme_state: str = "",
+    only: frozenset[str] | None = None,
 ) -> Report:
     """`lbdeploy up`: bring every node to its desired state; with check, only say what would.
 
     `acme_state`: this machine's ACME state directory, named when a placeholder would
     replace a certificate the nodes serve (`AcmeStateMissing`, before any change).
+    `only`: write these managed paths and nothing else (`renew`), whatever else differs.
     """
     start = time.monotonic()
     report = Report("up --check" if check else "up", {})
@@ -56,8 +58,8 @@ def converge(
         if not runs.complete or not _judge_platforms(desired.pair, runs, emit):
             report.notes.append(not_ready("changed"))
         else:
-            _refuse_downgrades(desired.pair, runs, acme_state)
-            plans = _plan_all(desired.pair, runs, emit)
+            _refuse_downgrades(desired.pair, runs, acme_state, only)
+            plans = _plan_all(desired.pair, runs, emit, only)
             if check:
                 _report_check(runs, plans, emit, diff)
             else:
@@ -89,7 +91,9 @@ def _judge_platforms(pair: PairState, runs: Runs, emit: Emit) -> bool:
     return runs.complete
 
 
-def _refuse_downgrades(pair: PairState, runs: Runs, acme_state: str) -> None:
+def _refuse_downgrades(
+    pair: PairState, runs: Runs, acme_state: str, only: frozenset[str] | None = None
+) -> None:
     """Never put the placeholder over a certificate a node serves: this machine lacks the
     ACME state that issued it (or the service just left the files form)."""
     live = {r.name: {p: f.sha256 for p, f in r.facts.files.items()} for r in runs.ready}
@@ -97,18 +101,18 @@ def _refuse_downgrades(pair: PairState, runs: Runs, acme_state: str) -> None:
         PlaceholderFile(b.chain.names, b.path, r.files[b.path].sha256)
         for r in runs.ready
         for b in pair.bundles
-        if is_placeholder(b.chain) and b.path in r.files
+        if is_placeholder(b.chain) and b.path in r.files and (only is None or b.path in only)
     }
     found = downgrades(tuple(sorted(files, key=lambda f: f.path)), live, acme_state or "?")
     if found:
         raise AcmeStateMissing(found)
 
 
-def _plan_all(pair: PairState, runs: Runs, emit: Emit) -> Plans:
+def _plan_all(pair: PairState, runs: Runs, emit: Emit, only: frozenset[str] | None) -> Plans:
     """One plan per node from its one snapshot of facts; steps already right are reported."""
     plans = {}
     for run in runs.ready:
-        plan = make_plan(pair, run.node, run.files, run.facts, run.platform)
+        plan = make_plan(pair, run.node, run.files, run.facts, run.platform, only)
         plans[run.name] = plan
         run.report.drift = list(plan.drift)
         for name in plan.ok:
