@@ -171,7 +171,7 @@ def up(
     """Converge every node: files, packages, services; then wait until the pair serves."""
 
     def run() -> Report:
-        from lbdeploy.ops.acme import state_layout
+        from lbdeploy.ops.acme import local_state
         from lbdeploy.ops.up import converge
 
         inv, base, derive_with = common.load_both(inventory, connect=True)
@@ -180,8 +180,7 @@ def up(
         creds = common.credentials(ask_become_pass, ask_key_pass)
         whole = len(chosen.nodes) == len(desired.nodes)
         emit = common.emitter(ctx, as_json)
-        where = state_layout(inv, base)
-        state = str(where.root) if where else ""
+        state = local_state(inv, base) if inv.acme is not None else None
         report = converge(
             chosen, emit, creds, check=check, diff=diff, whole_pair=whole, acme_state=state
         )
@@ -215,15 +214,14 @@ def renew(
     failed (cron)."""
 
     def run() -> Report:
-        from lbdeploy.ops.acme import state_layout
+        from lbdeploy.ops.acme import local_state
         from lbdeploy.ops.renew import renew as renew_due
         from lbdeploy.ops.up import converge
 
         inv, base, derive_with = common.load_both(inventory, connect=True)
         creds = common.credentials(ask_become_pass, ask_key_pass)
         emit = common.emitter(ctx, as_json)
-        where = state_layout(inv, base)
-        state = str(where.root) if where else ""
+        state = local_state(inv, base) if inv.acme is not None else None
 
         def deploy(new: Desired, only: frozenset[str]) -> Report:
             return converge(new, emit, creds, acme_state=state, only=only)

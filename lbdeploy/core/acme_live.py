@@ -9,7 +9,7 @@ come from the facts, HAProxy's loaded certificates from `status`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lbdeploy.core.health import LoadedCert
 
@@ -23,8 +23,16 @@ class PlaceholderFile:
     sha256: str  # the placeholder file's content hash (deterministic, see `placeholder`)
 
 
+@dataclass(frozen=True)
+class LocalState:
+    """This machine's ACME state as a refusal names it: where, and what in it is unusable."""
+
+    state_dir: str = "?"
+    unusable: Mapping[tuple[str, ...], str] = field(default_factory=dict)
+
+
 def downgrades(
-    files: tuple[PlaceholderFile, ...], live: Mapping[str, Mapping[str, str]], state_dir: str
+    files: tuple[PlaceholderFile, ...], live: Mapping[str, Mapping[str, str]], local: LocalState
 ) -> list[str]:
     """Why writing these placeholders would replace a real certificate; empty when none would.
 
@@ -40,10 +48,13 @@ def downgrades(
             for node, paths in sorted(live.items())
             if paths.get(file.path) not in (None, file.sha256)
         ]
+        broken = local.unusable.get(file.names)
+        lacks = f"unusable on this machine ({broken})" if broken else "not on this machine"
         if nodes:
             found.append(
-                f"ACME state for {', '.join(file.names)} is not on this machine (state_dir"
-                f" {state_dir}), but {', '.join(nodes)} serve{'s' if len(nodes) == 1 else ''}"
+                f"ACME state for {', '.join(file.names)} is {lacks} (state_dir"
+                f" {local.state_dir}), but {', '.join(nodes)}"
+                f" serve{'s' if len(nodes) == 1 else ''}"
                 f" a certificate at {file.path}: nothing was changed, so as not to replace it"
                 " with the placeholder; copy the state directory from the machine that issued"
                 " it, or run `lbdeploy renew --force` to order a new one (CA rate limits)"

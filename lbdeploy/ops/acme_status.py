@@ -12,7 +12,7 @@ from lbdeploy.core.acme_live import Served, served
 from lbdeploy.core.desired import PairState
 from lbdeploy.core.health import NodeStatus
 from lbdeploy.inventory.model import Inventory
-from lbdeploy.ops.acme import read_issued, state_layout
+from lbdeploy.ops.acme import read_issued, state_layout, unusable
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,7 @@ def acme_status(inv: Inventory, base: Path) -> list[AcmeStatus]:
     if where is None or inv.acme is None:
         return []
     issued = read_issued(inv, base)
+    broken = unusable(inv, base)
     found = []
     for svc in inv.services:
         names = svc.acme_names
@@ -86,7 +87,7 @@ def acme_status(inv: Inventory, base: Path) -> list[AcmeStatus]:
         stamp = where.renewed(names)
         renewed = stamp.read_text().strip() if stamp.exists() else ""
         state = held(chain[0]) if chain else None
-        why = why_due(names, state, utc_now(), inv.acme.renew_before_days)
+        why = broken.get(names) or why_due(names, state, utc_now(), inv.acme.renew_before_days)
         issued_at = state.not_after if state and state.issued_by_acme else None
         found.append(AcmeStatus(names, issued_at, renewed, why, str(where.root)))
     return found

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from lbdeploy.core.report import NodeReport, Report, StepResult
 from lbdeploy.errors import NodeError
 from lbdeploy.inventory.acme import AcmeSettings
 from lbdeploy.inventory.model import Inventory
-from lbdeploy.ops.acme import AcmeFailure, issue, read_issued, state_layout
+from lbdeploy.ops.acme import AcmeFailure, issue, read_issued, state_layout, unusable
 from lbdeploy.remote.runs import Emit, NodeRun, Runs, not_ready, on_each, open_runs
 from lbdeploy.scripts.script import split_sections
 
@@ -47,8 +47,13 @@ class Due:
     why: str
 
 
-def due(inv: Inventory, issued: Issued, force: bool = False) -> list[Due]:
-    """The ACME certificates to order now, each with why."""
+def due(
+    inv: Inventory,
+    issued: Issued,
+    force: bool = False,
+    broken: Mapping[tuple[str, ...], str] | None = None,
+) -> list[Due]:
+    """The ACME certificates to order now, each with why (`broken`: held but unusable)."""
     if inv.acme is None:
         return []
     found = []
@@ -57,7 +62,7 @@ def due(inv: Inventory, issued: Issued, force: bool = False) -> list[Due]:
         if not names:
             continue
         chain = issued.get(names)
-        why = why_due(
+        why = (broken or {}).get(names) or why_due(
             names, held(chain[0]) if chain else None, utc_now(), inv.acme.renew_before_days
         )
         if why is None and force:
@@ -166,7 +171,7 @@ def renew(
     desired = derive_with(issued)
     report = Report("renew", {n.name: NodeReport(n.name) for n in desired.nodes})
     where = state_layout(inv, base)
-    todo = due(inv, issued, force)
+    todo = due(inv, issued, force, unusable(inv, base))
     if inv.acme is None or where is None or not todo:
         report.notes.append("no ACME certificate is due")
         report.seconds = time.monotonic() - start

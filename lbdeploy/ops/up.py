@@ -15,7 +15,7 @@ from lbdeploy.components import daemons, keepalived
 from lbdeploy.components.services import services_script
 from lbdeploy.components.tls import certificate_warnings
 from lbdeploy.core.acme import is_placeholder
-from lbdeploy.core.acme_live import PlaceholderFile, downgrades
+from lbdeploy.core.acme_live import LocalState, PlaceholderFile, downgrades
 from lbdeploy.core.change_scripts import MARK, VALIDATION_FAILED, change_script
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.desired import Desired, PairState
@@ -41,7 +41,7 @@ def converge(
     check: bool = False,
     diff: bool = False,
     whole_pair: bool = True,
-    acme_state: str = "",
+    acme_state: LocalState | None = None,
     only: frozenset[str] | None = None,
 ) -> Report:
     """`lbdeploy up`: bring every node to its desired state; with check, only say what would.
@@ -92,7 +92,7 @@ def _judge_platforms(pair: PairState, runs: Runs, emit: Emit) -> bool:
 
 
 def _refuse_downgrades(
-    pair: PairState, runs: Runs, acme_state: str, only: frozenset[str] | None = None
+    pair: PairState, runs: Runs, acme_state: LocalState | None, only: frozenset[str] | None = None
 ) -> None:
     """Never put the placeholder over a certificate a node serves: this machine lacks the
     ACME state that issued it (or the service just left the files form)."""
@@ -103,7 +103,7 @@ def _refuse_downgrades(
         for b in pair.bundles
         if is_placeholder(b.chain) and b.path in r.files and (only is None or b.path in only)
     }
-    found = downgrades(tuple(sorted(files, key=lambda f: f.path)), live, acme_state or "?")
+    found = downgrades(tuple(sorted(files, key=lambda f: f.path)), live, acme_state or LocalState())
     if found:
         raise AcmeStateMissing(found)
 

@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 
 from lbdeploy.components.tls import sha1
-from lbdeploy.core.acme_live import PlaceholderFile, downgrades, served
+from lbdeploy.core.acme_live import LocalState, PlaceholderFile, downgrades, served
 from lbdeploy.core.desired import derive
 from lbdeploy.core.facts import Facts
 from lbdeploy.core.health import LoadedCert, NodeStatus
@@ -29,12 +29,12 @@ FILE = PlaceholderFile(NAMES, "/etc/haproxy/certs/shop-0.pem", "p" * 64)
 
 def test_a_node_without_the_file_or_with_the_placeholder_may_get_the_placeholder() -> None:
     live = {"hera": {}, "afrodita": {FILE.path: FILE.sha256}}
-    assert downgrades((FILE,), live, "/home/ops/.local/state/lbdeploy/acme/ca") == []
+    assert downgrades((FILE,), live, LocalState("/home/ops/.local/state/lbdeploy/acme/ca")) == []
 
 
 def test_a_real_certificate_on_a_node_is_never_replaced_by_the_placeholder() -> None:
     live = {"hera": {FILE.path: "r" * 64}, "afrodita": {}}
-    (said,) = downgrades((FILE,), live, "/state/ca")
+    (said,) = downgrades((FILE,), live, LocalState("/state/ca"))
     assert said.startswith(
         "ACME state for www.example.org, example.org is not on this machine (state_dir"
         " /state/ca), but hera serves a certificate at /etc/haproxy/certs/shop-0.pem"
@@ -74,13 +74,13 @@ def _runs(live_sha: str | None) -> Any:
 @pytest.mark.parametrize("live", [None, "placeholder"])
 def test_up_deploys_the_placeholder_where_none_or_the_placeholder_is(live: str | None) -> None:
     pair, runs = _runs(live)
-    _refuse_downgrades(pair, runs, "/state")
+    _refuse_downgrades(pair, runs, LocalState("/state"))
 
 
 def test_up_refuses_before_any_change_where_a_real_certificate_is_live() -> None:
     pair, runs = _runs("0" * 64)
     with pytest.raises(AcmeStateMissing, match="is not on this machine \\(state_dir /state\\)"):
-        _refuse_downgrades(pair, runs, "/state")
+        _refuse_downgrades(pair, runs, LocalState("/state"))
 
 
 def test_verify_judges_what_the_nodes_serve_when_this_machine_has_no_state() -> None:
@@ -102,3 +102,12 @@ def test_verify_judges_what_the_nodes_serve_when_this_machine_has_no_state() -> 
     (still,) = with_served([cert], desired.pair, [placeholder])
     assert not still.held_elsewhere
     assert still.problem is not None and "a placeholder serves" in still.problem
+
+
+def test_an_unusable_local_certificate_is_named_as_such() -> None:
+    local = LocalState("/state/ca", {NAMES: "its key does not match the certificate"})
+    (said,) = downgrades((FILE,), {"hera": {FILE.path: "r" * 64}}, local)
+    assert said.startswith(
+        "ACME state for www.example.org, example.org is unusable on this machine (its key"
+        " does not match the certificate) (state_dir /state/ca)"
+    )
