@@ -171,7 +171,7 @@ def up(
     """Converge every node: files, packages, services; then wait until the pair serves."""
 
     def run() -> Report:
-        from lbdeploy.ops.acme import local_state
+        from lbdeploy.ops.acme_store import local_state
         from lbdeploy.ops.up import converge
 
         inv, base, derive_with = common.load_both(inventory, connect=True)
@@ -214,7 +214,7 @@ def renew(
     failed (cron)."""
 
     def run() -> Report:
-        from lbdeploy.ops.acme import local_state
+        from lbdeploy.ops.acme_store import local_state
         from lbdeploy.ops.renew import renew as renew_due
         from lbdeploy.ops.up import converge
 

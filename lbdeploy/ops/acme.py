@@ -10,8 +10,7 @@ is an `AcmeFailure` whose message says why; no key is ever in one.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,18 +22,13 @@ from typing import Any, Protocol, cast
 from lbdeploy.core.acme import (
     AcmeLayout,
     Challenge,
-    chain_and_key,
     deadline,
     explain,
-    layout,
     utc_now,
 )
-from lbdeploy.core.acme_live import LocalState
-from lbdeploy.core.desired import Issued
 from lbdeploy.errors import LbdeployError
 from lbdeploy.inventory.acme import AcmeSettings
-from lbdeploy.inventory.model import Inventory
-from lbdeploy.inventory.tls import CertChain, KeyFile
+from lbdeploy.ops.acme_store import write_certificate, write_private
 
 NETWORK_TIMEOUT = 30  # seconds for one HTTP exchange with the CA
 ORDER_TIMEOUT = 120.0  # seconds for validation and issuance once the answers are sent
@@ -48,6 +42,7 @@ class Failure(Enum):
     NODES = "a node did not answer"
     REFUSED = "the CA refused"
     TIMEOUT = "timed out"
+    STATE = "this machine's ACME state is unusable"
 
 
 class AcmeFailure(LbdeployError):
@@ -79,59 +74,6 @@ class Order:
     not_after: datetime
 
 
-def _private_folder(folder: Path) -> None:
-    """The folder and each missing parent made 0700 (not the umask's), the folder kept 0700."""
-    for each in reversed((folder, *folder.parents)):
-        if not each.exists():  # each folder made here is the operator's alone
-            each.mkdir(mode=0o700, exist_ok=True)
-            os.chmod(each, 0o700)
-    os.chmod(folder, 0o700)
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """A file only the operator reads, in a folder only the operator enters; replaced whole
-    (a reader never sees half a key), never through a planted link."""
-    _private_folder(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # 0600, O_EXCL
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_certificate(
-    layout: AcmeLayout, names: tuple[str, ...], chain: bytes, key: bytes, stamp: bytes
-) -> None:
-    """Chain, key and stamp swapped in together: a crash leaves the old set or the new one,
-    never a new key beside an old chain (which `renew` would think fine and `up` fail on).
-
-    Each set is written into a fresh version folder beside the certificate's, and the
-    certificate's folder is a symbolic link (relative, so a copied state directory keeps
-    working) replaced by one rename; a rename onto a non-empty directory is refused on
-    Linux, hence the link. The files keep their names, so the layout reads as before.
-    """
-    import shutil
-
-    link = layout.cert_dir(names)
-    _private_folder(link.parent)
-    version = Path(tempfile.mkdtemp(dir=link.parent, prefix=f".{link.name}."))  # 0700
-    write_private(version / "privkey.pem", key)
-    write_private(version / "fullchain.pem", chain)
-    write_private(version / "renewed", stamp)
-    if link.is_dir() and not link.is_symlink():  # an older lbdeploy's real folder
-        os.rename(link, tempfile.mkdtemp(dir=link.parent, prefix=f".{link.name}."))
-    tmp = link.parent / f".{link.name}.link-{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    os.symlink(version.name, tmp)
-    os.replace(tmp, link)
-    for old in link.parent.glob(f".{link.name}.*"):
-        if old != version and old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old, ignore_errors=True)
-
-
 def _account_key(layout: AcmeLayout) -> Any:
     """The account's key: made once (EC P-256), then always this one."""
     import josepy
@@ -140,7 +82,10 @@ def _account_key(layout: AcmeLayout) -> Any:
 
     path = layout.account_key
     if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except (ValueError, TypeError):  # never quote the file: it is (or was) a key
+            raise AccountKeyUnusable(path) from None
     else:
         key = ec.generate_private_key(ec.SECP256R1())
         pem = key.private_bytes(
@@ -150,6 +95,14 @@ def _account_key(layout: AcmeLayout) -> Any:
         )
         write_private(path, pem)
     return josepy.JWKEC(key=key)
+
+
+class AccountKeyUnusable(Exception):
+    """The account key on disk cannot be read: `_explained` says where, never what."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(str(path))
 
 
 def _client(settings: AcmeSettings, layout: AcmeLayout, names: tuple[str, ...]) -> Any:
@@ -208,6 +161,7 @@ def _challenges(acme: Any, order: Any) -> list[tuple[Any, Any, Challenge]]:
 @contextmanager
 def _explained(names: tuple[str, ...], directory: str) -> Iterator[None]:
     """The library's and the network's errors as an AcmeFailure saying what to do."""
+    import josepy
     import requests
     from acme import errors, messages
 
@@ -239,8 +193,34 @@ def _explained(names: tuple[str, ...], directory: str) -> Iterator[None]:
         if isinstance(exc, requests.exceptions.SSLError):
             reason = "its HTTPS certificate is not trusted (ca_bundle for a private CA)"
         raise AcmeFailure(Failure.UNREACHABLE, names, f"{directory}: {reason}") from None
+    except requests.exceptions.RequestException as exc:  # redirects, a bad URL, a cut body
+        raise AcmeFailure(
+            Failure.UNREACHABLE, names, f"{directory}: {type(exc).__name__}"
+        ) from None
     except errors.Error as exc:
         raise AcmeFailure(Failure.REFUSED, names, f"{type(exc).__name__}: {exc}") from None
+    except josepy.errors.Error as exc:  # JSON that is not ACME's: not a directory, or a proxy
+        raise AcmeFailure(
+            Failure.REFUSED,
+            names,
+            f"{directory}: the answer is not ACME ({type(exc).__name__}); is this the CA's"
+            " directory URL?",
+        ) from None
+    except AccountKeyUnusable as exc:
+        raise AcmeFailure(
+            Failure.STATE,
+            names,
+            f"{exc.path} is not a PEM private key: restore it from a backup, or move it"
+            " aside to register a new account",
+        ) from None
+
+
+def _withdraw(publisher: Publisher, published: tuple[Challenge, ...]) -> None:
+    """Withdraw the tokens, never raising: a failure here must not hide the order's own
+    error, nor lose a certificate just issued. A token left in a node's map is harmless
+    (a key authorization is public) and the next reload or order replaces it."""
+    with contextlib.suppress(Exception):
+        publisher.withdraw(published)
 
 
 def issue(
@@ -274,7 +254,7 @@ def issue(
             done = acme.poll_and_finalize(order, deadline(utc_now(), order_timeout))
         finally:
             if published:
-                publisher.withdraw(published)
+                _withdraw(publisher, published)
     chain = done.fullchain_pem.encode()
     now = utc_now()
     write_certificate(
@@ -282,53 +262,3 @@ def issue(
     )
     leaf = x509.load_pem_x509_certificates(chain)[0]
     return Order(names, layout.chain(names), layout.key(names), leaf.not_valid_after_utc)
-
-
-def state_layout(inv: Inventory, base: Path) -> AcmeLayout | None:
-    """The inventory's ACME state directory on this machine; None without `acme:`."""
-    if inv.acme is None:
-        return None
-    return layout(inv.acme, base, os.environ, Path.home())
-
-
-def read_issued(inv: Inventory, base: Path) -> Issued:
-    """Every certificate the state directory holds for the inventory's ACME names, each
-    with its key; a pair that cannot be used is left out (`unusable` says why)."""
-    return {names: pair for names, (pair, _) in _read_state(inv, base).items() if pair}
-
-
-def local_state(inv: Inventory, base: Path) -> LocalState:
-    """What `up` names when it refuses to put a placeholder over a live certificate."""
-    where = state_layout(inv, base)
-    return LocalState(str(where.root) if where else "?", unusable(inv, base))
-
-
-def unusable(inv: Inventory, base: Path) -> dict[tuple[str, ...], str]:
-    """Certificates held but not to be deployed, and why: they are due (`renew`)."""
-    return {names: why for names, (_, why) in _read_state(inv, base).items() if why}
-
-
-Read = tuple[tuple[CertChain, KeyFile] | None, str]  # the pair if usable, else why not
-
-
-def _read_state(inv: Inventory, base: Path) -> dict[tuple[str, ...], Read]:
-    from lbdeploy.inventory.tls import key_matches
-
-    where = state_layout(inv, base)
-    found: dict[tuple[str, ...], Read] = {}
-    if where is None:
-        return found
-    for svc in inv.services:
-        names = svc.acme_names
-        if names and where.chain(names).exists() and where.key(names).exists():
-            chain, key = where.chain(names).read_bytes(), where.key(names).read_bytes()
-            try:
-                pair = chain_and_key(chain, key, where.cert_dir(names))
-            except ValueError:
-                found[names] = (None, f"{where.cert_dir(names)} cannot be read as PEM")
-                continue
-            if key_matches(*pair):
-                found[names] = (pair, "")
-            else:
-                found[names] = (None, "its key does not match the certificate")
-    return found

@@ -12,7 +12,7 @@ from lbdeploy.core.acme_live import Served, served
 from lbdeploy.core.desired import PairState
 from lbdeploy.core.health import NodeStatus
 from lbdeploy.inventory.model import Inventory
-from lbdeploy.ops.acme import read_issued, state_layout, unusable
+from lbdeploy.ops.acme_store import read_issued, state_layout, unusable
 
 
 @dataclass(frozen=True)

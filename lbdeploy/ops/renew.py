@@ -36,7 +36,8 @@ from lbdeploy.core.report import NodeReport, Report, StepResult
 from lbdeploy.errors import NodeError
 from lbdeploy.inventory.acme import AcmeSettings
 from lbdeploy.inventory.model import Inventory
-from lbdeploy.ops.acme import AcmeFailure, issue, read_issued, state_layout, unusable
+from lbdeploy.ops.acme import AcmeFailure, issue
+from lbdeploy.ops.acme_store import read_issued, state_layout, unusable
 from lbdeploy.remote.runs import Emit, NodeRun, Runs, not_ready, on_each, open_runs
 from lbdeploy.scripts.script import split_sections
 

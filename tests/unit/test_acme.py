@@ -27,8 +27,8 @@ from lbdeploy.core.acme import (
 from lbdeploy.core.desired import derive
 from lbdeploy.core.render import render_node
 from lbdeploy.inventory import Inventory, load_inventory
-from lbdeploy.ops.acme import read_issued, unusable, write_certificate, write_private
 from lbdeploy.ops.acme_status import acme_status
+from lbdeploy.ops.acme_store import read_issued, unusable, write_certificate, write_private
 from lbdeploy.ops.renew import due
 from tests.tlsutil import cert_pem, issue, key_pem, make_ca
 
