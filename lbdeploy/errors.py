@@ -77,6 +77,15 @@ class SshConfigFileError(UsageError):
         super().__init__(f"{shown} {reason}")
 
 
+class AcmeStateMissing(LbdeployError):
+    """A run would replace a certificate the nodes serve with the ACME placeholder: the
+    state that issued it is not on this machine. Raised before any change."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__("\n".join(reasons))
+
+
 class NodeError(LbdeployError):
     """Something went wrong on (or on the way to) one node; the message starts with its name."""
 

@@ -171,6 +171,7 @@ def up(
     """Converge every node: files, packages, services; then wait until the pair serves."""
 
     def run() -> Report:
+        from lbdeploy.ops.acme_store import local_state
         from lbdeploy.ops.up import converge
 
         inv, base, derive_with = common.load_both(inventory, connect=True)
@@ -179,15 +180,18 @@ def up(
         creds = common.credentials(ask_become_pass, ask_key_pass)
         whole = len(chosen.nodes) == len(desired.nodes)
         emit = common.emitter(ctx, as_json)
-        report = converge(chosen, emit, creds, check=check, diff=diff, whole_pair=whole)
+        state = local_state(inv, base) if inv.acme is not None else None
+        report = converge(
+            chosen, emit, creds, check=check, diff=diff, whole_pair=whole, acme_state=state
+        )
         if check or inv.acme is None or not whole or not report.ok:
             return report
         # ACME: the nodes now answer HTTP-01 (a first run deployed the port-80 frontend
         # with a placeholder), so what is due is ordered and deployed like any certificate.
         from lbdeploy.ops.renew import merge, renew
 
-        def deploy(new: Desired) -> Report:
-            return converge(new, emit, creds)
+        def deploy(new: Desired, only: frozenset[str]) -> Report:
+            return converge(new, emit, creds, acme_state=state, only=only)
 
         return merge(report, renew(inv, base, derive_with, emit, creds, deploy=deploy))
 
@@ -205,18 +209,22 @@ def renew(
     ask_become_pass: BecomeOpt = False,
     ask_key_pass: KeyPassOpt = False,
 ) -> None:
-    """Renew the ACME certificates that are due and deploy them; exit 1 if one failed (cron)."""
+    """Renew the ACME certificates that are due and deploy only them (their certificate
+    files and the expiry metric; nothing else the inventory would change); exit 1 if one
+    failed (cron)."""
 
     def run() -> Report:
+        from lbdeploy.ops.acme_store import local_state
         from lbdeploy.ops.renew import renew as renew_due
         from lbdeploy.ops.up import converge
 
         inv, base, derive_with = common.load_both(inventory, connect=True)
         creds = common.credentials(ask_become_pass, ask_key_pass)
         emit = common.emitter(ctx, as_json)
+        state = local_state(inv, base) if inv.acme is not None else None
 
-        def deploy(new: Desired) -> Report:
-            return converge(new, emit, creds)
+        def deploy(new: Desired, only: frozenset[str]) -> Report:
+            return converge(new, emit, creds, acme_state=state, only=only)
 
         return renew_due(inv, base, derive_with, emit, creds, force=force, deploy=deploy)
 

@@ -128,7 +128,7 @@ def load_both(
 
     def derive_with(issued: Issued | None) -> Desired:
         if issued is None and inventory.acme is not None:
-            from lbdeploy.ops.acme import read_issued
+            from lbdeploy.ops.acme_store import read_issued
 
             issued = read_issued(inventory, base)
         return derive(inventory, base, ssh_config, issued)

@@ -33,7 +33,7 @@ from lbdeploy.exitcodes import ExitCode
 if TYPE_CHECKING:
     from lbdeploy.core.health import NodeStatus
     from lbdeploy.core.report import Report
-    from lbdeploy.ops.acme import AcmeStatus
+    from lbdeploy.ops.acme_status import AcmeStatus
     from lbdeploy.ops.failover import Move
     from lbdeploy.ops.restart import Mode
     from lbdeploy.ops.status import Verdict
@@ -129,12 +129,14 @@ def status(
     certs: list[AcmeStatus] = []
 
     def run() -> list[NodeStatus]:
-        from lbdeploy.ops.acme import acme_status
+        from lbdeploy.ops.acme_status import acme_status, with_served
         from lbdeploy.ops.status import gather_status
 
         inv, base, derive_with = load_both(inventory, connect=True)
-        certs.extend(acme_status(inv, base))
-        return gather_status(derive_with(None), credentials(ask_become_pass, ask_key_pass))
+        desired = derive_with(None)
+        found = gather_status(desired, credentials(ask_become_pass, ask_key_pass))
+        certs.extend(with_served(acme_status(inv, base), desired.pair, found))
+        return found
 
     statuses = guard(ctx, run)
     from lbdeploy.cli.display import anycast_table, plain, status_json, status_table
@@ -164,18 +166,16 @@ def verify(
     certs: list[AcmeStatus] = []
 
     def run() -> Verdict:
-        from lbdeploy.ops.acme import acme_status
+        from lbdeploy.ops.acme_status import acme_status, with_served
         from lbdeploy.ops.status import verify as verify_pair
 
         inv, base, derive_with = load_both(inventory, connect=True)
-        certs.extend(acme_status(inv, base))
-        verdict = verify_pair(derive_with(None), credentials(ask_become_pass, ask_key_pass))
-        verdict.problems += [
-            f"{', '.join(c.names)}: no ACME certificate issued yet (a placeholder serves);"
-            " run `lbdeploy renew`"
-            for c in certs
-            if c.not_after is None
-        ]
+        desired = derive_with(None)
+        verdict = verify_pair(desired, credentials(ask_become_pass, ask_key_pass))
+        # What the nodes serve decides: a certificate issued from another machine's
+        # state is right, only the placeholder serving is a problem.
+        certs.extend(with_served(acme_status(inv, base), desired.pair, verdict.statuses))
+        verdict.problems += [c.problem for c in certs if c.problem]
         return verdict
 
     verdict = guard(ctx, run)

@@ -59,6 +59,12 @@ class Tls(Component):
         return cert_lines(pair)
 
 
+def renewal_paths(pair: PairState, renewed: list[tuple[str, ...]]) -> frozenset[str]:
+    """What deploying renewed ACME certificates writes: their files and the expiry metric."""
+    paths = {b.path for s in pair.acme_services if s.acme_names in renewed for b in s.tls}
+    return frozenset(paths | {EXPIRY_METRIC}) if paths else frozenset()
+
+
 def expiry_metric(pair: PairState, node: str) -> str:
     """The textfile metric: each certificate file's leaf notAfter, as a Unix timestamp."""
     name = "lbdeploy_certificate_expiry_timestamp_seconds"

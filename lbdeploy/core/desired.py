@@ -203,7 +203,7 @@ class Desired:
         return Desired(self.pair, tuple(n for n in self.nodes if n.name in names))
 
 
-# An ACME certificate as the state directory holds it, by its names (`ops/acme_store.py`).
+# An ACME certificate as the state directory holds it, by its names (`ops/acme_store.read_issued`).
 Issued = Mapping[tuple[str, ...], tuple[CertChain, KeyFile]]
 
 

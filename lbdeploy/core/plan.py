@@ -101,9 +101,10 @@ def _wanted(changes: list[Change], facts: Facts) -> tuple[dict[str, Reload], dic
 
 
 def plan_services(
-    changes: list[Change], facts: Facts, services: tuple[str, ...]
+    changes: list[Change], facts: Facts, services: tuple[str, ...], settle: bool = True
 ) -> list[ServiceAction]:
-    """Reload what changed files ask for; start or enable what is down; else nothing."""
+    """Reload what changed files ask for; start or enable what is down (unless `settle` is
+    False: a narrow deploy takes what its files ask and nothing else); else nothing."""
     wanted, certs = _wanted(changes, facts)
     actions = []
     for service in services:
@@ -132,11 +133,25 @@ def plan_services(
                 and service not in facts.pending
             )
             actions.append(ServiceAction(service, action, not enabled, why, paths, replaced))
+        elif not settle:
+            continue
         elif not active:
             actions.append(ServiceAction(service, "start", not enabled, "it is not running"))
         elif not enabled:
             actions.append(ServiceAction(service, "enable", True, "it is not enabled at boot"))
     return actions
+
+
+def only_paths(files: dict[str, ManagedFile], only: frozenset[str]) -> dict[str, ManagedFile]:
+    """The managed files a narrow deploy may write (`renew`: the renewed certificates)."""
+    return {path: file for path, file in files.items() if path in only}
+
+
+def narrow_steps(files: dict[str, ManagedFile], only: frozenset[str]) -> list[Step]:
+    """Only these paths, each in its own step group: no component's steps with logic (the
+    interface, packages, sysctl...), since what else differs is not this run's to change."""
+    kept = only_paths(files, only)
+    return [*_groups(kept, Phase.PREPARE, set()), *_groups(kept, Phase.CONFIG, set())]
 
 
 def make_plan(
@@ -145,12 +160,20 @@ def make_plan(
     files: dict[str, ManagedFile],
     facts: Facts,
     platform: Platform = DEFAULT_PLATFORM,
+    only: frozenset[str] | None = None,
 ) -> Plan:
-    steps = make_steps(pair, node, files, platform)
+    """The node's plan; with `only`, a narrow one that writes those paths and no other,
+    and runs only the service actions their changes ask for."""
+    narrow = only is not None
+    wide = make_steps(pair, node, files, platform)
+    steps = narrow_steps(files, only) if only is not None else wide
     planned = [(step.name, step.plan(facts)) for step in steps]
     changes = [change for _, change in planned if change is not None]
     ok = [name for name, change in planned if change is None]
-    services = plan_services(changes, facts, units(pair))
+    services = plan_services(changes, facts, units(pair), settle=not narrow)
+    if narrow:  # an owed reload of another unit is `up`'s to run, not this narrow deploy's
+        asked = {f.on_change.service for c in changes for f in c.changed_files if f.on_change}
+        services = [a for a in services if a.service in asked]
     if not services:
         ok.append("services")
     return Plan(node.name, tuple(changes), tuple(services), find_drift(files, facts), tuple(ok))

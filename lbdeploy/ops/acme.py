@@ -10,8 +10,7 @@ is an `AcmeFailure` whose message says why; no key is ever in one.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,17 +22,13 @@ from typing import Any, Protocol, cast
 from lbdeploy.core.acme import (
     AcmeLayout,
     Challenge,
-    chain_and_key,
     deadline,
     explain,
-    layout,
     utc_now,
 )
-from lbdeploy.core.desired import Issued
 from lbdeploy.errors import LbdeployError
 from lbdeploy.inventory.acme import AcmeSettings
-from lbdeploy.inventory.model import Inventory
-from lbdeploy.inventory.tls import CertChain, KeyFile
+from lbdeploy.ops.acme_store import write_certificate, write_private
 
 NETWORK_TIMEOUT = 30  # seconds for one HTTP exchange with the CA
 ORDER_TIMEOUT = 120.0  # seconds for validation and issuance once the answers are sent
@@ -47,6 +42,7 @@ class Failure(Enum):
     NODES = "a node did not answer"
     REFUSED = "the CA refused"
     TIMEOUT = "timed out"
+    STATE = "this machine's ACME state is unusable"
 
 
 class AcmeFailure(LbdeployError):
@@ -78,24 +74,6 @@ class Order:
     not_after: datetime
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """A file only the operator reads, in a folder only the operator enters; replaced whole
-    (a reader never sees half a key), never through a planted link."""
-    for folder in reversed((path.parent, *path.parent.parents)):
-        if not folder.exists():  # each folder made here is the operator's alone (not the umask's)
-            folder.mkdir(mode=0o700, exist_ok=True)
-            os.chmod(folder, 0o700)
-    os.chmod(path.parent, 0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # 0600, O_EXCL
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _account_key(layout: AcmeLayout) -> Any:
     """The account's key: made once (EC P-256), then always this one."""
     import josepy
@@ -104,7 +82,10 @@ def _account_key(layout: AcmeLayout) -> Any:
 
     path = layout.account_key
     if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except (ValueError, TypeError):  # never quote the file: it is (or was) a key
+            raise AccountKeyUnusable(path) from None
     else:
         key = ec.generate_private_key(ec.SECP256R1())
         pem = key.private_bytes(
@@ -114,6 +95,14 @@ def _account_key(layout: AcmeLayout) -> Any:
         )
         write_private(path, pem)
     return josepy.JWKEC(key=key)
+
+
+class AccountKeyUnusable(Exception):
+    """The account key on disk cannot be read: `_explained` says where, never what."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(str(path))
 
 
 def _client(settings: AcmeSettings, layout: AcmeLayout, names: tuple[str, ...]) -> Any:
@@ -172,6 +161,7 @@ def _challenges(acme: Any, order: Any) -> list[tuple[Any, Any, Challenge]]:
 @contextmanager
 def _explained(names: tuple[str, ...], directory: str) -> Iterator[None]:
     """The library's and the network's errors as an AcmeFailure saying what to do."""
+    import josepy
     import requests
     from acme import errors, messages
 
@@ -203,8 +193,34 @@ def _explained(names: tuple[str, ...], directory: str) -> Iterator[None]:
         if isinstance(exc, requests.exceptions.SSLError):
             reason = "its HTTPS certificate is not trusted (ca_bundle for a private CA)"
         raise AcmeFailure(Failure.UNREACHABLE, names, f"{directory}: {reason}") from None
+    except requests.exceptions.RequestException as exc:  # redirects, a bad URL, a cut body
+        raise AcmeFailure(
+            Failure.UNREACHABLE, names, f"{directory}: {type(exc).__name__}"
+        ) from None
     except errors.Error as exc:
         raise AcmeFailure(Failure.REFUSED, names, f"{type(exc).__name__}: {exc}") from None
+    except josepy.errors.Error as exc:  # JSON that is not ACME's: not a directory, or a proxy
+        raise AcmeFailure(
+            Failure.REFUSED,
+            names,
+            f"{directory}: the answer is not ACME ({type(exc).__name__}); is this the CA's"
+            " directory URL?",
+        ) from None
+    except AccountKeyUnusable as exc:
+        raise AcmeFailure(
+            Failure.STATE,
+            names,
+            f"{exc.path} is not a PEM private key: restore it from a backup, or move it"
+            " aside to register a new account",
+        ) from None
+
+
+def _withdraw(publisher: Publisher, published: tuple[Challenge, ...]) -> None:
+    """Withdraw the tokens, never raising: a failure here must not hide the order's own
+    error, nor lose a certificate just issued. A token left in a node's map is harmless
+    (a key authorization is public) and the next reload or order replaces it."""
+    with contextlib.suppress(Exception):
+        publisher.withdraw(published)
 
 
 def issue(
@@ -238,78 +254,11 @@ def issue(
             done = acme.poll_and_finalize(order, deadline(utc_now(), order_timeout))
         finally:
             if published:
-                publisher.withdraw(published)
+                _withdraw(publisher, published)
     chain = done.fullchain_pem.encode()
-    write_private(layout.key(names), key_pem)
-    write_private(layout.chain(names), chain)
     now = utc_now()
-    write_private(layout.renewed(names), now.isoformat(timespec="seconds").encode() + b"\n")
+    write_certificate(
+        layout, names, chain, key_pem, now.isoformat(timespec="seconds").encode() + b"\n"
+    )
     leaf = x509.load_pem_x509_certificates(chain)[0]
     return Order(names, layout.chain(names), layout.key(names), leaf.not_valid_after_utc)
-
-
-def state_layout(inv: Inventory, base: Path) -> AcmeLayout | None:
-    """The inventory's ACME state directory on this machine; None without `acme:`."""
-    if inv.acme is None:
-        return None
-    return layout(inv.acme, base, os.environ, Path.home())
-
-
-def read_issued(inv: Inventory, base: Path) -> Issued:
-    """Every certificate the state directory holds for the inventory's ACME names."""
-    where = state_layout(inv, base)
-    found: dict[tuple[str, ...], tuple[CertChain, KeyFile]] = {}
-    if where is None:
-        return found
-    for svc in inv.services:
-        names = svc.acme_names
-        if names and where.chain(names).exists() and where.key(names).exists():
-            chain, key = where.chain(names).read_bytes(), where.key(names).read_bytes()
-            found[names] = chain_and_key(chain, key, where.cert_dir(names))
-    return found
-
-
-@dataclass(frozen=True)
-class AcmeStatus:
-    """What the operator's state says of one ACME certificate (status, verify)."""
-
-    names: tuple[str, ...]
-    not_after: datetime | None  # None: nothing issued yet (the placeholder serves)
-    renewed: str  # when lbdeploy last had it issued, as written; "" if never
-    due: str | None  # why it would be ordered now
-
-    def line(self) -> str:
-        expiry = f"expires {self.not_after:%Y-%m-%d}" if self.not_after else "not issued yet"
-        said = f"ACME {', '.join(self.names)}: {expiry}, last renewed {self.renewed or 'never'}"
-        return said + (f"; due: {self.due}" if self.due else "")
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "names": list(self.names),
-            "not_after": self.not_after.isoformat() if self.not_after else None,
-            "renewed": self.renewed or None,
-            "due": self.due,
-        }
-
-
-def acme_status(inv: Inventory, base: Path) -> list[AcmeStatus]:
-    """Each ACME certificate's expiry and last renewal, from this machine's state."""
-    from lbdeploy.core.acme import held, why_due
-
-    where = state_layout(inv, base)
-    if where is None or inv.acme is None:
-        return []
-    issued = read_issued(inv, base)
-    found = []
-    for svc in inv.services:
-        names = svc.acme_names
-        if not names:
-            continue
-        chain = issued.get(names)
-        stamp = where.renewed(names)
-        renewed = stamp.read_text().strip() if stamp.exists() else ""
-        state = held(chain[0]) if chain else None
-        why = why_due(names, state, utc_now(), inv.acme.renew_before_days)
-        issued_at = state.not_after if state and state.issued_by_acme else None
-        found.append(AcmeStatus(names, issued_at, renewed, why))
-    return found

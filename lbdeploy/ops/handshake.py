@@ -14,6 +14,9 @@ import ssl
 
 from lbdeploy.addresses import IPAddress
 from lbdeploy.components.tls import probe_name, sha1
+from lbdeploy.core.acme import is_placeholder
+from lbdeploy.core.acme_live import Served
+from lbdeploy.core.acme_live import served as served_by
 from lbdeploy.core.desired import ServiceState, TlsBundle
 from lbdeploy.core.health import LoadedCert
 from lbdeploy.inventory.tls import WARN_DAYS
@@ -42,6 +45,11 @@ def check_service(svc: ServiceState, loaded_on_holder: dict[str, LoadedCert] | N
     """Why the VIP does not serve the inventory's certificates, or soon will not."""
     problems = []
     for bundle in svc.tls:
+        if is_placeholder(bundle.chain):
+            seen = served_by((sha1(bundle)), {"holder": (loaded_on_holder or {}).get(bundle.path)})
+            if seen.real:
+                problems += _judge_unheld(svc, seen)
+                continue
         left = bundle.chain.days_left()
         if left < WARN_DAYS:
             problems.append(
@@ -50,6 +58,19 @@ def check_service(svc: ServiceState, loaded_on_holder: dict[str, LoadedCert] | N
         for vip, target in svc.targets:
             problems += _check_served(vip, target, svc, bundle, loaded_on_holder)
     return problems
+
+
+def _judge_unheld(svc: ServiceState, seen: Served) -> list[str]:
+    """The nodes serve an ACME certificate this machine's state lacks (issued elsewhere):
+    judge that one, not the placeholder this machine would render."""
+    cert = seen.soonest
+    left = cert.days_left() if cert else None
+    if left is not None and left < WARN_DAYS:
+        return [
+            f"{', '.join(svc.acme_names)}: the certificate the nodes serve expires in {left}"
+            " days (this machine has no ACME state for it)"
+        ]
+    return []
 
 
 def _check_served(

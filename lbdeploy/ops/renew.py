@@ -4,19 +4,22 @@ What is due is decided by `core/acme.py` from the state directory and the clock.
 nodes' part of an order is `NodesPublisher`: every token into every node's HAProxy map
 through the runtime API, checked on each node, withdrawn after. A new certificate goes
 out through `up`'s own path (a secret managed file, `set ssl cert` through the runtime
-API, a proven reload only if HAProxy refuses), so it is what a files-form change is.
+API, a proven reload only if HAProxy refuses), so it is what a files-form change is; but
+narrowed to the renewed certificates' files and the expiry metric (`renewal_paths`): an
+unattended timer must never apply an inventory edit nobody has deployed yet.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from lbdeploy.addresses import IPAddress
 from lbdeploy.components.acme import ANSWERS, check_lines, publish_lines, withdraw_lines
+from lbdeploy.components.tls import renewal_paths
 from lbdeploy.core.acme import (
     AcmeLayout,
     Challenge,
@@ -33,7 +36,8 @@ from lbdeploy.core.report import NodeReport, Report, StepResult
 from lbdeploy.errors import NodeError
 from lbdeploy.inventory.acme import AcmeSettings
 from lbdeploy.inventory.model import Inventory
-from lbdeploy.ops.acme import AcmeFailure, issue, read_issued, state_layout
+from lbdeploy.ops.acme import AcmeFailure, issue
+from lbdeploy.ops.acme_store import read_issued, state_layout, unusable
 from lbdeploy.remote.runs import Emit, NodeRun, Runs, not_ready, on_each, open_runs
 from lbdeploy.scripts.script import split_sections
 
@@ -44,8 +48,13 @@ class Due:
     why: str
 
 
-def due(inv: Inventory, issued: Issued, force: bool = False) -> list[Due]:
-    """The ACME certificates to order now, each with why."""
+def due(
+    inv: Inventory,
+    issued: Issued,
+    force: bool = False,
+    broken: Mapping[tuple[str, ...], str] | None = None,
+) -> list[Due]:
+    """The ACME certificates to order now, each with why (`broken`: held but unusable)."""
     if inv.acme is None:
         return []
     found = []
@@ -54,7 +63,7 @@ def due(inv: Inventory, issued: Issued, force: bool = False) -> list[Due]:
         if not names:
             continue
         chain = issued.get(names)
-        why = why_due(
+        why = (broken or {}).get(names) or why_due(
             names, held(chain[0]) if chain else None, utc_now(), inv.acme.renew_before_days
         )
         if why is None and force:
@@ -118,20 +127,22 @@ class NodesPublisher:
 
 def order_due(
     settings: AcmeSettings, where: AcmeLayout, todo: list[Due], publisher: NodesPublisher
-) -> tuple[list[str], list[str]]:
-    """Each due certificate ordered in turn: what was renewed, and each failure's reason."""
-    renewed, failed = [], []
+) -> tuple[list[str], list[str], list[tuple[str, ...]]]:
+    """Each due certificate ordered in turn: what was renewed, each failure's reason, and
+    the names of each certificate issued."""
+    renewed, failed, done_names = [], [], []
     for item in todo:
         try:
             done = issue(settings, where, item.names, publisher)
         except AcmeFailure as exc:
             failed.append(f"{exc} (the certificate held keeps serving)")
         else:
+            done_names.append(item.names)
             renewed.append(
                 f"renewed {', '.join(item.names)} ({item.why}): valid until"
                 f" {done.not_after:%Y-%m-%d}"
             )
-    return renewed, failed
+    return renewed, failed, done_names
 
 
 def record(report: Report, renewed: list[str], failed: list[str]) -> None:
@@ -151,16 +162,17 @@ def renew(
     emit: Emit,
     creds: Credentials,
     force: bool = False,
-    deploy: Callable[[Desired], Report] | None = None,
+    deploy: Callable[[Desired, frozenset[str]], Report] | None = None,
 ) -> Report:
     """Order every ACME certificate that is due, then deploy what was issued with `up`'s
-    own path (`deploy`); nothing due is a success that touches nothing."""
+    own path (`deploy`), given only the paths that renewal writes; nothing due is a
+    success that touches nothing."""
     start = time.monotonic()
     issued = read_issued(inv, base)
     desired = derive_with(issued)
     report = Report("renew", {n.name: NodeReport(n.name) for n in desired.nodes})
     where = state_layout(inv, base)
-    todo = due(inv, issued, force)
+    todo = due(inv, issued, force, unusable(inv, base))
     if inv.acme is None or where is None or not todo:
         report.notes.append("no ACME certificate is due")
         report.seconds = time.monotonic() - start
@@ -171,13 +183,15 @@ def renew(
         if not runs.complete:
             report.notes.append(not_ready("ordered"))
             renewed: list[str] = []
+            done: list[tuple[str, ...]] = []
             failed = ["not every node is reachable, so not every node can answer"]
         else:
             publisher = NodesPublisher(runs, emit, desired.pair)
-            renewed, failed = order_due(inv.acme, where, todo, publisher)
+            renewed, failed, done = order_due(inv.acme, where, todo, publisher)
     record(report, renewed, failed)
     if renewed and deploy is not None:
-        deployed = deploy(derive_with(read_issued(inv, base)))
+        new = derive_with(read_issued(inv, base))
+        deployed = deploy(new, renewal_paths(new.pair, done))
         deployed.notes = report.notes + deployed.notes
         deployed.command = "renew"
         deployed.seconds += time.monotonic() - start

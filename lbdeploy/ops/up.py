@@ -14,6 +14,8 @@ import time
 from lbdeploy.components import daemons, keepalived
 from lbdeploy.components.services import services_script
 from lbdeploy.components.tls import certificate_warnings
+from lbdeploy.core.acme import is_placeholder
+from lbdeploy.core.acme_live import LocalState, PlaceholderFile, downgrades
 from lbdeploy.core.change_scripts import MARK, VALIDATION_FAILED, change_script
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.desired import Desired, PairState
@@ -23,7 +25,7 @@ from lbdeploy.core.health import describe_servers, pair_problems
 from lbdeploy.core.plan import Plan, make_plan
 from lbdeploy.core.platforms import problems
 from lbdeploy.core.report import Report, StepResult
-from lbdeploy.errors import NodeError, RemoteError
+from lbdeploy.errors import AcmeStateMissing, NodeError, RemoteError
 from lbdeploy.remote.polls import CONVERGE_TIMEOUT, poll_until_serving, settle_servers
 from lbdeploy.remote.runs import Emit, NodeRun, Runs, not_ready, on_each, open_runs, roll_order
 from lbdeploy.scripts.script import NOTE, Script, split_sections
@@ -39,8 +41,15 @@ def converge(
     check: bool = False,
     diff: bool = False,
     whole_pair: bool = True,
+    acme_state: LocalState | None = None,
+    only: frozenset[str] | None = None,
 ) -> Report:
-    """`lbdeploy up`: bring every node to its desired state; with check, only say what would."""
+    """`lbdeploy up`: bring every node to its desired state; with check, only say what would.
+
+    `acme_state`: this machine's ACME state directory, named when a placeholder would
+    replace a certificate the nodes serve (`AcmeStateMissing`, before any change).
+    `only`: write these managed paths and nothing else (`renew`), whatever else differs.
+    """
     start = time.monotonic()
     report = Report("up --check" if check else "up", {})
     report.notes += certificate_warnings(desired.pair)
@@ -49,7 +58,8 @@ def converge(
         if not runs.complete or not _judge_platforms(desired.pair, runs, emit):
             report.notes.append(not_ready("changed"))
         else:
-            plans = _plan_all(desired.pair, runs, emit)
+            _refuse_downgrades(desired.pair, runs, acme_state, only)
+            plans = _plan_all(desired.pair, runs, emit, only)
             if check:
                 _report_check(runs, plans, emit, diff)
             else:
@@ -81,11 +91,28 @@ def _judge_platforms(pair: PairState, runs: Runs, emit: Emit) -> bool:
     return runs.complete
 
 
-def _plan_all(pair: PairState, runs: Runs, emit: Emit) -> Plans:
+def _refuse_downgrades(
+    pair: PairState, runs: Runs, acme_state: LocalState | None, only: frozenset[str] | None = None
+) -> None:
+    """Never put the placeholder over a certificate a node serves: this machine lacks the
+    ACME state that issued it (or the service just left the files form)."""
+    live = {r.name: {p: f.sha256 for p, f in r.facts.files.items()} for r in runs.ready}
+    files = {
+        PlaceholderFile(b.chain.names, b.path, r.files[b.path].sha256)
+        for r in runs.ready
+        for b in pair.bundles
+        if is_placeholder(b.chain) and b.path in r.files and (only is None or b.path in only)
+    }
+    found = downgrades(tuple(sorted(files, key=lambda f: f.path)), live, acme_state or LocalState())
+    if found:
+        raise AcmeStateMissing(found)
+
+
+def _plan_all(pair: PairState, runs: Runs, emit: Emit, only: frozenset[str] | None) -> Plans:
     """One plan per node from its one snapshot of facts; steps already right are reported."""
     plans = {}
     for run in runs.ready:
-        plan = make_plan(pair, run.node, run.files, run.facts, run.platform)
+        plan = make_plan(pair, run.node, run.files, run.facts, run.platform, only)
         plans[run.name] = plan
         run.report.drift = list(plan.drift)
         for name in plan.ok:

@@ -3,6 +3,7 @@ and that an ACME key is masked like any certificate key."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,8 +26,9 @@ from lbdeploy.core.acme import (
 )
 from lbdeploy.core.desired import derive
 from lbdeploy.core.render import render_node
-from lbdeploy.inventory import load_inventory
-from lbdeploy.ops.acme import acme_status, read_issued, write_private
+from lbdeploy.inventory import Inventory, load_inventory
+from lbdeploy.ops.acme_status import acme_status
+from lbdeploy.ops.acme_store import read_issued, unusable, write_certificate, write_private
 from lbdeploy.ops.renew import due
 from tests.tlsutil import cert_pem, issue, key_pem, make_ca
 
@@ -159,4 +161,50 @@ def test_the_state_directory_is_read_and_judged(tmp_path: Path) -> None:
         "not_after": None,
         "renewed": None,
         "due": "not issued yet",
+        "state_dir": str(where.root),
+        "held_here": False,
+        "served_not_after": None,
     }
+
+
+def _state_inventory(tmp_path: Path) -> tuple[Inventory, AcmeLayout]:
+    inv_path = tmp_path / "inventory.yaml"
+    text = CASE.read_text().replace("acme:\n", f"acme:\n  state_dir: {tmp_path / 'state'}\n", 1)
+    inv_path.write_text(text)
+    inv = load_inventory(inv_path, {})
+    return inv, AcmeLayout(tmp_path / "state" / ca_folder(inv.acme.directory))  # type: ignore[union-attr]
+
+
+def test_chain_key_and_stamp_are_swapped_in_together(tmp_path: Path) -> None:
+    inv, where = _state_inventory(tmp_path)
+    legacy_chain, legacy_key = _issued(tmp_path)
+    write_private(where.chain(NAMES), legacy_chain)  # an older lbdeploy's real folder
+    write_private(where.key(NAMES), legacy_key)
+    chain, key = _issued(tmp_path)
+    write_certificate(where, NAMES, chain, key, b"2026-06-01T03:17:00+00:00\n")
+    link = where.cert_dir(NAMES)
+    assert link.is_symlink() and not Path(os.readlink(link)).is_absolute()
+    assert where.chain(NAMES).read_bytes() == chain and where.key(NAMES).read_bytes() == key
+    assert where.key(NAMES).stat().st_mode & 0o777 == 0o600
+    assert link.resolve().stat().st_mode & 0o777 == 0o700
+    again, again_key = _issued(tmp_path)
+    write_certificate(where, NAMES, again, again_key, b"2026-07-01T03:17:00+00:00\n")
+    # One version is left: the old ones (the legacy folder too) are gone.
+    assert [p.name for p in link.parent.iterdir() if not p.is_symlink()] == [
+        Path(os.readlink(link)).name
+    ]
+    assert list(read_issued(inv, tmp_path)) == [NAMES]
+
+
+def test_a_key_that_does_not_match_its_certificate_makes_it_due(tmp_path: Path) -> None:
+    inv, where = _state_inventory(tmp_path)
+    chain, _ = _issued(tmp_path)
+    _, other_key = _issued(tmp_path)
+    write_certificate(where, NAMES, chain, other_key, b"2026-06-01T03:17:00+00:00\n")
+    assert NAMES not in read_issued(inv, tmp_path)
+    broken = unusable(inv, tmp_path)
+    assert broken == {NAMES: "its key does not match the certificate"}
+    whys = {d.names: d.why for d in due(inv, read_issued(inv, tmp_path), False, broken)}
+    assert whys[NAMES] == "its key does not match the certificate"
+    shop = next(s for s in acme_status(inv, tmp_path) if s.names == NAMES)
+    assert shop.due == "its key does not match the certificate"
