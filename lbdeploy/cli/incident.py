@@ -161,7 +161,10 @@ def withdraw(
     ask_become_pass: BecomeOpt = False,
     ask_key_pass: KeyPassOpt = False,
 ) -> None:
-    """Take an anycast node out of the routers gently (VIPs kept on lo), or --back."""
+    """Take an anycast node out of the routers gently (VIPs kept on lo), or --back.
+
+    Until --back, a restart of FRR or a reboot: either announces the node again.
+    """
 
     def run() -> Report:
         from lbdeploy.ops.withdraw import withdraw as run_withdraw

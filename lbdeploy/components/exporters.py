@@ -6,14 +6,20 @@ Both Debian 12 builds (node_exporter 1.5.0, frr_exporter 1.1.4, on exporter-tool
 0.8.2) take a repeatable `--web.listen-address` and `--web.config.file`, and read the
 web config again at every request: a new password needs no restart. The toolkit has no
 checker of that file, so it is checked here, parsed back and verified, before upload.
+
+The bcrypt salt is random at every render, so no two installations (or nodes, or
+passwords) share one and nobody can precompute a dictionary for a node's name. A re-run
+still changes nothing: the facts read the live web config (a bcrypt hash, kept out of
+every report) and the plan keeps it while it is lbdeploy's file for the same user and
+password (`same_web_config`), whatever its salt.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from dataclasses import dataclass
+from functools import partial
 
 import bcrypt
 import jinja2
@@ -22,12 +28,16 @@ import yaml
 from lbdeploy.addresses import hostport
 from lbdeploy.components.base import Component, Context
 from lbdeploy.core.desired import PairState
+from lbdeploy.core.facts import live_text_lines
 from lbdeploy.core.files import ManagedFile, OnChange
+from lbdeploy.scripts.script import Script
 from lbdeploy.scripts.shell import Secret
 
 # bcrypt's cost: the exporter checks a scrape's password at this cost (about 50 ms);
 # exporter-toolkit caches a good one, so a scrape every 15 s costs nearly nothing.
 BCRYPT_COST = 10
+# bcrypt's salt: 16 random bytes (128 bits) at every render.
+SALT_BYTES = 16
 # bcrypt reads at most 72 bytes of a password (pyca/bcrypt 5 refuses a longer one).
 BCRYPT_MAX = 72
 WEB_DIR = "/etc/prometheus"
@@ -80,12 +90,16 @@ class Exporters(Component):
     def paths(self, pair: PairState) -> tuple[str, ...]:
         return tuple(p for e in exporters_of(pair) for p in (e.web_config, e.defaults))
 
+    def fact_lines(self, pair: PairState) -> Script:
+        """The live web configs: a salt of its own still takes the same password."""
+        return live_text_lines(e.web_config for e in exporters_of(pair))
+
     def files(self, ctx: Context, templates: jinja2.Environment) -> list[ManagedFile]:
         stats = ctx.pair.stats
         assert stats is not None, "exporters_of: only with stats"
         found = []
         for exporter in exporters_of(ctx.pair):
-            web = web_config(stats.user, stats.password, salt_of(ctx.node.name, exporter))
+            web = web_config(stats.user, stats.password, ctx.entropy(SALT_BYTES))
             check_web_config(web, stats.user, stats.password)
             found += [
                 # Before the ARGS that name it; the toolkit reads it at every request.
@@ -96,6 +110,7 @@ class Exporters(Component):
                     group=exporter.group,
                     secret=True,
                     about=f"{exporter.package}'s basic auth (stats user)",
+                    same_as_live=partial(same_web_config, stats.user, stats.password),
                 ),
                 ManagedFile(
                     exporter.defaults,
@@ -117,20 +132,6 @@ def defaults(exporter: Exporter, listen: list[str]) -> str:
     )
 
 
-def salt_of(node: str, exporter: Exporter) -> bytes:
-    """A bcrypt salt fixed per node and exporter, so a re-render is byte-identical.
-
-    Why not random: the render is pure (`render`, diff, drift and the plan compare its
-    sha256 with the node's), so a random salt would change the file at every run. Why not
-    from the password: a salt that is a fast hash of the password is printed in the file,
-    and would let a reader of the file test guesses at SHA-256 speed instead of bcrypt's.
-    What a per-node salt still gives: the two nodes' and the two exporters' hashes differ;
-    the hash changes when the password does.
-    """
-    seed = f"lbdeploy exporter web config\0{node}\0{exporter.package}".encode()
-    return hashlib.sha256(seed).digest()[:16]
-
-
 def password_hash(password: Secret, salt: bytes) -> str:
     """bcrypt ($2b$) of the password with this 16-byte salt, in bcrypt's own base64."""
     standard = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -142,11 +143,39 @@ def password_hash(password: Secret, salt: bytes) -> str:
 
 def web_config(user: str, password: Secret, salt: bytes) -> str:
     """exporter-toolkit's web config: basic auth for the stats user (JSON strings are YAML)."""
+    return web_config_text(user, password_hash(password, salt))
+
+
+def web_config_text(user: str, hashed: str) -> str:
+    """The file around one user's bcrypt hash: what `same_web_config` rebuilds too."""
     return (
         "# lbdeploy: the stats credentials (exporter-toolkit web config).\n"
         "basic_auth_users:\n"
-        f"  {json.dumps(user)}: {json.dumps(password_hash(password, salt))}\n"
+        f"  {json.dumps(user)}: {json.dumps(hashed)}\n"
     )
+
+
+def same_web_config(user: str, password: Secret, live: str) -> bool:
+    """Whether the live file is lbdeploy's web config for this user and password, with
+    any salt: it keeps its own salt, and a re-run uploads nothing.
+
+    Byte for byte what lbdeploy would write around the live hash (no other user, no
+    edit), at lbdeploy's cost, and the hash takes the password (bcrypt, about 50 ms).
+    """
+    try:
+        users = yaml.safe_load(live)
+    except yaml.YAMLError:
+        return False
+    found = users.get("basic_auth_users") if isinstance(users, dict) else None
+    hashed = found.get(user) if isinstance(found, dict) else None
+    if not isinstance(hashed, str) or not hashed.startswith(f"$2b${BCRYPT_COST:02d}$"):
+        return False
+    if live != web_config_text(user, hashed):
+        return False
+    try:
+        return bcrypt.checkpw(password.reveal().encode(), hashed.encode())
+    except ValueError:  # not a bcrypt hash after all
+        return False
 
 
 def check_web_config(text: str, user: str, password: Secret) -> None:

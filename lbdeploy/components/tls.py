@@ -66,18 +66,39 @@ def renewal_paths(pair: PairState, renewed: list[tuple[str, ...]]) -> frozenset[
 
 
 def expiry_metric(pair: PairState, node: str) -> str:
-    """The textfile metric: each certificate file's leaf notAfter, as a Unix timestamp."""
-    name = "lbdeploy_certificate_expiry_timestamp_seconds"
+    """The textfile metrics: each certificate file's leaf notAfter, as a Unix timestamp,
+    with where it comes from (`source`: the alert's next step is `renew` for "acme", new
+    files for "files"); and whether an ACME certificate is still lbdeploy's placeholder.
+
+    A placeholder has no expiry worth a metric (notAfter 2125): it is left out of the
+    expiry, and `lbdeploy_certificate_placeholder` says it serves (1) or not (0), so an
+    ACME CA that never issued is alerted on instead of being silent for a century.
+    """
+    acme = {b.path for s in pair.acme_services for b in s.tls}
+    expiry = "lbdeploy_certificate_expiry_timestamp_seconds"
+    held = "lbdeploy_certificate_placeholder"
     lines = [
-        f"# HELP {name} When the certificate lbdeploy deployed expires (leaf notAfter)",
-        f"# TYPE {name} gauge",
+        f"# HELP {expiry} When the certificate lbdeploy deployed expires (leaf notAfter)",
+        f"# TYPE {expiry} gauge",
     ]
+    flags = []
     for b in pair.bundles:
-        names = label(",".join(b.chain.names))
-        lines.append(
-            f'{name}{{node="{label(node)}",path="{label(b.path)}",names="{names}"}}'
-            f" {int(b.chain.not_after.timestamp())}"
+        source = "acme" if b.path in acme else "files"
+        labels = (
+            f'node="{label(node)}",path="{label(b.path)}",names="{label(",".join(b.chain.names))}"'
         )
+        if source == "acme":
+            flags.append(f"{held}{{{labels}}} {int(is_placeholder(b.chain))}")
+        if not is_placeholder(b.chain):
+            lines.append(
+                f'{expiry}{{{labels},source="{source}"}} {int(b.chain.not_after.timestamp())}'
+            )
+    if flags:
+        lines += [
+            f"# HELP {held} Whether an ACME certificate is still lbdeploy's placeholder: 1 yes",
+            f"# TYPE {held} gauge",
+            *flags,
+        ]
     return "\n".join(lines) + "\n"
 
 

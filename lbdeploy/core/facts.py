@@ -9,6 +9,8 @@ recorded output.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from lbdeploy.addresses import IPAddress, IPInterface
@@ -67,6 +69,31 @@ class Facts:
         """Whether the interface carries every one of `addresses`."""
         held = {a.ip for a in self.addresses.get(interface, ())}
         return all(address in held for address in addresses)
+
+
+# The section of a file's live text: `live-text /etc/prometheus/x-web.yml`.
+LIVE_TEXT = "live-text "
+
+
+def live_text_lines(paths: Iterable[str]) -> Script:
+    """The live text of files judged on what they mean, not their bytes (a component's
+    `fact_lines`, for a `ManagedFile.same_as_live`). Only for small files; their text
+    stays in the facts, never in a report."""
+    script = Script()
+    for path in paths:
+        script.section(LIVE_TEXT + path).probe(read_lines(path))
+    return script
+
+
+def live_text(facts: Facts, path: str) -> str | None:
+    """A file's live text, if the facts read it and it is the very file whose sha256
+    they hold (read line by line, so this also proves its last newline)."""
+    lines = facts.sections.get(LIVE_TEXT + path)
+    live = facts.files.get(path)
+    if lines is None or live is None:
+        return None
+    text = "".join(line + "\n" for line in lines)
+    return text if hashlib.sha256(text.encode()).hexdigest() == live.sha256 else None
 
 
 def lock_lines(holder: str | None) -> Script:

@@ -68,6 +68,10 @@ class ManagedFile:
     step: str = "configs"  # the step that carries it, and names it in the report
     then: Command | None = None  # run once it is in place (e.g. systemctl daemon-reload)
     about: str = ""  # what a secret file is, safe to show (a certificate's names, expiry)
+    # A live file whose bytes differ but which means the same (a bcrypt hash of the same
+    # password with another salt): given the live text, True keeps it. Its component
+    # reads that text in the facts (`core/facts.py`, `live_text_lines`).
+    same_as_live: Callable[[str], bool] | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def sha256(self) -> str:

@@ -16,7 +16,7 @@ from lbdeploy.core.facts import Facts
 from lbdeploy.core.files import ManagedFile, Phase
 from lbdeploy.core.platforms import Platform
 from lbdeploy.core.render import DEFAULT_PLATFORM
-from lbdeploy.core.steps import Change, Files, Step
+from lbdeploy.core.steps import Change, Files, Step, same_content
 
 __all__ = ["Plan", "ServiceAction", "make_plan", "make_steps", "plan_services"]
 
@@ -71,7 +71,7 @@ def find_drift(files: dict[str, ManagedFile], facts: Facts) -> tuple[str, ...]:
         written = facts.applied.get(path)
         if live is None or written is None:
             continue
-        if live.sha256 != written and live.sha256 != file.sha256:
+        if live.sha256 != written and not same_content(file, facts):
             drifted.append(path)
     return tuple(drifted)
 

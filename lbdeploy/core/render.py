@@ -8,6 +8,8 @@ module compiles the templates once and walks the components.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from importlib import resources
 
 import jinja2
@@ -59,8 +61,13 @@ def render_node(
     node: NodeState,
     platform: Platform = DEFAULT_PLATFORM,
     env: jinja2.Environment | None = None,
+    entropy: Callable[[int], bytes] = os.urandom,
 ) -> dict[str, ManagedFile]:
-    """Every managed file of one node, keyed by remote path, in the order they apply."""
+    """Every managed file of one node, keyed by remote path, in the order they apply.
+
+    `entropy`: where random salts come from (a fixed source in golden tests); a file
+    with one says when the live copy means the same (`ManagedFile.same_as_live`).
+    """
     env = env or make_environment()
-    ctx = Context(pair, node, platform)
+    ctx = Context(pair, node, platform, entropy)
     return {f.path: f for c in for_pair(pair) for f in c.files(ctx, env)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from lbdeploy.core.facts import Facts
+from lbdeploy.core.facts import Facts, live_text
 from lbdeploy.core.files import ManagedFile, Phase
 from lbdeploy.scripts.shell import Command
 
@@ -44,10 +44,23 @@ class Step(Protocol):
     def plan(self, facts: Facts) -> Change | None: ...
 
 
+def same_content(file: ManagedFile, facts: Facts) -> bool:
+    """Whether the live file holds this content, or content that means the same
+    (`ManagedFile.same_as_live`: another salt of the same password)."""
+    live = facts.files.get(file.path)
+    if live is None:
+        return False
+    if live.sha256 == file.sha256:
+        return True
+    check = file.same_as_live
+    text = live_text(facts, file.path) if check is not None else None
+    return check is not None and text is not None and check(text)
+
+
 def upload_if_differs(file: ManagedFile, facts: Facts) -> Upload | None:
     """None when the live file already has this content, mode and ownership."""
     live = facts.files.get(file.path)
-    if live is not None and live.sha256 == file.sha256:
+    if live is not None and same_content(file, facts):
         if (live.mode, live.owner, live.group) == (file.mode, file.owner, file.group):
             return None
         return Upload(file, content_changed=False)

@@ -21,6 +21,7 @@ from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.desired import Desired, PairState, ServiceState
 from lbdeploy.core.facts import Facts, ServiceFact
 from lbdeploy.core.health import NodeStatus, answer_from_holder, parse_servers, verify_problems
+from lbdeploy.core.steps import same_content
 from lbdeploy.ops.handshake import check_service, served
 from lbdeploy.remote.runs import NodeRun, open_runs
 from lbdeploy.scripts.script import Script, split_sections
@@ -80,7 +81,7 @@ def node_status(
 def _live_drift(run: NodeRun) -> tuple[str, ...]:
     """Managed files whose live content differs from what lbdeploy would write now."""
     live = run.facts.files
-    return tuple(p for p, f in run.files.items() if p in live and live[p].sha256 != f.sha256)
+    return tuple(p for p, f in run.files.items() if p in live and not same_content(f, run.facts))
 
 
 def gather_status(desired: Desired, creds: Credentials = NO_CREDENTIALS) -> list[NodeStatus]:

@@ -8,6 +8,10 @@ of them (the node's Adj-RIB-Out towards each peer is empty); then wait, bounded,
 the connections on the VIPs to end. Back: announce again, wait until every router
 whose session is up has every VIP (the gate's hold-down included, if HAProxy was
 restarted meanwhile).
+
+The hold-out is a runtime state with a flag in /run (docs/anycast.md): a restart of FRR
+starts bgpd from frr.conf and announces again, and a reboot clears the flag, so the
+report says so rather than let an operator think the node stays out.
 """
 
 from __future__ import annotations
@@ -120,6 +124,15 @@ def bring_back(pair: PairState, run: NodeRun) -> str:
     return f"announced to every router in {time.monotonic() - start:.2f} s"
 
 
+def held_out_note(node: str) -> str:
+    """What ends a hold-out besides `--back`: bgpd restarts from frr.conf, /run is cleared."""
+    return (
+        f"note: {node} stays out of the routers until `lbdeploy withdraw --back --node {node}`,"
+        " a restart of FRR (bgpd announces again from frr.conf) or a reboot (the flag lives in"
+        " /run); `lbdeploy verify` reports a node announcing though withdrawn"
+    )
+
+
 def withdraw(
     desired: Desired,
     node: str,
@@ -151,5 +164,7 @@ def withdraw(
                 target.report.error = str(exc).removeprefix(f"{node}: ")[-500:]
             else:
                 target.record(StepResult("anycast", "changed", detail, time.monotonic() - t0), emit)
+                if not back:
+                    report.notes.append(held_out_note(node))
     report.seconds = time.monotonic() - start
     return report

@@ -127,3 +127,16 @@ def test_rules_prints_the_packaged_prometheus_rules() -> None:
     shipped = Path(__file__).parent.parent.parent / "lbdeploy" / "data" / "prometheus-rules.yml"
     assert result.output == shipped.read_text()
     assert yaml.safe_load(result.output)["groups"]
+
+
+def test_withdraw_says_what_ends_a_hold_out() -> None:
+    """The flag lives in /run and bgpd restarts from frr.conf (docs/anycast.md)."""
+    from lbdeploy.ops.withdraw import held_out_note
+
+    help_text = " ".join(
+        CliRunner().invoke(app, ["withdraw", "--help"], terminal_width=200).output.split()
+    )
+    assert "a restart of FRR or a reboot" in help_text
+    note = held_out_note("hera")
+    assert "withdraw --back --node hera" in note
+    assert "restart of FRR" in note and "reboot" in note

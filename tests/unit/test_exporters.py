@@ -1,8 +1,10 @@
 """The exporters lbdeploy installs only when asked (`stats.exporters`): each on the node's
-own addresses, behind the stats credentials, with a web config that re-renders the same."""
+own addresses, behind the stats credentials, with a web config whose random salt a re-run keeps."""
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import bcrypt
@@ -13,13 +15,16 @@ from lbdeploy.components.exporters import (
     FRR_EXPORTER,
     NODE_EXPORTER,
     check_web_config,
-    salt_of,
     web_config,
 )
 from lbdeploy.core.desired import Desired, derive
+from lbdeploy.core.facts import Facts, parse_facts
 from lbdeploy.core.files import ManagedFile
+from lbdeploy.core.plan import find_drift
 from lbdeploy.core.render import managed_paths, render_node
+from lbdeploy.core.steps import upload_if_differs
 from lbdeploy.inventory.load import parse_inventory
+from lbdeploy.scripts.script import SECTION
 from lbdeploy.scripts.shell import Secret
 
 RENDER = Path(__file__).parent / "data" / "render"
@@ -83,26 +88,89 @@ def test_the_hash_takes_the_stats_password_and_nothing_else() -> None:
         check_web_config("basic_auth_users: {}\n", "admin", Secret("stats-pw"))
 
 
-def test_rerender_without_edits_is_byte_identical() -> None:
-    first, again = _files(_desired("exporters")), _files(_desired("exporters"))
-    for path in EXPORTER_PATHS:
-        assert first[path].content == again[path].content
-        assert first[path].sha256 == again[path].sha256
-
-
-def test_hashes_differ_per_node_and_exporter_and_follow_the_password() -> None:
+def test_each_render_draws_a_new_salt_for_each_node_and_exporter() -> None:
     desired = _desired("exporters")
-    hera, afrodita = _files(desired, 0), _files(desired, 1)
+    hera, afrodita, again = _files(desired, 0), _files(desired, 1), _files(desired, 0)
     hashes = {
         hera[NODE_EXPORTER.web_config].content,
         hera[FRR_EXPORTER.web_config].content,
         afrodita[NODE_EXPORTER.web_config].content,
         afrodita[FRR_EXPORTER.web_config].content,
+        again[NODE_EXPORTER.web_config].content,
     }
-    assert len(hashes) == 4
-    salt = salt_of("hera", NODE_EXPORTER)
-    assert web_config("admin", Secret("a"), salt) != web_config("admin", Secret("b"), salt)
-    assert web_config("admin", Secret("a"), salt) == web_config("admin", Secret("a"), salt)
+    assert len(hashes) == 5
+    fixed = render_node(desired.pair, desired.nodes[0], entropy=bytes)
+    assert fixed[NODE_EXPORTER.web_config].content == web_config(
+        "admin", Secret("stats-pw"), bytes(16)
+    )
+
+
+def _live(web: ManagedFile, text: str, section: str | None = None) -> Facts:
+    """A node whose web config holds `text` (the facts' output, parsed back)."""
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    output = (
+        f"{SECTION}files\n{sha} 640 root {web.group} {web.path}\n"
+        f"{SECTION}live-text {web.path}\n{section if section is not None else text}"
+    )
+    return parse_facts(output)
+
+
+def _web(password: str = "stats-pw") -> ManagedFile:
+    desired = _desired("exporters", ("stats-pw", password)) if password != "stats-pw" else None
+    return _files(desired or _desired("exporters"))[NODE_EXPORTER.web_config]
+
+
+def test_replan_against_a_live_web_config_with_another_salt_changes_nothing() -> None:
+    web = _web()
+    live = web_config("admin", Secret("stats-pw"), b"another salt 16b")
+    assert live != web.content
+    facts = _live(web, live)
+    assert upload_if_differs(web, facts) is None
+    # lbdeploy wrote that file last; an edit since is drift, another salt is not.
+    applied = {web.path: facts.files[web.path].sha256}
+    assert find_drift({web.path: web}, replace(facts, applied=applied)) == ()
+    edited = _live(web, live + "# edited\n")
+    assert find_drift({web.path: web}, replace(edited, applied=applied)) == (web.path,)
+
+
+def test_a_new_password_or_an_edit_uploads_the_web_config() -> None:
+    web = _web()
+    other_password = web_config("admin", Secret("old-pw"), b"another salt 16b")
+    extra_user = web_config("admin", Secret("stats-pw"), b"another salt 16b") + '  "x": "y"\n'
+    cost_4 = web_config("admin", Secret("stats-pw"), b"another salt 16b").replace("$10$", "$04$")
+    for live in (other_password, extra_user, cost_4, "basic_auth_users: [\n"):
+        upload = upload_if_differs(web, _live(web, live))
+        assert upload is not None and upload.content_changed
+
+
+def test_live_text_that_is_not_the_hashed_file_is_not_trusted() -> None:
+    web = _web()
+    live = web_config("admin", Secret("stats-pw"), b"another salt 16b")
+    # The facts' sha256 is of `live`, the text read is something else (a race, a cut).
+    upload = upload_if_differs(web, _live(web, live, section=live.replace("admin", "root")))
+    assert upload is not None
+    assert upload_if_differs(web, parse_facts(f"{SECTION}live-text {web.path}\n{live}")) is not None
+
+
+def test_the_live_hash_never_reaches_a_plan_or_diff() -> None:
+    web = _web()
+    live = web_config("admin", Secret("old-pw"), b"another salt 16b")
+    live_hash = live.split('"')[-2]
+    facts = _live(web, live)
+    upload = upload_if_differs(web, facts)
+    assert upload is not None
+    shown = [repr(upload), web.shown(), web.diff("hera:w", live, facts.files[web.path].sha256)]
+    for output in shown:
+        assert live_hash not in output and "$2b$" not in output
+
+
+def test_the_facts_read_each_web_config() -> None:
+    from lbdeploy.components import facts_request
+    from lbdeploy.core.facts import facts_script
+
+    script = facts_script(facts_request(_desired("exporters").pair), None).text()
+    for exporter in (NODE_EXPORTER, FRR_EXPORTER):
+        assert f"live-text {exporter.web_config}" in script
 
 
 @pytest.mark.parametrize("case", ["exporters", "mixed", "lab", "classic"])

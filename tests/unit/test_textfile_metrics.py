@@ -7,9 +7,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from lbdeploy.components.notify import ALERTS_FILE, ANYCAST_NOTIFY, NOTIFY_SCRIPT
+from lbdeploy.components.notify import ALERTS_FILE, ANYCAST_NOTIFY, NOTIFY_SCRIPT, WITHDRAWN
 from lbdeploy.components.tls import EXPIRY_METRIC
-from lbdeploy.core.desired import derive
+from lbdeploy.core.desired import TlsBundle, derive
 from lbdeploy.core.render import render_node
 from lbdeploy.inventory import load_inventory
 
@@ -140,13 +140,33 @@ def test_a_link_to_a_directory_under_the_final_name_is_replaced_not_entered(
     assert not (node.textfiles / "lbdeploy-VI_50.prom").is_symlink()
 
 
+def _anycast(announced: str, held_out: str) -> dict[tuple[str, str], str]:
+    return {
+        ("lbdeploy_anycast_announced", 'node="hera",vip="203.0.113.80"'): announced,
+        ("lbdeploy_anycast_held_out", 'node="hera"'): held_out,
+    }
+
+
 def test_the_anycast_gate_says_announced_and_withdrawn(tmp_path: Path) -> None:
     node = Node(tmp_path, _files("mixed")[ANYCAST_NOTIFY])
-    labels = 'node="hera",vip="203.0.113.80"'
     node.call("announced", "gate")
-    assert node.metric("lbdeploy-anycast.prom") == {("lbdeploy_anycast_announced", labels): "1"}
+    assert node.metric("lbdeploy-anycast.prom") == _anycast("1", "0")
     node.call("withdrawn", "gate")
-    assert node.metric("lbdeploy-anycast.prom") == {("lbdeploy_anycast_announced", labels): "0"}
+    assert node.metric("lbdeploy-anycast.prom") == _anycast("0", "0")
+
+
+def test_a_planned_withdrawal_says_held_out_until_back(tmp_path: Path) -> None:
+    """`lbdeploy withdraw` sets the flag, then runs the handler; `--back` the reverse."""
+    script = _files("mixed")[ANYCAST_NOTIFY].replace(WITHDRAWN, str(tmp_path / "withdrawn"))
+    node = Node(tmp_path, script)
+    (tmp_path / "withdrawn").touch()
+    node.call("withdrawn", "withdraw")
+    assert node.metric("lbdeploy-anycast.prom") == _anycast("0", "1")
+    node.call("announced", "gate")  # HAProxy back while held out: still out
+    assert node.metric("lbdeploy-anycast.prom") == _anycast("0", "1")
+    (tmp_path / "withdrawn").unlink()
+    node.call("announced", "withdraw")
+    assert node.metric("lbdeploy-anycast.prom") == _anycast("1", "0")
 
 
 def test_certificate_expiry_is_each_leafs_not_after() -> None:
@@ -158,8 +178,46 @@ def test_certificate_expiry_is_each_leafs_not_after() -> None:
     assert len(samples) == len(desired.pair.bundles) == 3
     for bundle in desired.pair.bundles:
         labels = f'node="hera",path="{bundle.path}",names="{",".join(bundle.chain.names)}"'
-        value = samples[("lbdeploy_certificate_expiry_timestamp_seconds", labels)]
+        value = samples[("lbdeploy_certificate_expiry_timestamp_seconds", labels + _FILES)]
         assert int(value) == int(bundle.chain.not_after.timestamp())
+
+
+_FILES, _ACME = ',source="files"', ',source="acme"'
+
+
+def test_an_acme_placeholder_has_no_expiry_but_says_it_serves() -> None:
+    """Its notAfter (2125) would keep the expiry alert quiet for a century."""
+    from dataclasses import replace
+
+    from lbdeploy.components.tls import expiry_metric
+
+    case = RENDER / "acme"
+    pair = derive(load_inventory(case / "inventory.yaml", ENV), case).pair
+    shop, api = (s.tls[0] for s in pair.acme_services)
+    placeholders = _samples(expiry_metric(pair, "hera"))
+    assert placeholders == {
+        ("lbdeploy_certificate_placeholder", _labels(b)): "1" for b in (shop, api)
+    }
+    # Once the CA issued (here: a files certificate standing in for it).
+    other = RENDER / "https_own_port"
+    issued = derive(load_inventory(other / "inventory.yaml", ENV), other).pair.bundles[0]
+    services = tuple(
+        replace(s, tls=(replace(s.tls[0], chain=issued.chain),)) if s.tls[0] == shop else s
+        for s in pair.services
+    )
+    samples = _samples(expiry_metric(replace(pair, services=services), "hera"))
+    shop_labels = _labels(replace(shop, chain=issued.chain))
+    assert samples == {
+        ("lbdeploy_certificate_expiry_timestamp_seconds", shop_labels + _ACME): str(
+            int(issued.chain.not_after.timestamp())
+        ),
+        ("lbdeploy_certificate_placeholder", shop_labels): "0",
+        ("lbdeploy_certificate_placeholder", _labels(api)): "1",
+    }
+
+
+def _labels(bundle: TlsBundle) -> str:
+    return f'node="hera",path="{bundle.path}",names="{",".join(bundle.chain.names)}"'
 
 
 def _packages(case: str, extra: str, edit: tuple[str, str] = ("", "")) -> list[str]:
