@@ -256,6 +256,54 @@ def test_restart_takes_the_node_out_of_the_routers_first(anycast: Path) -> None:
     assert before == []
 
 
+def test_the_events_timeline_has_the_gate_and_the_sessions(anycast: Path) -> None:
+    """After the withdrawals above: each node's announce and withdraw, and BGP sessions."""
+    code, out = run_json("events", str(anycast), "--since", "1h")
+    assert code == 0, out
+    seen = {(e["node"], e["source"]) for e in out["events"]}
+    assert {("hera", "anycast"), ("atenea", "anycast")} <= seen, seen
+    assert any(source == "bgp" for _, source in seen), seen
+    messages = [e["message"] for e in out["events"] if e["node"] == "hera"]
+    assert any("withdrawn" in m for m in messages) and any("announced" in m for m in messages)
+
+
+def test_adding_an_anycast_vip_drops_no_request_on_the_others(anycast: Path) -> None:
+    """frr-reload sends only the delta: a new `network` and prefix-list line, no session
+    reset; the VIP already served keeps serving under load meanwhile."""
+    everyone = set(ADDRESS.values())
+    wait_nexthops(VIP, everyone, timeout=30)
+    text = anycast.read_text()
+    added = anycast.with_name("added.yaml")
+    extra = "  - vip: 172.29.160.11\n"
+    added.write_text(
+        text.replace('  - vip: "fd00:29:160::10"\n', '  - vip: "fd00:29:160::10"\n' + extra)
+    )
+    assert extra in added.read_text()
+    uptimes = {n: _session_uptimes(anycast, n) for n in NODES}
+    load = client_load(f"http://{VIP}/", 20)
+    try:
+        time.sleep(3)
+        code, report = up_json(added)
+        assert code == 0, json.dumps(report, indent=1)[-3000:]
+    finally:
+        results = load_results(load, timeout=80)
+    failed = [r for r in results if r[1] != "200"]
+    print(f"anycast VIP added under load: {len(results)} requests, {len(failed)} failed")
+    assert len(results) > 100 and failed == []
+    wait_nexthops("172.29.160.11", everyone, timeout=15)
+    for node in NODES:  # no session was reset: each has been up longer than before
+        after = _session_uptimes(anycast, node)
+        assert all(after[peer] >= uptimes[node][peer] for peer in uptimes[node]), (node, after)
+    code, report = up_json(anycast)  # and back to the set the other tests expect
+    assert code == 0, report
+
+
+def _session_uptimes(inventory: Path, node: str) -> dict[str, int]:
+    _, nodes = run_json("status", str(inventory))
+    (status,) = [s for s in nodes if s["node"] == node]
+    return {p["peer"]: p["uptime_s"] for p in status["anycast"]["peers"]}
+
+
 def test_a_vrrp_vip_and_an_anycast_vip_together_converge_and_both_serve(
     lab: labmod.Lab, tmp_path: Path
 ) -> None:
