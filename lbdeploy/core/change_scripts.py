@@ -28,8 +28,10 @@ def _stage(script: Script, file: ManagedFile) -> None:
     target = staged(file.path)
     directory = file.path.rpartition("/")[0] or "/"
     script.run(cmd("mkdir -p {dir}", dir=directory))
-    if file.secret:
-        # A secret file's directory is private too (HAProxy reads keys as root).
+    if file.secret and (file.owner, file.group) == ("root", "root"):
+        # A secret file only root reads gets a private directory too (HAProxy reads keys
+        # as root). One a group reads (an exporter's web config, 0640 root:prometheus)
+        # keeps its directory traversable, or that group could not open it.
         script.run(cmd("chmod 0700 {dir}", dir=directory))
     script.line(cmd("umask 077")).write(target, _content(file, file.content))
     script.line(cmd("umask 022"))

@@ -21,6 +21,7 @@ from lbdeploy.core.files import ManagedFile
 from lbdeploy.core.plan import make_plan
 from lbdeploy.core.render import render_node
 from lbdeploy.core.report import NodeReport, Report, StepResult
+from lbdeploy.core.steps import Change, Upload
 from lbdeploy.inventory import load_inventory
 from lbdeploy.ops.up import file_diffs
 
@@ -111,3 +112,13 @@ def test_an_exporters_web_config_shows_neither_hash_nor_password() -> None:
     for output in shown:
         assert "$2b$" not in output and "stats-pw" not in output
     assert web.fingerprint in web.diff("hera:w", None, None)
+    # The exporter reads it as its group: its directory is not made root-only (the lab
+    # found node_exporter failing with "permission denied" when it was).
+    script = change_script(Change("configs", "x", uploads=(Upload(web),))).text()
+    assert "chmod 0700 /etc/prometheus" not in script
+    key = next(f for f in render_node(desired.pair, desired.nodes[0]).values() if f.mode == 0o600)
+    key_dir = key.path.rpartition("/")[0]
+    assert (
+        f"chmod 0700 {key_dir}"
+        in change_script(Change("configs", "x", uploads=(Upload(key),))).text()
+    )
