@@ -151,3 +151,16 @@ def test_the_servers_of_an_anycast_service_are_read_from_a_node_that_serves_it()
     pair = case("anycast").pair
     rows = (("web", "web1", "UP"), ("web", "web2", "UP"))
     assert servers_behind_vips(pair, {}, {"hera": (), "afrodita": rows}) == {"web": rows}
+
+
+def test_frr_conf_is_written_as_frr_shows_it_so_a_reload_changes_nothing() -> None:
+    """frr-reload.py diffs the file against `show running-config`: a line FRR leaves out
+    (a default value) or writes otherwise (`neighbor X bfd` before its profile) is a
+    delta, and re-applying `neighbor X bfd` re-creates the BFD session, which resets BGP
+    (seen in the lab on every reload before this form)."""
+    desired = case("anycast")
+    conf = render_node(desired.pair, desired.nodes[0])[FRR_CONF].content
+    for peer in ("192.0.2.1", "2001:db8:2::1"):
+        assert f" neighbor {peer} bfd\n neighbor {peer} bfd profile lbdeploy\n" in conf
+    profile = conf.split(" profile lbdeploy\n", 1)[1].split(" exit\n", 1)[0]
+    assert profile == "  transmit-interval 100\n  receive-interval 100\n"  # multiplier 3: default
