@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from lab import lab as labmod
-from tests.integration.helpers import lab_inventory_text, lbdeploy, run_json, sh, up_json
+from tests.integration.helpers import (
+    lab_inventory_text,
+    lbdeploy,
+    run_json,
+    sh,
+    up_json,
+    wait_for_holders,
+)
 
 PAIR = ("hera", "afrodita")
 BLOCK = (
@@ -106,6 +113,26 @@ def test_split_brain_fires_within_its_for_and_resolves_after(watched: Path) -> N
     )
     print(f"split brain: firing {fired:.0f} s after the block, resolved {resolved:.0f} s after")
     assert run_json("verify", str(watched))[0] == 0
+
+
+def test_a_failover_that_lasts_fires_node_fault_and_resolves_after(watched: Path) -> None:
+    """HAProxy dead on the master: keepalived puts it in FAULT and the VIP fails over;
+    past the rule's `for:` the on-call is told the node cannot take over, until it can."""
+    sh("hera", "systemctl stop haproxy")
+    try:
+        wait_for_holders(["afrodita"], 15)
+        fired = wait("LbdeployNodeFault firing", lambda: firing("LbdeployNodeFault"), 100)
+        (alert,) = firing("LbdeployNodeFault")
+        print("\nPrometheus /api/v1/alerts (firing):\n" + json.dumps(alert, indent=1))
+        assert alert["labels"]["node"] == "hera"
+        assert firing("LbdeployVipNoHolder") == [] and firing("LbdeployVipSplitBrain") == []
+    finally:
+        sh("hera", "systemctl start haproxy")
+    resolved = wait("node fault resolved", lambda: not firing("LbdeployNodeFault"), 30)
+    print(
+        f"node fault: firing {fired:.0f} s after HAProxy stopped, resolved {resolved:.0f} s after"
+    )
+    wait_for_holders(["hera"], 15)
 
 
 def test_a_failover_is_no_split_brain_and_repeated_moves_fire_flapping(watched: Path) -> None:
