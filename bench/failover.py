@@ -24,12 +24,13 @@ RUNS = 5
 CPU_WINDOW = 30.0
 
 
-def lbdeploy(*args: str) -> dict:
+def lbdeploy(*args: str, timeout: float = 300) -> dict:
+    """`lbdeploy ARGS --json` from the checkout, its report; stops the bench if it fails."""
     result = subprocess.run(
         [sys.executable, "-m", "lbdeploy", *args, "--json"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
         cwd=ROOT,
     )
