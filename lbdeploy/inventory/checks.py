@@ -20,9 +20,10 @@ from lbdeploy.inventory.addressing import (
     owners,
 )
 from lbdeploy.inventory.anycast import check_anycast
-from lbdeploy.inventory.model import Inventory, VrrpInstance
+from lbdeploy.inventory.model import Inventory
 from lbdeploy.inventory.persistence import check_persistence
 from lbdeploy.inventory.services import check_services
+from lbdeploy.inventory.vrrp import VrrpInstance
 
 __all__ = ["MAX_NODES", "check_inventory"]
 

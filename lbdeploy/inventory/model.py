@@ -1,7 +1,7 @@
 """The inventory's shape: pydantic models built from the field types of `fields.py`.
 
-Rules that compare fields (subnets, duplicates) are in `checks.py`, so each can point
-at the exact line that is wrong.
+VRRP's sections are in `vrrp.py`, anycast's in `anycast.py`. Rules that compare fields
+(subnets, duplicates) are in `checks.py`, so each can point at the exact line that is wrong.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_add
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Discriminator,
@@ -24,6 +23,7 @@ from pydantic import (
 from lbdeploy.inventory import openssl
 from lbdeploy.inventory.acme import AcmeCert, AcmeSettings, tls_form
 from lbdeploy.inventory.anycast import AnycastVip, Bgp, NodeBgp
+from lbdeploy.inventory.base import Strict
 from lbdeploy.inventory.fields import (
     Alpn,
     Flag,
@@ -44,19 +44,10 @@ from lbdeploy.inventory.fields import (
 from lbdeploy.inventory.ipfields import IP, Host, IPv4, IPv6, Netmask
 from lbdeploy.inventory.persistence import RateLimit, Stick
 from lbdeploy.inventory.tls import CertChain, Certificate, KeyFile, PrivateKey, key_matches
-from lbdeploy.inventory.urls import check_webhook
-from lbdeploy.scripts.shell import Secret
+from lbdeploy.inventory.vrrp import Alerts, VrrpInstance
 
 
-class _Strict(BaseModel):
-    # coerce_numbers_to_str: a name or password written 1234 is the string "1234"; the
-    # loader only types numbers whose str() is exactly what was written.
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, arbitrary_types_allowed=True, coerce_numbers_to_str=True
-    )
-
-
-class SshDefaults(_Strict):
+class SshDefaults(Strict):
     """How to reach every node unless the node says otherwise."""
 
     user: LoginName = "root"
@@ -71,7 +62,7 @@ class SshDefaults(_Strict):
     connect_timeout: Annotated[Seconds, Field(gt=0, le=300, allow_inf_nan=False)] = 10.0
 
 
-class Node(_Strict):
+class Node(Strict):
     """One load-balancer machine; its name is its keepalived router_id."""
 
     host: Host
@@ -111,7 +102,7 @@ class Node(_Strict):
         return given if isinstance(given, IPv6Address) else None
 
 
-class Interface(_Strict):
+class Interface(Strict):
     """The public interface that carries the node's address and the VIPs."""
 
     name: InterfaceName
@@ -128,44 +119,7 @@ class Interface(_Strict):
     )
 
 
-class VrrpInstance(_Strict):
-    """One VIP and the VRRP instance that moves it."""
-
-    virtual_router_id: Annotated[int, between(1, 255)]
-    vip: IP
-    auth_pass: SecretValue | None = None
-    advert_int: Annotated[int, between(1, 255)] = 1
-    advert_ms: Annotated[int, between(10, 40950)] | None = Field(
-        None,
-        description="opt-in sub-second adverts, e.g. 100: a dead master is replaced in about"
-        " 3 x advert_ms; runs VRRP version 3, so no auth_pass",
-    )
-    nopreempt: Flag = False
-    unicast: Flag = False
-    master: Name | None = Field(None, description="preferred holder; defaults to the first node")
-
-    @field_validator("auth_pass")
-    @classmethod
-    def _at_most_8(cls, value: Secret | None) -> Secret | None:
-        """keepalived keeps 8 bytes of the password and expands '$NAME' in its config."""
-        if value is None:
-            return value
-        size = len(value.reveal().encode())
-        if size > 8:
-            unit = "characters" if size == len(value) else f"bytes in UTF-8 ({size})"
-            raise ValueError(
-                f"longer than 8 {unit}; keepalived's PASS authentication "
-                "silently uses only the first 8"
-            )
-        if "$" in value.reveal():
-            raise ValueError(
-                "contains a '$', which keepalived expands as a variable ($NAME, ${NAME}); "
-                "choose a password without '$'"
-            )
-        return value
-
-
-class Stats(_Strict):
+class Stats(Strict):
     """HAProxy's stats page, on each node's own public address."""
 
     port: Port = 8404
@@ -200,19 +154,7 @@ class Stats(_Strict):
         return self
 
 
-class Alerts(_Strict):
-    """Where every VRRP transition is POSTed as JSON, from the nodes themselves."""
-
-    webhook: SecretValue = Field(description="http(s) URL; often holds a token: {env: NAME}")
-
-    @field_validator("webhook")
-    @classmethod
-    def _http(cls, value: Secret) -> Secret:
-        check_webhook(value.reveal())
-        return value
-
-
-class Server(_Strict):
+class Server(Strict):
     """A backend server behind a service."""
 
     name: Name
@@ -223,7 +165,7 @@ class Server(_Strict):
     weight: Annotated[int, between(0, 256)] | None = None
 
 
-class TlsPair(_Strict):
+class TlsPair(Strict):
     """A certificate (with its chain) and its key; several on a service are picked by SNI."""
 
     cert: Certificate
@@ -246,7 +188,7 @@ def _scalar_or_list(value: Any) -> Any:
     return value if isinstance(value, list) else [value]
 
 
-class Service(_Strict):
+class Service(Strict):
     """A port HAProxy listens on at a VIP, and the servers behind it."""
 
     name: Name
@@ -302,7 +244,7 @@ class Service(_Strict):
         return tuple(self.tls.acme) if isinstance(self.tls, AcmeCert) else ()
 
 
-class TlsSettings(_Strict):
+class TlsSettings(Strict):
     """TLS defaults for every HTTPS listener (Mozilla's intermediate profile)."""
 
     min_version: Literal["TLSv1.2", "TLSv1.3"] = "TLSv1.2"
@@ -310,13 +252,13 @@ class TlsSettings(_Strict):
     ciphersuites: openssl.SuiteList = openssl.INTERMEDIATE_SUITES
 
 
-class Timeouts(_Strict):
+class Timeouts(Strict):
     connect: Timeout = "5s"
     client: Timeout = "50s"
     server: Timeout = "50s"
 
 
-class HaproxySettings(_Strict):
+class HaproxySettings(Strict):
     """Settings for the `global` and `defaults` sections."""
 
     maxconn: Annotated[int, between(1, 10_000_000)] | None = None
@@ -338,7 +280,7 @@ def _vrrp_one_or_many(schema: dict[str, Any]) -> None:
     schema["properties"]["vrrp"] = {"anyOf": [many["items"], many], "title": "Vrrp"}
 
 
-class Inventory(_Strict):
+class Inventory(Strict):
     """The whole HA pair (or group) as the user describes it."""
 
     model_config = ConfigDict(json_schema_extra=_vrrp_one_or_many)
