@@ -20,14 +20,8 @@ from lbdeploy.core.persistence import PeersState, StickTable, derive_peers, deri
 from lbdeploy.core.targets import NoSshConfig, SshConfig, SshTarget, ssh_target
 from lbdeploy.core.vrrp import VipState, VrrpRole, derive_vips, role, sync_groups
 from lbdeploy.inventory.acme import AcmeSettings
-from lbdeploy.inventory.model import (
-    HaproxySettings,
-    Interface,
-    Inventory,
-    Server,
-    Service,
-    Stats,
-)
+from lbdeploy.inventory.model import Interface, Inventory
+from lbdeploy.inventory.proxy import HaproxySettings, Server, Service, Stats
 from lbdeploy.inventory.tls import CertChain, KeyFile
 from lbdeploy.scripts.shell import Secret
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lbdeploy.addresses import IPAddress
-from lbdeploy.inventory.model import Inventory, Service
+from lbdeploy.inventory.model import Inventory
 from lbdeploy.inventory.persistence import RateLimit
+from lbdeploy.inventory.proxy import Service
 
 PEERS_SECTION = "lbdeploy"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lbdeploy.inventory.model import Stats
+from lbdeploy.inventory.proxy import Stats
 from lbdeploy.inventory.vrrp import VrrpInstance
 
 _SHORTEST = 4  # masking "ab" everywhere would garble messages more than it protects

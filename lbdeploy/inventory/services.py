@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from lbdeploy.addresses import IPAddress, hostport
 from lbdeploy.inventory.addressing import Found, Loc
-from lbdeploy.inventory.model import Inventory, Service
+from lbdeploy.inventory.model import Inventory
+from lbdeploy.inventory.proxy import Service
 from lbdeploy.inventory.tls import CertChain
 
 Bind = tuple[IPAddress, int]

@@ -17,8 +17,8 @@ from lbdeploy.core.plan import make_plan
 from lbdeploy.core.render import render_node
 from lbdeploy.errors import InventoryError
 from lbdeploy.inventory.load import load_inventory
-from lbdeploy.inventory.model import TlsSettings
 from lbdeploy.inventory.openssl import INTERMEDIATE_CIPHERS, INTERMEDIATE_SUITES
+from lbdeploy.inventory.proxy import TlsSettings
 from tests.tlsutil import cert_pem, issue, key_pem, make_ca, write_pair
 
 DATA = Path(__file__).parent / "data"
