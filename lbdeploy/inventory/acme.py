@@ -15,14 +15,13 @@ from typing import Annotated, Any
 from cryptography import x509
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from lbdeploy.inventory.base import Strict
 from lbdeploy.inventory.fields import LocalPath, between
 from lbdeploy.inventory.urls import check_webhook
 
@@ -83,11 +82,7 @@ DirectoryUrl = Annotated[str, AfterValidator(_directory)]
 Email = Annotated[str, AfterValidator(_email)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
-
-
-class AcmeSettings(_Strict):
+class AcmeSettings(Strict):
     """The CA that issues the `tls: {acme: ...}` certificates, and where their keys live."""
 
     email: Email | None = Field(None, description="the account's contact (optional)")
@@ -125,7 +120,7 @@ class AcmeSettings(_Strict):
     )
 
 
-class AcmeCert(_Strict):
+class AcmeCert(Strict):
     """One certificate from the CA for these names (the first is its subject)."""
 
     acme: Annotated[

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
 from lbdeploy.addresses import IPAddress
+from lbdeploy.inventory.base import Strict
 from lbdeploy.inventory.fields import SecretValue, between
 from lbdeploy.inventory.ipfields import IP
 from lbdeploy.scripts.shell import Secret
@@ -41,13 +42,7 @@ def _asn(value: int) -> int:
 Asn = Annotated[int, between(1, 4294967295), AfterValidator(_asn)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, arbitrary_types_allowed=True, coerce_numbers_to_str=True
-    )
-
-
-class BgpPeer(_Strict):
+class BgpPeer(Strict):
     """An upstream router this node opens a BGP session with."""
 
     address: IP
@@ -64,7 +59,7 @@ class BgpPeer(_Strict):
         return value
 
 
-class Bfd(_Strict):
+class Bfd(Strict):
     """BFD on every session: a dead or frozen node is dropped in interval times multiplier."""
 
     # bfdd/bfdd_cli.c: receive/transmit-interval (10-60000) in 8.4 (10.3: 10-4294967),
@@ -78,7 +73,7 @@ def _off(value: object) -> object:
     return None if value is False else value
 
 
-class Bgp(_Strict):
+class Bgp(Strict):
     """The BGP speaker of every node: its ASN, its upstream routers, BFD (false: off)."""
 
     asn: Asn
@@ -86,14 +81,14 @@ class Bgp(_Strict):
     bfd: Annotated[Bfd | None, BeforeValidator(_off)] = Bfd()
 
 
-class NodeBgp(_Strict):
+class NodeBgp(Strict):
     """A node's own ASN or routers (another rack's leaves), instead of the shared ones."""
 
     asn: Asn | None = None
     peers: Annotated[list[BgpPeer], Field(min_length=1)] | None = None
 
 
-class AnycastVip(_Strict):
+class AnycastVip(Strict):
     """A VIP every healthy node announces as a /32 (/128) to its routers."""
 
     vip: IP

@@ -15,8 +15,9 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field
 
+from lbdeploy.inventory.base import Strict
 from lbdeploy.inventory.fields import Timeout, between, timeout_ms
 
 if TYPE_CHECKING:
@@ -46,11 +47,7 @@ def _table_size(value: Any) -> str:
 TableSize = Annotated[str, BeforeValidator(_table_size)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
-
-
-class Stick(_Strict):
+class Stick(Strict):
     """Each client keeps its server, by its source address, on every node of the pair."""
 
     on: Literal["src"] = Field("src", description="the client's source address")
@@ -58,7 +55,7 @@ class Stick(_Strict):
     size: TableSize = Field("100k", description="most clients remembered (k, m: x1024)")
 
 
-class RateLimit(_Strict):
+class RateLimit(Strict):
     """More than `requests` HTTP requests from one address within `per`: HTTP 429."""
 
     requests: Annotated[int, between(1, 2**31 - 1)]
