@@ -56,6 +56,13 @@ def lbdeploy(
     )
 
 
+def start_lbdeploy(*args: str) -> subprocess.Popen[str]:
+    """lbdeploy started in the background, as `lbdeploy` runs it, for a test to interrupt."""
+    return subprocess.Popen(
+        [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV
+    )
+
+
 def run_json(*args: str) -> tuple[int, dict | list]:
     result = lbdeploy(*args, "--json")
     try:
