@@ -1,7 +1,8 @@
 """Poll a serving pair (bounded): where the VIPs are, what answers on them, HAProxy's servers.
 
 One cheap round trip per node and poll (`core/serving.py`), in parallel; every wait
-has a deadline and returns what is still wrong rather than raising.
+has a deadline and returns what is still wrong rather than raising. `wait_until_idle` is
+the same bound for connections to end (`drain --wait`, `withdraw`).
 """
 
 from __future__ import annotations
