@@ -13,11 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from lbdeploy.inventory.acme import AcmeSettings
 from lbdeploy.inventory.tls import CertChain, KeyFile
 from lbdeploy.scripts.shell import Secret
+
+if TYPE_CHECKING:
+    from lbdeploy.core.desired import Issued
+    from lbdeploy.inventory.model import Inventory
 
 CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
 # RFC 8555 8.3: a token is base64url; checked before it reaches a node's runtime API.
@@ -109,6 +114,31 @@ def why_due(
         days = max(left.days, 0)
         return f"expires in {days} days ({held.not_after:%Y-%m-%d}), within {renew_before_days}"
     return None
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One ACME certificate of the inventory: what the state holds of it and why it is due."""
+
+    names: tuple[str, ...]
+    held: Held | None
+    why: str | None  # None: it need not be ordered now
+
+
+def judge_due(
+    inv: Inventory, issued: Issued, broken: Mapping[tuple[str, ...], str], now: datetime
+) -> list[Judgement]:
+    """Each ACME certificate judged once, so `renew` orders what `status` calls due: held but
+    unusable (`broken`, with why), else `why_due`."""
+    if inv.acme is None:
+        return []
+    found = []
+    for names in (svc.acme_names for svc in inv.services if svc.acme_names):
+        chain = issued.get(names)
+        state = held(chain[0]) if chain else None
+        why = broken.get(names) or why_due(names, state, now, inv.acme.renew_before_days)
+        found.append(Judgement(names, state, why))
+    return found
 
 
 @dataclass(frozen=True)

@@ -72,16 +72,23 @@ def _haproxy_word(value: str) -> str:
     return _config_word(value, allowed="!")
 
 
+def _whole_match(pattern: re.Pattern[str], value: str, expected: str) -> str:
+    """`value` when `pattern` matches all of it; else an error saying it is not `expected`."""
+    if not pattern.fullmatch(value):
+        raise ValueError(f"{value!r} is not {expected}")
+    return value
+
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
 def _name(value: str) -> str:
-    if not _NAME.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a usable name: use letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit, at most 63 characters"
-        )
-    return value
+    return _whole_match(
+        _NAME,
+        value,
+        "a usable name: use letters, digits, '.', '_' or '-', "
+        "starting with a letter or digit, at most 63 characters",
+    )
 
 
 @dataclass(frozen=True)
@@ -109,11 +116,7 @@ _PATH = re.compile(r"/[A-Za-z0-9._~/?=&%+-]*")
 
 
 def _url_path(value: str) -> str:
-    if not _PATH.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a plain URL path: start with '/', no spaces, quotes or '#'"
-        )
-    return value
+    return _whole_match(_PATH, value, "a plain URL path: start with '/', no spaces, quotes or '#'")
 
 
 _TIMEOUT = re.compile(r"([0-9]+)(us|ms|s|m|h|d)?")
@@ -214,12 +217,11 @@ _LOGIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}")
 
 def _login(value: str) -> str:
     """An SSH login is a Unix user name (adduser's rules), never an option like '-oX'."""
-    if not _LOGIN.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a user name: up to 32 letters, digits, '_', '.' or '-', "
-            "not starting with '.' or '-'"
-        )
-    return value
+    return _whole_match(
+        _LOGIN,
+        value,
+        "a user name: up to 32 letters, digits, '_', '.' or '-', not starting with '.' or '-'",
+    )
 
 
 _STATS_USER = re.compile(r"[A-Za-z0-9_.@+:-]{1,64}")
@@ -227,11 +229,9 @@ _STATS_USER = re.compile(r"[A-Za-z0-9_.@+:-]{1,64}")
 
 def _stats_user(value: str) -> str:
     """Browsers encode non-ASCII basic-auth names differently, so keep the name plain ASCII."""
-    if not _STATS_USER.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a plain user name: letters, digits, '.', '_', '-', '@' or '+'"
-        )
-    return value
+    return _whole_match(
+        _STATS_USER, value, "a plain user name: letters, digits, '.', '_', '-', '@' or '+'"
+    )
 
 
 def _local_path(value: str) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from lbdeploy.core.acme import utc_now
+from lbdeploy.core.acme import judge_due, utc_now
 from lbdeploy.core.acme_live import Served, served
 from lbdeploy.core.desired import PairState
 from lbdeploy.core.health import NodeStatus
@@ -71,25 +71,16 @@ class AcmeStatus:
 
 def acme_status(inv: Inventory, base: Path) -> list[AcmeStatus]:
     """Each ACME certificate's expiry and last renewal, from this machine's state."""
-    from lbdeploy.core.acme import held, why_due
-
     where = state_layout(inv, base)
-    if where is None or inv.acme is None:
+    if where is None:
         return []
-    issued = read_issued(inv, base)
-    broken = unusable(inv, base)
     found = []
-    for svc in inv.services:
-        names = svc.acme_names
-        if not names:
-            continue
-        chain = issued.get(names)
-        stamp = where.renewed(names)
+    for cert in judge_due(inv, read_issued(inv, base), unusable(inv, base), utc_now()):
+        stamp = where.renewed(cert.names)
         renewed = stamp.read_text().strip() if stamp.exists() else ""
-        state = held(chain[0]) if chain else None
-        why = broken.get(names) or why_due(names, state, utc_now(), inv.acme.renew_before_days)
+        state = cert.held
         issued_at = state.not_after if state and state.issued_by_acme else None
-        found.append(AcmeStatus(names, issued_at, renewed, why, str(where.root)))
+        found.append(AcmeStatus(cert.names, issued_at, renewed, cert.why, str(where.root)))
     return found
 
 

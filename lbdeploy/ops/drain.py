@@ -21,6 +21,7 @@ from lbdeploy.core.defaults import DRAIN_TIMEOUT
 from lbdeploy.core.desired import Desired, ServiceState
 from lbdeploy.core.report import Report, StepResult
 from lbdeploy.errors import LbdeployError, UsageError
+from lbdeploy.remote.polls import wait_until_idle
 from lbdeploy.remote.runs import Emit, NodeRun, not_ready, on_each, open_runs
 from lbdeploy.scripts.script import Script, split_sections
 from lbdeploy.scripts.shell import cmd
@@ -123,25 +124,24 @@ def _await_no_sessions(
     report: Report, runs: list[NodeRun], service: str, server: str, timeout: float
 ) -> None:
     """Poll (bounded) every node until the server has no session left anywhere."""
-    deadline = time.monotonic() + timeout
     script = sessions_script(service, server)
-    while True:
+
+    def sessions() -> dict[str, int]:
         left: dict[str, int] = {}
 
-        def count(run: NodeRun, left: dict[str, int] = left) -> None:
+        def count(run: NodeRun) -> None:
             sections = split_sections(run.session.run(script, step="wait", timeout=30).stdout)
             text = "".join(sections.get("sessions", [])).strip()
             left[run.name] = int(text) if text.isdigit() else 0
 
         on_each(runs, count)
-        busy = {n: c for n, c in left.items() if c}
-        if not busy:
-            report.notes.append(f"{service}/{server}: no session left on any node")
-            return
-        if time.monotonic() >= deadline:
-            sessions = ", ".join(f"{n}: {c}" for n, c in busy.items())
-            raise LbdeployError(
-                f"{service}/{server} still has sessions after {timeout:.0f} s ({sessions});"
-                " it stays drained"
-            )
-        time.sleep(POLL)
+        return left
+
+    busy = {n: c for n, c in wait_until_idle(sessions, timeout, POLL).items() if c}
+    if busy:
+        said = ", ".join(f"{n}: {c}" for n, c in busy.items())
+        raise LbdeployError(
+            f"{service}/{server} still has sessions after {timeout:.0f} s ({said});"
+            " it stays drained"
+        )
+    report.notes.append(f"{service}/{server}: no session left on any node")

@@ -24,11 +24,10 @@ from lbdeploy.core.acme import (
     AcmeLayout,
     Challenge,
     NodeAnswer,
-    held,
+    judge_due,
     parse_answers,
     unanswered,
     utc_now,
-    why_due,
 )
 from lbdeploy.core.credentials import Credentials
 from lbdeploy.core.desired import Desired, Issued, PairState
@@ -55,21 +54,13 @@ def due(
     broken: Mapping[tuple[str, ...], str] | None = None,
 ) -> list[Due]:
     """The ACME certificates to order now, each with why (`broken`: held but unusable)."""
-    if inv.acme is None:
-        return []
     found = []
-    for svc in inv.services:
-        names = svc.acme_names
-        if not names:
-            continue
-        chain = issued.get(names)
-        why = (broken or {}).get(names) or why_due(
-            names, held(chain[0]) if chain else None, utc_now(), inv.acme.renew_before_days
-        )
+    for cert in judge_due(inv, issued, broken or {}, utc_now()):
+        why = cert.why
         if why is None and force:
             why = "--force"
         if why is not None:
-            found.append(Due(names, why))
+            found.append(Due(cert.names, why))
     return found
 
 

@@ -36,6 +36,7 @@ from lbdeploy.core.defaults import WITHDRAW_DRAIN
 from lbdeploy.core.desired import Desired, PairState
 from lbdeploy.core.report import Report, StepResult
 from lbdeploy.errors import LbdeployError, NodeError, UsageError
+from lbdeploy.remote.polls import wait_until_idle
 from lbdeploy.remote.runs import Emit, NodeRun, not_ready, on_each, open_runs
 from lbdeploy.scripts.script import split_sections
 
@@ -97,10 +98,7 @@ def take_out(
         time.sleep(POLL)
     routes = time.monotonic() - start
     drained = time.monotonic()
-    now = _connections(pair, run)
-    while sum(now.values()) and time.monotonic() - drained < drain_timeout:
-        time.sleep(POLL * 5)
-        now = _connections(pair, run)
+    now = wait_until_idle(lambda: _connections(pair, run), drain_timeout, POLL * 5)
     done = f"withdrawn from every router in {routes:.2f} s"
     count, left_over = sum(before.values()), sum(now.values())
     if left_over:

@@ -1,12 +1,14 @@
 """Poll a serving pair (bounded): where the VIPs are, what answers on them, HAProxy's servers.
 
 One cheap round trip per node and poll (`core/serving.py`), in parallel; every wait
-has a deadline and returns what is still wrong rather than raising.
+has a deadline and returns what is still wrong rather than raising. `wait_until_idle` is
+the same bound for connections to end (`drain --wait`, `withdraw`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lbdeploy.components.haproxy import servers_lines
@@ -113,3 +115,16 @@ def settle_servers(
             return rows
         time.sleep(POLL_INTERVAL)
         seen = None
+
+
+def wait_until_idle(
+    count: Callable[[], dict[str, int]], timeout: float, interval: float
+) -> dict[str, int]:
+    """Poll `count` (bounded) until every count is zero, as drain and withdraw wait for
+    connections to end; return the last counts (what is left at the bound)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = count()
+        if not any(counts.values()) or time.monotonic() >= deadline:
+            return counts
+        time.sleep(interval)

@@ -7,9 +7,12 @@ import os
 import pty
 import select
 import signal
+import ssl
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,6 +53,13 @@ def lbdeploy(
         input=stdin,
         check=False,
         env={**CLI_ENV, **(env or {})},
+    )
+
+
+def start_lbdeploy(*args: str) -> subprocess.Popen[str]:
+    """lbdeploy started in the background, as `lbdeploy` runs it, for a test to interrupt."""
+    return subprocess.Popen(
+        [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV
     )
 
 
@@ -108,6 +118,44 @@ def wait_for_holders(expected: list[str], timeout: float, vip: str = VIP) -> flo
         if time.monotonic() - start > timeout:
             raise AssertionError(f"{vip} held by {holders}, expected {expected} within {timeout} s")
         time.sleep(0.1)
+
+
+class Load:
+    """Clients that call `ask` in a loop while a test changes the pair, each result counted
+    "ok" or "failed" (a TLS or socket error fails); bounded: `most` calls a client, and
+    `seconds` from when the load is made (not from when it starts)."""
+
+    def __init__(
+        self, ask: Callable[[], bool], seconds: float, most: int = 20_000, clients: int = 4
+    ) -> None:
+        self.counts: Counter[str] = Counter()
+        self._ask = ask
+        self._most = most
+        self._deadline = time.monotonic() + seconds
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._client) for _ in range(clients)]
+
+    def _client(self) -> None:
+        sent = 0
+        while not self._stop.is_set() and sent < self._most and time.monotonic() < self._deadline:
+            sent += 1
+            try:
+                ok = self._ask()
+            except (OSError, ssl.SSLError):
+                ok = False
+            with self._lock:
+                self.counts["ok" if ok else "failed"] += 1
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
 
 
 def run_in_pty(args: list[str], timeout: float) -> tuple[int, str]:

@@ -13,10 +13,8 @@ import hashlib
 import json
 import socket
 import ssl
-import threading
 import time
 import urllib.request
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from lab import lab as labmod
 from tests.integration.helpers import (
     VIP,
+    Load,
     lab_inventory_text,
     lbdeploy,
     run_json,
@@ -196,34 +195,13 @@ def test_the_validation_reaches_the_backup_once_it_holds_the_vip(site: Site) -> 
 def test_a_forced_renewal_under_https_load_drops_nothing_and_keeps_the_worker(
     site: Site,
 ) -> None:
-    counts: Counter[str] = Counter()
-    stop = threading.Event()
-    lock = threading.Lock()
-    deadline = time.monotonic() + 120
-
-    def client() -> None:
-        sent = 0
-        while not stop.is_set() and sent < 20_000 and time.monotonic() < deadline:
-            sent += 1
-            try:
-                ok = bool(served(NAMES[1]))
-            except (OSError, ssl.SSLError):
-                ok = False
-            with lock:
-                counts["ok" if ok else "failed"] += 1
-
+    load = Load(lambda: bool(served(NAMES[1])), 120)
     workers = {node: worker(node) for node in PAIR}
-    threads = [threading.Thread(target=client) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    try:
+    with load:
         time.sleep(1)
         code, output = run(site, "renew", "--force")
         time.sleep(1)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=30)
+    counts = load.counts
     assert code == 0, output
     leaf = site.leaf()
     for node in PAIR:

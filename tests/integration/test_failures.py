@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
@@ -10,10 +9,9 @@ import pytest
 
 from lab import lab as labmod
 from tests.integration.helpers import (
-    CLI,
-    CLI_ENV,
     lbdeploy,
     sh,
+    start_lbdeploy,
     up_json,
     wait_for_holders,
     write_inventory,
@@ -53,13 +51,7 @@ def test_connection_dropped_during_apt_then_rerun_converges(
     """Cut afrodita's SSH session while apt runs there: a clear error, hera's configs
     untouched, and the next run (same machine: the dead run's lock is taken over) converges."""
     inventory = write_inventory(tmp_path, pristine_nodes)
-    run = subprocess.Popen(
-        [*CLI, "up", str(inventory)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=CLI_ENV,
-    )
+    run = start_lbdeploy("up", str(inventory))
     try:
         deadline = time.monotonic() + 60
         while labmod.node_exec("afrodita", "pgrep -x apt-get || pgrep -x dpkg").returncode != 0:

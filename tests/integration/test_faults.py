@@ -18,13 +18,12 @@ from lab import lab as labmod
 from lbdeploy.remote.locks import LOCK_TAKEN, release_script, takeover_script
 from lbdeploy.scripts.script import Script
 from tests.integration.helpers import (
-    CLI,
-    CLI_ENV,
     VIP,
     converged_inventory,
     lbdeploy,
     sh,
     sha,
+    start_lbdeploy,
     up_json,
     wait_for_holders,
     write_inventory,
@@ -150,13 +149,7 @@ def test_a_full_disk_keeps_the_live_config(inventory: Path, lab, tmp_path: Path)
 def _interrupt_up(inventory: Path, lab, tmp_path: Path, delay: float, how: str) -> None:
     weight = random.Random(delay).randint(2, 200)
     edited = write_inventory(tmp_path, lab, ("port: 8080}\n", f"port: 8080, weight: {weight}}}\n"))
-    run = subprocess.Popen(
-        [*CLI, "up", str(edited)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=CLI_ENV,
-    )
+    run = start_lbdeploy("up", str(edited))
     time.sleep(delay)
     if how == "sigint":
         run.send_signal(signal.SIGINT)

@@ -7,7 +7,6 @@ import hashlib
 import json
 import socket
 import ssl
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from lab import lab as labmod
-from tests.integration.helpers import VIP, lab_inventory_text, lbdeploy, sh, sha, up_json
+from tests.integration.helpers import VIP, Load, lab_inventory_text, lbdeploy, sh, sha, up_json
 from tests.tlsutil import make_ca, write_pair
 
 SERVICE = """\
@@ -148,31 +147,13 @@ def test_status_and_verify_show_and_check_the_served_certificates(site: Site) ->
 
 
 def test_a_renewed_certificate_is_served_under_load_without_a_reload(site: Site) -> None:
-    counts: Counter[str] = Counter()
-    stop = threading.Event()
-    lock = threading.Lock()
-    deadline = time.monotonic() + 120
-
-    def client() -> None:
-        sent = 0
-        while not stop.is_set() and sent < 20_000 and time.monotonic() < deadline:
-            sent += 1
-            try:
-                ok = https(site, "shop.example.org")[0].startswith("HTTP/1.1 200")
-            except (OSError, ssl.SSLError):
-                ok = False
-            with lock:
-                counts["ok" if ok else "failed"] += 1
-
+    load = Load(lambda: https(site, "shop.example.org")[0].startswith("HTTP/1.1 200"), 120)
     pids = {
         n: sh(n, "echo 'show info' | socat stdio /run/lbdeploy-haproxy/admin.sock | grep '^Pid:'")
         for n in ("hera", "afrodita")
     }
     new = site.renew("shop", ["shop.example.org"])
-    threads = [threading.Thread(target=client) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    try:
+    with load:
         time.sleep(1)
         start = time.monotonic()
         result = lbdeploy("up", str(site.inventory), "--json")
@@ -183,10 +164,7 @@ def test_a_renewed_certificate_is_served_under_load_without_a_reload(site: Site)
             time.sleep(0.05)
         took = time.monotonic() - start
         time.sleep(1)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=30)
+    counts = load.counts
     sent = sum(counts.values())
     print(
         f"\nrotation under load: {sent} HTTPS requests, {counts['failed']} failed,"
