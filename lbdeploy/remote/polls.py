@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from lbdeploy.components.haproxy import servers_lines
+from lbdeploy.components.haproxy_runtime import servers_lines
 from lbdeploy.core.desired import PairState
 from lbdeploy.core.health import (
     Addresses,
