@@ -62,6 +62,16 @@ class ServiceAction:
     replaced: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Outage:
+    """A component's part of serving taken away on purpose (`failover-test`) and given back:
+    its own commands, so the operation names no daemon."""
+
+    what: str  # as the report says it: "stopped haproxy"
+    cause: Command
+    mend: Command
+
+
 class Component:
     """Defaults for a component that has none of a kind (no package, no unit, no facts)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import jinja2
 
-from lbdeploy.components.base import Component, Context, ServiceAction, render
+from lbdeploy.components.base import Component, Context, Outage, ServiceAction, render
 from lbdeploy.core.desired import PairState
 from lbdeploy.core.facts import Facts
 from lbdeploy.core.files import ManagedFile, OnChange, Phase, Validator
@@ -35,6 +35,8 @@ HAPROXY_CHECK = Validator(("haproxy", "-c", "-f"))
 RELOAD = OnChange(UNIT, "reload")
 SSL_CERT = OnChange(UNIT, "ssl-cert")
 DAEMON_RELOAD = sh("systemctl", "daemon-reload")
+# failover-test's default: no load balancer on the node serving the VIP (VRRP or anycast).
+STOP = Outage("stopped haproxy", cmd("systemctl stop haproxy"), cmd("systemctl start haproxy"))
 
 # The keywords haproxy.cfg uses, with the first version that has each (see core/platforms.py).
 DAEMON = Daemon(
