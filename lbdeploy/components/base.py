@@ -97,6 +97,11 @@ class Component:
         """Its sections of the one facts script (parsed by its own functions)."""
         return Script()
 
+    def platform_lines(self, pair: PairState) -> Script:
+        """Its probes of what the node is, in the facts' platform section: `key=value`
+        lines, which `Platform.signals` holds for its files to read."""
+        return Script()
+
     def files(self, ctx: Context, templates: jinja2.Environment) -> list[ManagedFile]:
         return []
 

@@ -9,7 +9,7 @@ from lbdeploy.components.base import Component, Context, Outage, ServiceAction, 
 from lbdeploy.core.desired import PairState
 from lbdeploy.core.facts import Facts
 from lbdeploy.core.files import ManagedFile, OnChange, Phase, Validator
-from lbdeploy.core.platforms import Daemon, Keyword
+from lbdeploy.core.platforms import Daemon, Keyword, Platform
 from lbdeploy.scripts.script import Script
 from lbdeploy.scripts.shell import cmd, sh
 
@@ -113,6 +113,18 @@ class Haproxy(Component):
     def paths(self, pair: PairState) -> tuple[str, ...]:
         return (HAPROXY_DROPIN, DEFAULT_HAPROXY, HAPROXY_CFG)
 
+    def platform_lines(self, pair: PairState) -> Script:
+        """Whether haproxy has the Prometheus exporter: `haproxy -vv` is the dearest probe
+        of all, so only a pair with `metrics` asks."""
+        if pair.stats is None or not pair.stats.metrics:
+            return Script()
+        return Script().probe(
+            cmd(
+                "if command -v haproxy >/dev/null 2>&1; then if haproxy -vv 2>/dev/null"
+                " | grep -qi 'prometheus'; then echo promex=yes; else echo promex=no; fi; fi"
+            )
+        )
+
     def files(self, ctx: Context, templates: jinja2.Environment) -> list[ManagedFile]:
         places = {
             "socket": HAPROXY_SOCKET,
@@ -138,7 +150,7 @@ class Haproxy(Component):
             # It holds the stats password: root and haproxy's group only.
             ManagedFile(
                 HAPROXY_CFG,
-                render(templates, ctx, "haproxy.cfg.j2", **places),
+                render(templates, ctx, "haproxy.cfg.j2", promex=has_promex(ctx.platform), **places),
                 0o640,
                 group="haproxy",
                 validate=HAPROXY_CHECK,
@@ -165,6 +177,12 @@ class Haproxy(Component):
         if action.action == "reload":
             return Script().line(reload(restore))
         return None
+
+
+def has_promex(platform: Platform) -> bool | None:
+    """Whether the node's haproxy has the Prometheus exporter; None: not asked, or no
+    haproxy yet (the config then asks for it, and `haproxy -c` judges)."""
+    return {"yes": True, "no": False}.get(platform.signals.get("promex", ""))
 
 
 def socket_lines() -> Script:
