@@ -52,5 +52,5 @@ def facts_request(pair: PairState) -> FactsRequest:
         units=list(units(pair)),
         probes=pair.probe_targets,
         parts=[c.fact_lines(pair) for c in parts],
-        promex=pair.stats is not None and pair.stats.metrics,
+        platform=[c.platform_lines(pair) for c in parts],
     )

@@ -62,6 +62,16 @@ class ServiceAction:
     replaced: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Outage:
+    """A component's part of serving taken away on purpose (`failover-test`) and given back:
+    its own commands, so the operation names no daemon."""
+
+    what: str  # as the report says it: "stopped haproxy"
+    cause: Command
+    mend: Command
+
+
 class Component:
     """Defaults for a component that has none of a kind (no package, no unit, no facts)."""
 
@@ -85,6 +95,11 @@ class Component:
 
     def fact_lines(self, pair: PairState) -> Script:
         """Its sections of the one facts script (parsed by its own functions)."""
+        return Script()
+
+    def platform_lines(self, pair: PairState) -> Script:
+        """Its probes of what the node is, in the facts' platform section: `key=value`
+        lines, which `Platform.signals` holds for its files to read."""
         return Script()
 
     def files(self, ctx: Context, templates: jinja2.Environment) -> list[ManagedFile]:

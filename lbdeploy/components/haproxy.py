@@ -1,18 +1,17 @@
-"""HAProxy: its config (checked by `haproxy -c`), its unit's drop-in, and a reload that is
-proven by a new worker, or undone."""
+"""HAProxy: its config (checked by `haproxy -c`), its unit's drop-in, its admin socket;
+how the running daemon takes a change and what it reports is `haproxy_runtime.py`."""
 
 from __future__ import annotations
 
 import jinja2
 
-from lbdeploy.components.base import Component, Context, ServiceAction, render
+from lbdeploy.components.base import Component, Context, Outage, ServiceAction, render
 from lbdeploy.core.desired import PairState
 from lbdeploy.core.facts import Facts
 from lbdeploy.core.files import ManagedFile, OnChange, Phase, Validator
-from lbdeploy.core.paths import APPLIED, PENDING
-from lbdeploy.core.platforms import Daemon, Keyword
-from lbdeploy.scripts.script import NOTE, Script
-from lbdeploy.scripts.shell import Command, cmd, sh
+from lbdeploy.core.platforms import Daemon, Keyword, Platform
+from lbdeploy.scripts.script import Script
+from lbdeploy.scripts.shell import cmd, sh
 
 UNIT = "haproxy"
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
@@ -36,11 +35,8 @@ HAPROXY_CHECK = Validator(("haproxy", "-c", "-f"))
 RELOAD = OnChange(UNIT, "reload")
 SSL_CERT = OnChange(UNIT, "ssl-cert")
 DAEMON_RELOAD = sh("systemctl", "daemon-reload")
-RELOAD_FAILED = 66
-# About 20 s of polls every 0.02 s (plus the check's own ~10 ms): a new worker shows
-# ~50 ms after the reload, and polling every 0.2 s cost 0.1-0.2 s per node. The journal
-# (for a load failure, to give up at once) is read every 10th poll only.
-RELOAD_WAIT_TRIES = 700
+# failover-test's default: no load balancer on the node serving the VIP (VRRP or anycast).
+STOP = Outage("stopped haproxy", cmd("systemctl stop haproxy"), cmd("systemctl start haproxy"))
 
 # The keywords haproxy.cfg uses, with the first version that has each (see core/platforms.py).
 DAEMON = Daemon(
@@ -117,6 +113,18 @@ class Haproxy(Component):
     def paths(self, pair: PairState) -> tuple[str, ...]:
         return (HAPROXY_DROPIN, DEFAULT_HAPROXY, HAPROXY_CFG)
 
+    def platform_lines(self, pair: PairState) -> Script:
+        """Whether haproxy has the Prometheus exporter: `haproxy -vv` is the dearest probe
+        of all, so only a pair with `metrics` asks."""
+        if pair.stats is None or not pair.stats.metrics:
+            return Script()
+        return Script().probe(
+            cmd(
+                "if command -v haproxy >/dev/null 2>&1; then if haproxy -vv 2>/dev/null"
+                " | grep -qi 'prometheus'; then echo promex=yes; else echo promex=no; fi; fi"
+            )
+        )
+
     def files(self, ctx: Context, templates: jinja2.Environment) -> list[ManagedFile]:
         places = {
             "socket": HAPROXY_SOCKET,
@@ -142,7 +150,7 @@ class Haproxy(Component):
             # It holds the stats password: root and haproxy's group only.
             ManagedFile(
                 HAPROXY_CFG,
-                render(templates, ctx, "haproxy.cfg.j2", **places),
+                render(templates, ctx, "haproxy.cfg.j2", promex=has_promex(ctx.platform), **places),
                 0o640,
                 group="haproxy",
                 validate=HAPROXY_CHECK,
@@ -153,9 +161,13 @@ class Haproxy(Component):
         ]
 
     def status_lines(self, pair: PairState) -> Script:
+        from lbdeploy.components.haproxy_runtime import servers_lines, version_lines
+
         return version_lines().extend(servers_lines())
 
     def service_lines(self, action: ServiceAction) -> Script | None:
+        from lbdeploy.components.haproxy_runtime import reload, ssl_cert_update  # it reads this
+
         restore = HAPROXY_CFG in action.replaced
         if action.action == "ssl-cert":
             script = Script().run(ssl_cert_update(action.paths))
@@ -167,129 +179,10 @@ class Haproxy(Component):
         return None
 
 
-_WORKER_PID = (
-    "echo 'show info' | socat -t 2 stdio unix-connect:{socket} 2>/dev/null | sed -n 's/^Pid: //p'"
-)
-
-
-def reload(restore: bool = False) -> Command:
-    """Reload haproxy and prove the new config runs; else say so, and undo only our own.
-
-    The reload is asynchronous and a config that passed `haproxy -c` can still fail to
-    load (a port already in use): the master then keeps the old workers and systemd
-    reports success. Only a new worker answering on the stats socket proves the
-    reload. `restore`: this run replaced haproxy.cfg (its previous version is the
-    `.lbdeploy-bak` this run made), so on failure that version goes back, the live
-    file is the running one again, and the next `up` sees the difference and tries
-    again. Otherwise the file on disk is not this run's to undo (a graceful restart, a
-    reload owed by an earlier run, a certificate fallback, /etc/default/haproxy alone):
-    it stays, and the reload stays owed.
-    """
-    undo, said = _on_failure(restore)
-    return (
-        cmd(
-            "before=$(" + _WORKER_PID + "); since=$(date +%s)\n"
-            "systemctl reload-or-restart haproxy\n"
-            "i=0\n"
-            "while :; do\n"
-            "  now=$(" + _WORKER_PID + ")\n"
-            '  if [ -n "$now" ] && [ "$now" != "$before" ]; then break; fi\n'
-            "  i=$((i+1))\n"
-            "  if [ $((i % 10)) -eq 0 ] || [ $i -ge {tries} ]; then\n"
-            '    log=$(journalctl -q -u haproxy --since "@$since" --no-pager 2>/dev/null'
-            " || true)\n"
-            '    if echo "$log" | grep -q "Loading failure" || [ $i -ge {tries} ]; then\n'
-            '      echo "$log" | grep ALERT >&2 || true\n      ',
-            socket=HAPROXY_SOCKET,
-            tries=RELOAD_WAIT_TRIES,
-        )
-        + undo
-        + cmd(
-            "\n      echo {message} >&2\n      exit {code}\n    fi\n  fi\n  sleep 0.02\ndone",
-            message=f"haproxy kept running its previous config: {said}",
-            code=RELOAD_FAILED,
-        )
-    )
-
-
-def _on_failure(restore: bool) -> tuple[Command, str]:
-    """What a failed reload does to the live file, and how it says so."""
-    if restore:
-        undo = cmd(
-            "if [ -f {bak} ]; then umask 077; cp -p {bak} {cfg};"
-            " grep -vF {entry} {applied} > {new} || true; mv -f {new} {applied}; rm -f {owed};"
-            " else umask 077; mkdir -p {pending}; echo reload > {owed}; fi",
-            pending=PENDING,
-            bak=HAPROXY_CFG + ".lbdeploy-bak",
-            cfg=HAPROXY_CFG,
-            entry="  " + HAPROXY_CFG,
-            applied=APPLIED,
-            new=APPLIED + ".new",
-            owed=f"{PENDING}/haproxy",  # the live file is the running one again: nothing owed
-        )
-        said = f"the new one did not load; {HAPROXY_CFG} was put back to the running version"
-    else:
-        undo = cmd(
-            "umask 077; mkdir -p {pending}; echo reload > {owed}",
-            pending=PENDING,
-            owed=f"{PENDING}/haproxy",
-        )
-        said = (
-            f"the config on disk did not load; {HAPROXY_CFG} was not changed by this run and"
-            " is left as it is (the reload stays owed: fix the cause, then run `lbdeploy up`"
-            " again)"
-        )
-    return undo, said
-
-
-def ssl_cert_update(paths: tuple[str, ...]) -> Command:
-    """New certificates through HAProxy's runtime API: no reload, no worker restarted.
-
-    `set ssl cert` takes the PEM (already moved into place, so the next reload agrees)
-    as a payload ended by an empty line; `commit ssl cert` makes it live. If HAProxy
-    refuses either, a proven reload loads the files instead; a note says which was used.
-    """
-    return cmd(
-        "api=ok; for p in {paths}; do"
-        " out=$({ printf 'set ssl cert %s <<\n' \"$p\"; cat \"$p\"; printf '\n'; }"
-        ' | socat -t 5 stdio unix-connect:{socket} 2>&1) || out="socat failed";'
-        ' case "$out" in *Transaction*) ;; *) api="set ssl cert $p: $out"; break ;; esac;'
-        ' out=$(echo "commit ssl cert $p" | socat -t 5 stdio unix-connect:{socket} 2>&1)'
-        ' || out="socat failed";'
-        ' case "$out" in *Success*) ;; *) api="commit ssl cert $p: $out"; break ;; esac;'
-        ' done; if [ "$api" = ok ]; then echo {used};'
-        ' else echo {fallback}"$(echo "$api" | head -c 300 | tr "\n" " ")"; fi',
-        paths=paths,
-        socket=HAPROXY_SOCKET,
-        used=NOTE + "certificates replaced through HAProxy's runtime API (no reload)",
-        fallback=NOTE + "HAProxy's runtime API refused the certificate, so haproxy was"
-        " reloaded instead: ",
-    )
-
-
-def servers_lines() -> Script:
-    """HAProxy's own view of its servers, from the stats socket: proxy,server,status."""
-    return (
-        Script()
-        .section("servers")
-        .probe(
-            cmd(
-                "echo 'show stat' | socat -t 2 stdio unix-connect:{socket} 2>/dev/null"
-                " | cut -d, -f1,2,18",
-                socket=HAPROXY_SOCKET,
-            )
-        )
-    )
-
-
-def version_lines() -> Script:
-    return Script().section("haproxy-version").probe(cmd("haproxy -v 2>/dev/null | head -1"))
-
-
-def parse_version(lines: list[str]) -> str:
-    """'HAProxy version 2.6.12-1+deb12u1 2023/12/16 - https://...' → '2.6.12-1+deb12u1'."""
-    first = " ".join(lines[:1]).split(" - ")[0]
-    return first.removeprefix("HAProxy version ").split(" ")[0]
+def has_promex(platform: Platform) -> bool | None:
+    """Whether the node's haproxy has the Prometheus exporter; None: not asked, or no
+    haproxy yet (the config then asks for it, and `haproxy -c` judges)."""
+    return {"yes": True, "no": False}.get(platform.signals.get("promex", ""))
 
 
 def socket_lines() -> Script:

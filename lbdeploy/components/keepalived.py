@@ -9,7 +9,14 @@ from typing import Literal
 
 import jinja2
 
-from lbdeploy.components.base import Component, Context, Prerequisite, ServiceAction, render
+from lbdeploy.components.base import (
+    Component,
+    Context,
+    Outage,
+    Prerequisite,
+    ServiceAction,
+    render,
+)
 from lbdeploy.components.haproxy import DAEMON_RELOAD
 from lbdeploy.components.notify import NOTIFY_SCRIPT
 from lbdeploy.core.desired import NodeState, PairState
@@ -24,6 +31,11 @@ from lbdeploy.scripts.shell import cmd
 UNIT = "keepalived"
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 KEEPALIVED_DROPIN = "/etc/systemd/system/keepalived.service.d/lbdeploy.conf"
+# failover-test --crash: keepalived frozen as on a hung node, so no clean handover: the
+# others take the VIPs only when its adverts stop.
+FREEZE = Outage(
+    "froze keepalived", cmd("pkill -STOP -x keepalived"), cmd("pkill -CONT -x keepalived")
+)
 STANDBY_FILE = "/etc/keepalived/lbdeploy-standby"  # 1: put on standby by `switchover`
 KEEPALIVED_PID = "/run/keepalived.pid"
 KEEPALIVED_DATA = "/tmp/keepalived.data"  # keepalived's SIGUSR1 state dump

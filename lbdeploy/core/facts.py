@@ -143,11 +143,11 @@ def _system_facts(s: Script, paths: list[str], packages: list[str]) -> None:
     s.section("dpkg").probe(count_matches("/var/lib/dpkg/updates/*"))
 
 
-def _node_facts(s: Script, units: list[str], promex: bool) -> None:
+def _node_facts(s: Script, units: list[str], platform: list[Script]) -> None:
     """Addresses, the SSH connection, units, what the platform is, reloads owed.
 
-    `promex`: ask whether haproxy has the Prometheus exporter (`haproxy -vv` is the
-    dearest probe of all; only a pair with `metrics` needs the answer).
+    `platform`: the components' own probes of what the node is, in the platform section
+    (`key=value` lines, read back from `Platform.signals`).
     """
     s.extend(address_lines())
     s.section("ssh").probe(cmd("printf '%s\\n' \"${1:-}\""))
@@ -176,13 +176,8 @@ def _node_facts(s: Script, units: list[str], promex: bool) -> None:
             " then echo netplan_nm=yes; fi"
         )
     )
-    if promex:
-        s.probe(
-            cmd(
-                "if command -v haproxy >/dev/null 2>&1; then if haproxy -vv 2>/dev/null"
-                " | grep -qi 'prometheus'; then echo promex=yes; else echo promex=no; fi; fi"
-            )
-        )
+    for part in platform:
+        s.extend(part)
     s.section("pending").probe(
         cmd(
             'for f in {dir}/*; do if [ -f "$f" ]; then lbv=; read -r lbv < "$f" || :;'
@@ -201,7 +196,7 @@ class FactsRequest:
     units: list[str]  # systemd's state of each
     probes: list[tuple[IPAddress, int]]  # VIP:port answering where the VIP is local
     parts: list[Script] = field(default_factory=list)  # each component's own sections
-    promex: bool = False
+    platform: list[Script] = field(default_factory=list)  # their probes of what the node is
 
 
 def facts_script(
@@ -214,7 +209,7 @@ def facts_script(
     """
     s = lock_lines(lock_holder)
     _system_facts(s, request.paths, request.packages)
-    _node_facts(s, request.units, request.promex)
+    _node_facts(s, request.units, request.platform)
     for part in request.parts:
         s.extend(part)
     s.extend(probe_lines(request.probes))

@@ -67,7 +67,9 @@ class Platform:
     stack: Stack = "ifupdown"
     apt: bool = True
     installed: Mapping[str, str] = field(default_factory=dict)  # package -> version
-    promex: bool | None = None  # haproxy built with the Prometheus exporter (None: unknown)
+    # What the facts' platform section said (`key=value`), the components' probes included:
+    # each component reads its own (`components/haproxy.has_promex`).
+    signals: Mapping[str, str] = field(default_factory=dict)
 
     def expected(self, daemon: Daemon) -> str | None:
         """The installed version, else what this release ships (None: unknown release)."""
@@ -104,7 +106,7 @@ def detect(
         stack=network_stack(signals),
         apt=signals.get("apt-get") == "yes",
         installed=dict(packages),
-        promex={"yes": True, "no": False}.get(signals.get("promex", "")),
+        signals=dict(signals),
     )
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from ipaddress import ip_address
 
+from lbdeploy.components.haproxy import STOP
+from lbdeploy.components.keepalived import FREEZE
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.desired import Desired, PairState, ServiceState
 from lbdeploy.core.health import vip_holders
@@ -22,7 +24,6 @@ from lbdeploy.ops.status import check_from_here
 from lbdeploy.remote.polls import poll_serving
 from lbdeploy.remote.runs import Emit, NodeRun, Runs, open_runs
 from lbdeploy.scripts.script import Script
-from lbdeploy.scripts.shell import cmd
 
 MOVE_TIMEOUT = 30.0
 FAST_POLL = 0.05
@@ -77,18 +78,10 @@ class Fault:
 
 
 def fault(crash: bool) -> Fault:
-    if crash:
-        return Fault(
-            "froze keepalived",
-            Script().run(cmd("pkill -STOP -x keepalived")),
-            Script().run(cmd("pkill -CONT -x keepalived")),
-            "pkill -CONT -x keepalived",
-        )
+    """`--crash` freezes the VRRP speaker (a hung node); else the holder's load balancer stops."""
+    outage = FREEZE if crash else STOP
     return Fault(
-        "stopped haproxy",
-        Script().run(cmd("systemctl stop haproxy")),
-        Script().run(cmd("systemctl start haproxy")),
-        "systemctl start haproxy",
+        outage.what, Script().run(outage.cause), Script().run(outage.mend), str(outage.mend)
     )
 
 

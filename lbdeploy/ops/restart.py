@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import Literal
 
-from lbdeploy.components import frr, haproxy, keepalived
+from lbdeploy.components import frr, haproxy, haproxy_runtime, keepalived
 from lbdeploy.components.keepalived import standby_script
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.desired import Desired, PairState
@@ -34,7 +34,7 @@ POLL = 0.1
 
 
 def _graceful_haproxy() -> Script:
-    return Script().line(haproxy.reload())
+    return Script().line(haproxy_runtime.reload())
 
 
 def _await_away(pair: PairState, runs: list[NodeRun], node: str) -> float:

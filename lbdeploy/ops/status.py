@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from lbdeploy.addresses import IPAddress, hostport, needle
-from lbdeploy.components import for_pair, haproxy, keepalived
+from lbdeploy.components import for_pair, haproxy, haproxy_runtime, keepalived
 from lbdeploy.components.frr_runtime import anycast_status
 from lbdeploy.components.tls import parse_loaded
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
@@ -67,7 +67,7 @@ def node_status(
         holds=tuple(str(v.vip) for v in pair.vips if v.vip in held),
         haproxy=facts.services.get(haproxy.UNIT, absent).active,
         keepalived=facts.services.get(keepalived.UNIT, absent).active,
-        haproxy_version=haproxy.parse_version(sections.get("haproxy-version", [])),
+        haproxy_version=haproxy_runtime.parse_version(sections.get("haproxy-version", [])),
         servers=parse_servers(sections.get("servers", [])),
         standby=keepalived.standby(facts),
         drift=drift,

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lbdeploy.components.haproxy import servers_lines
+from lbdeploy.components.haproxy_runtime import servers_lines
 from lbdeploy.core.desired import PairState
 from lbdeploy.core.health import (
     Addresses,

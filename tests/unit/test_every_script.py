@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lbdeploy.components import acme, facts_request, frr_runtime, haproxy, keepalived
+from lbdeploy.components import acme, facts_request, frr_runtime, haproxy_runtime, keepalived
 from lbdeploy.components.services import services_script
 from lbdeploy.core import change_scripts as changes
 from lbdeploy.core.acme import Challenge
@@ -115,7 +115,7 @@ def every_script(desired: Desired) -> Iterator[tuple[str, Script]]:
     yield "drain", servers.state_script("web", "web1", "drain")
     yield "sessions", servers.sessions_script("web", "web1")
     yield "events", events.events_script("10m")
-    yield "ssl-cert", Script().run(haproxy.ssl_cert_update(("/etc/haproxy/certs/a b.pem",)))
+    yield "ssl-cert", Script().run(haproxy_runtime.ssl_cert_update(("/etc/haproxy/certs/a b.pem",)))
     yield "unlock", locks.unlock_script()
     yield "restart", operate.restart_script("restart", ("haproxy", "keepalived"))
     yield "standby", keepalived.standby_script(True)

@@ -8,6 +8,7 @@ count too: a lazy import is still a dependency.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ FORBIDDEN = {
     "ops": ("cli",),
 }
 SSH_STACK = ("paramiko", "fabric", "invoke")
+DAEMONS = ("haproxy", "keepalived", "frr")
 
 
 def _layer(module: str) -> str:
@@ -113,6 +115,42 @@ def test_no_module_outside_components_names_a_daemon_in_its_code() -> None:
         if _layer(_module(path)) in allowed or path.name == "events.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Constant) and node.value in ("haproxy", "keepalived", "frr"):
+            if isinstance(node, ast.Constant) and node.value in DAEMONS:
                 leaks.append(f"{_module(path)}:{node.lineno}: {node.value!r}")
     assert leaks == []
+
+
+def _daemon_commands(source: str) -> list[str]:
+    """Text that names a daemon inside a `cmd(...)` or `sh(...)` call: a remote command."""
+    word = re.compile(rf"\b({'|'.join(DAEMONS)})\b")
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        func = node.func if isinstance(node, ast.Call) else None
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        if name not in ("cmd", "sh"):
+            continue
+        for part in ast.walk(node):
+            text = part.value if isinstance(part, ast.Constant) else None
+            if isinstance(text, str) and word.search(text):
+                found.append(f"{part.lineno}: {text!r}")
+    return found
+
+
+def test_no_command_outside_components_names_a_daemon() -> None:
+    """A remote command about a daemon is its component's: failover-test's stop and
+    freeze (`Outage`), the exporter's `haproxy -vv` probe (`platform_lines`), reloads,
+    status lines. ops/ and core/ ask the component for it."""
+    leaks = [
+        f"{_module(path)}:{found}"
+        for path in SOURCES
+        if _layer(_module(path)) != "components"
+        for found in _daemon_commands(path.read_text())
+    ]
+    assert leaks == []
+
+
+def test_the_command_check_catches_a_daemon_in_a_command() -> None:
+    """A check that cannot fail is a defect: both spellings of a command are caught."""
+    source = 'a = cmd("systemctl stop haproxy")\nb = shell.sh("pkill", "-x", "keepalived")\n'
+    assert len(_daemon_commands(source)) == 2
+    assert _daemon_commands('c = cmd("systemctl stop {unit}", unit=UNIT)') == []

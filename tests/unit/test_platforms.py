@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from lbdeploy.components import haproxy, keepalived
+from lbdeploy.components import facts_request, haproxy, keepalived
 from lbdeploy.components.network import NETPLAN_CHECK, netplan_file
 from lbdeploy.core.desired import derive
-from lbdeploy.core.facts import parse_facts
+from lbdeploy.core.facts import facts_script, parse_facts
 from lbdeploy.core.plan import make_plan
 from lbdeploy.core.platforms import (
     Platform,
@@ -101,3 +102,28 @@ def test_a_netplan_node_gets_a_netplan_file_applied_to_its_interface_alone() -> 
         "netplan generate && networkctl reload && networkctl reconfigure eth1"
     )
     assert "ifup" not in apply.text() and "netplan apply" not in apply.text()
+
+
+@pytest.mark.parametrize(("answer", "served"), [("yes", True), ("no", False), (None, True)])
+def test_haproxy_probes_its_exporter_and_its_config_follows_the_answer(
+    answer: str | None, served: bool
+) -> None:
+    """`haproxy -vv` is haproxy's probe, in the platform section; a build without the
+    exporter gets no /metrics, an unknown one (nothing installed yet) asks for it."""
+    desired = derive(load_inventory(DATA / "render" / "lab" / "inventory.yaml", {}), DATA)
+    pair, node = desired.pair, desired.nodes[0]
+    script = facts_script(facts_request(pair), None).text()
+    platform_part = script[script.index("@@lbdeploy platform") : script.index("@@lbdeploy pending")]
+    assert "haproxy -vv" in platform_part
+    raw = "@@lbdeploy platform\napt-get=yes\n" + (f"promex={answer}\n" if answer else "")
+    facts = parse_facts(raw)
+    platform = detect(facts.os, facts.signals, facts.packages)
+    assert haproxy.has_promex(platform) is {"yes": True, "no": False}.get(answer or "")
+    cfg = render_node(pair, node, platform)[haproxy.HAPROXY_CFG].content
+    assert ("prometheus-exporter" in cfg) is served
+
+
+def test_a_pair_without_metrics_never_runs_haproxy_vv() -> None:
+    desired = derive(load_inventory(DATA / "render" / "lab" / "inventory.yaml", {}), DATA)
+    pair = replace(desired.pair, stats=None)
+    assert "haproxy -vv" not in facts_script(facts_request(pair), None).text()

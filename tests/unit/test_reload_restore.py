@@ -8,7 +8,7 @@ live file alone and keep the reload owed, or it would restore the config of runs
 
 from __future__ import annotations
 
-from lbdeploy.components import haproxy
+from lbdeploy.components import haproxy_runtime
 from lbdeploy.components.services import services_script
 from lbdeploy.core.facts import parse_facts
 from lbdeploy.core.plan import make_plan
@@ -55,7 +55,7 @@ def test_a_change_to_default_haproxy_alone_restores_nothing() -> None:
 def test_a_graceful_restart_restores_nothing() -> None:
     script = _graceful_haproxy().text()
     assert RESTORE not in script and OWE in script
-    assert haproxy.reload(restore=True).text().count(RESTORE) == 1
+    assert haproxy_runtime.reload(restore=True).text().count(RESTORE) == 1
 
 
 def test_a_new_cfg_over_a_reload_still_owed_restores_nothing() -> None:
