@@ -8,6 +8,7 @@ must come back to one holder by itself, without an operator.
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.request
 from pathlib import Path
@@ -89,6 +90,21 @@ def table_entry(node: str) -> dict[str, str]:
     raise AssertionError(f"{node}: no entry for {labmod.GATEWAY} in:\n{out}")
 
 
+def wait_peer_established(node: str, peer: str, timeout: float) -> None:
+    """Until `node`'s HAProxy has its peers session with `peer` established (`show
+    peers`: `id=PEER(remote,...)` ... `state=EST`): the table is pushed only over it, and
+    HAProxy connects it on its own a moment after it starts."""
+    deadline = time.monotonic() + timeout
+    pattern = re.compile(rf"id={re.escape(peer)}\(remote,[^)]*\).*?state=(\w+)", re.DOTALL)
+    while True:
+        out = sh(node, f"echo 'show peers' | socat stdio {ADMIN}")
+        found = pattern.search(out)
+        if found and found.group(1) == "EST":
+            return
+        assert time.monotonic() < deadline, f"{node}: no peers session with {peer}:\n{out}"
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def sticky(lab: labmod.Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
     labmod.reset_nodes(lab)
@@ -101,6 +117,7 @@ def sticky(lab: labmod.Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_pinned_client_stays_on_its_backend_across_failover_and_reload(sticky: Path) -> None:
+    wait_peer_established("hera", "afrodita", timeout=15)
     pinned = {get() for _ in range(6)}
     assert len(pinned) == 1, pinned
     server = table_entry("hera")["server_id"]
