@@ -4,9 +4,9 @@ real FRR router, which spreads one client's connections over them with ECMP.
 The router (lab/router/) and the client (behind it, on the edge network) are the lab's,
 as a user's upstream network is theirs: lbdeploy configures only the LB nodes. Times are
 taken with the host's clock on both sides (containers share it): the trigger is stamped
-here, the router stamps the moment its kernel route changes, polled inside the router
-every 10 ms by a bounded loop.
-"""
+here; a bounded loop inside the router polls its kernel route every 10 ms and stamps the
+last look that saw the old route and the first that saw the new one, so a change is
+known between two instants (further apart when the machine is loaded)."""
 
 from __future__ import annotations
 
