@@ -174,7 +174,7 @@ def status_table(statuses: list[NodeStatus]) -> Table:
             status.node,
             vrrp,
             ", ".join(status.holds) or "-",
-            f"{status.haproxy} {status.haproxy_version}".strip(),
+            f"{status.haproxy} {status.haproxy_version}".strip() + _sync_cell(status),
             servers,
             "yes" if status.standby else "no",
             ", ".join(status.drift) or "-",
@@ -182,6 +182,14 @@ def status_table(statuses: list[NodeStatus]) -> Table:
         )
         table.add_row(*map(plain, cells))
     return table
+
+
+def _sync_cell(status: NodeStatus) -> str:
+    """', tables synced with afrodita' (or 'not synced with afrodita (CONN)')."""
+    synced = [peer for peer, state in status.sync.items() if state == "EST"]
+    not_synced = [f"{peer} ({state})" for peer, state in status.sync.items() if state != "EST"]
+    cell = f", tables synced with {', '.join(synced)}" if synced else ""
+    return cell + (f", not synced with {', '.join(not_synced)}" if not_synced else "")
 
 
 def _since(seconds: int | None) -> str:

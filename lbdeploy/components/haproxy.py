@@ -161,9 +161,10 @@ class Haproxy(Component):
         ]
 
     def status_lines(self, pair: PairState) -> Script:
-        from lbdeploy.components.haproxy_runtime import servers_lines, version_lines
+        from lbdeploy.components.haproxy_runtime import peers_lines, servers_lines, version_lines
 
-        return version_lines().extend(servers_lines())
+        script = version_lines().extend(servers_lines())
+        return script.extend(peers_lines()) if pair.peers else script
 
     def service_lines(self, action: ServiceAction) -> Script | None:
         from lbdeploy.components.haproxy_runtime import reload, ssl_cert_update  # it reads this

@@ -1,7 +1,10 @@
 """HAProxy at runtime: the proven reload, certificates through its runtime API, and what
-`status` and `up`'s wait ask its stats socket (the servers, the version)."""
+`status` and `up`'s wait ask its stats socket (the servers, the version, the peers that
+sync its stick tables)."""
 
 from __future__ import annotations
+
+import re
 
 from lbdeploy.components.haproxy import HAPROXY_CFG, HAPROXY_SOCKET
 from lbdeploy.core.paths import APPLIED, PENDING
@@ -137,3 +140,40 @@ def parse_version(lines: list[str]) -> str:
     """'HAProxy version 2.6.12-1+deb12u1 2023/12/16 - https://...' → '2.6.12-1+deb12u1'."""
     first = " ".join(lines[:1]).split(" - ")[0]
     return first.removeprefix("HAProxy version ").split(" ")[0]
+
+
+def peers_lines() -> Script:
+    """`show peers`: one block per peer, opened by `id=NAME(remote,...)`; its `state=` is
+    the session's stream state (`EST`: connected), printed only while a session exists."""
+    return (
+        Script()
+        .section("haproxy-peers")
+        .probe(
+            cmd(
+                "echo 'show peers' | socat -t 2 stdio unix-connect:{socket} 2>/dev/null",
+                socket=HAPROXY_SOCKET,
+            )
+        )
+    )
+
+
+_PEER = re.compile(r"\bid=([^\s(]+)\(remote,")
+_STATE = re.compile(r"\bstate=(\w+)")  # not app_state= or learn_state= (HAProxy 3.0)
+_LAST = re.compile(r"\blast_status=(\w+)")
+
+
+def parse_peers(lines: list[str]) -> dict[str, str]:
+    """Each remote peer → `EST` when its session is connected, else its last handshake
+    status (`CONN`, `HSHK`, `NONE`, ...), as HAProxy 2.6 and 3.0 print `show peers`."""
+    found: dict[str, str] = {}
+    name = ""
+    for line in lines:
+        if peer := _PEER.search(line):
+            name = peer.group(1)
+            last = _LAST.search(line)
+            found[name] = last.group(1) if last else "NONE"
+        elif " id=" in line and "(local," in line:
+            name = ""  # this node itself: its block says nothing of a session
+        elif name and (state := _STATE.search(line)) and state.group(1) == "EST":
+            found[name] = "EST"
+    return found

@@ -160,6 +160,7 @@ class NodeStatus:
     tcp: dict[str, bool] = field(default_factory=dict)  # "vip:port" -> a connect succeeded
     certs: dict[str, LoadedCert] = field(default_factory=dict)  # file -> what HAProxy holds
     anycast: AnycastStatus | None = None  # sessions, BFD, announcements (anycast pairs)
+    sync: dict[str, str] = field(default_factory=dict)  # peer node -> EST or last status
 
 
 def answer_from_holder(holder: NodeStatus | None, target: str, mode: str) -> str:
@@ -218,6 +219,7 @@ def verify_problems(
         if status.haproxy != "active":
             problems.append(f"{status.node}: haproxy is {status.haproxy}")
     problems += anycast_problems(pair, reachable)
+    problems += sync_problems(pair, reachable)
     for svc in pair.services:
         for _, target in svc.targets:
             answer = answers.get(target, "not checked")
@@ -258,3 +260,31 @@ def answers_locally(status: NodeStatus, target: str, mode: str) -> bool:
         code = status.http.get(target, "none")
         return code.isdigit() and int(code) < 500
     return status.tcp.get(target, False)
+
+
+def sync_problems(pair: PairState, reachable: list[NodeStatus]) -> list[str]:
+    """Every running HAProxy syncs its stick tables with every other running one: without
+    the session, a failover loses the clients' stickiness and rate counters. A node down
+    or unread is reported once, as itself."""
+    if pair.peers is None:
+        return []
+    running = {s.node for s in reachable if s.haproxy == "active"}
+    problems = []
+    for status in reachable:
+        if status.node not in running:
+            continue
+        for peer in sorted(running - {status.node}):
+            state = status.sync.get(peer)
+            if state != "EST":
+                problems.append(
+                    f"{status.node}: stick tables not synced with {peer} ({session_down(state)};"
+                    f" TCP port {pair.peers.port} between the nodes)"
+                )
+    return problems
+
+
+def session_down(state: str | None) -> str:
+    """Why a peers session is not there, from `parse_peers`' word for it."""
+    if state is None:
+        return "HAProxy does not list it as a peer"
+    return f"no HAProxy peers session, last handshake status {state}"

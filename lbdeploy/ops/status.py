@@ -75,6 +75,7 @@ def node_status(
         tcp=dict(facts.probes),
         certs=parse_loaded(sections),
         anycast=anycast_status(pair.anycast, facts, sections) if pair.anycast else None,
+        sync=haproxy_runtime.parse_peers(sections.get("haproxy-peers", [])),
     )
 
 

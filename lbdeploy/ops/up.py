@@ -26,7 +26,13 @@ from lbdeploy.core.plan import Plan, make_plan
 from lbdeploy.core.platforms import problems
 from lbdeploy.core.report import Report, StepResult
 from lbdeploy.errors import AcmeStateMissing, NodeError, RemoteError
-from lbdeploy.remote.polls import CONVERGE_TIMEOUT, poll_until_serving, settle_servers
+from lbdeploy.remote.polls import (
+    CONVERGE_TIMEOUT,
+    SYNC_TIMEOUT,
+    poll_until_serving,
+    settle_servers,
+    settle_sync,
+)
 from lbdeploy.remote.runs import Emit, NodeRun, Runs, not_ready, on_each, open_runs, roll_order
 from lbdeploy.scripts.script import NOTE, Script, split_sections
 from lbdeploy.scripts.shell import cmd
@@ -211,6 +217,11 @@ def _settle(report: Report, pair: PairState, runs: Runs, changed: bool, start: f
     servers = settle_servers(pair, runs.ready, first=seen)
     report.servers = {svc: {srv: state for _, srv, state in rows} for svc, rows in servers.items()}
     report.notes += describe_servers(servers)
+    if pair.peers is not None:
+        unsynced = settle_sync(runs.ready)
+        report.notes += [f"after {SYNC_TIMEOUT:.0f} s: {p}" for p in unsynced] or [
+            "stick tables: every node's HAProxy syncs with every other"
+        ]
 
 
 def _report_check(runs: Runs, plans: Plans, emit: Emit, diff: bool) -> None:

@@ -2,7 +2,8 @@
 
 One cheap round trip per node and poll (`core/serving.py`), in parallel; every wait
 has a deadline and returns what is still wrong rather than raising. `wait_until_idle` is
-the same bound for connections to end (`drain --wait`, `withdraw`).
+the same bound for connections to end (`drain --wait`, `withdraw`); `settle_sync` for
+the HAProxy peers sessions that sync the stick tables.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lbdeploy.components.haproxy_runtime import servers_lines
+from lbdeploy.components.haproxy_runtime import parse_peers, peers_lines, servers_lines
 from lbdeploy.core.desired import PairState
 from lbdeploy.core.health import (
     Addresses,
@@ -22,6 +23,7 @@ from lbdeploy.core.health import (
     parse_servers,
     servers_behind_vips,
     servers_ready,
+    session_down,
     vip_holders,
 )
 from lbdeploy.core.parsers import parse_addresses, parse_probes
@@ -31,6 +33,9 @@ from lbdeploy.scripts.script import split_sections
 
 CONVERGE_TIMEOUT = 20.0
 SETTLE_TIMEOUT = 10.0
+# HAProxy retries a peer it could not reach every 5 s: a node started before the other
+# connects at its second try at the latest.
+SYNC_TIMEOUT = 12.0
 # A poll is one cheap round trip per node; 0.2 s apart, an election is seen within 0.2 s.
 POLL_INTERVAL = 0.2
 
@@ -128,3 +133,34 @@ def wait_until_idle(
         if not any(counts.values()) or time.monotonic() >= deadline:
             return counts
         time.sleep(interval)
+
+
+def poll_sync(runs: list[NodeRun]) -> dict[str, dict[str, str]]:
+    """One round trip per node, in parallel: its HAProxy's peers and their sessions."""
+    seen: dict[str, dict[str, str]] = {}
+
+    def poll(run: NodeRun) -> None:
+        result = run.session.run(peers_lines(), step="poll", timeout=30)
+        seen[run.name] = parse_peers(split_sections(result.stdout).get("haproxy-peers", []))
+
+    on_each(runs, poll)
+    return seen
+
+
+def settle_sync(runs: list[NodeRun], timeout: float = SYNC_TIMEOUT) -> list[str]:
+    """Wait (bounded) until every node's HAProxy has its peers session with every other
+    one; return what is still not synced at the bound (reported, not failed: the pair
+    serves, only a failover would lose the tables' state)."""
+    names = {r.name for r in runs}
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = poll_sync(runs)
+        left = [
+            f"{node}: stick tables not synced with {peer} ({session_down(seen[node].get(peer))})"
+            for node in sorted(seen)
+            for peer in sorted(names - {node})
+            if seen[node].get(peer) != "EST"
+        ]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(POLL_INTERVAL)

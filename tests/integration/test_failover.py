@@ -8,7 +8,6 @@ must come back to one holder by itself, without an operator.
 
 from __future__ import annotations
 
-import re
 import time
 import urllib.request
 from pathlib import Path
@@ -90,21 +89,6 @@ def table_entry(node: str) -> dict[str, str]:
     raise AssertionError(f"{node}: no entry for {labmod.GATEWAY} in:\n{out}")
 
 
-def wait_peer_established(node: str, peer: str, timeout: float) -> None:
-    """Until `node`'s HAProxy has its peers session with `peer` established (`show
-    peers`: `id=PEER(remote,...)` ... `state=EST`): the table is pushed only over it, and
-    HAProxy connects it on its own a moment after it starts."""
-    deadline = time.monotonic() + timeout
-    pattern = re.compile(rf"id={re.escape(peer)}\(remote,[^)]*\).*?state=(\w+)", re.DOTALL)
-    while True:
-        out = sh(node, f"echo 'show peers' | socat stdio {ADMIN}")
-        found = pattern.search(out)
-        if found and found.group(1) == "EST":
-            return
-        assert time.monotonic() < deadline, f"{node}: no peers session with {peer}:\n{out}"
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def sticky(lab: labmod.Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
     labmod.reset_nodes(lab)
@@ -113,11 +97,20 @@ def sticky(lab: labmod.Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path.write_text(text[: text.index("services:")] + "services:\n" + STICKY)
     code, report = up_json(path)
     assert code == 0, report
+    # `up` waits (bounded) for the peers sessions: the tables sync before it ends.
+    assert "stick tables: every node's HAProxy syncs with every other" in report["notes"], report
     return path
 
 
+def synced(inventory: Path) -> dict[str, dict[str, str]]:
+    """Each node's `status` word for its peers sessions: {'hera': {'afrodita': 'EST'}, ...}."""
+    code, nodes = run_json("status", str(inventory))
+    assert code == 0, nodes
+    return {n["node"]: n["sync"] for n in nodes}
+
+
 def test_a_pinned_client_stays_on_its_backend_across_failover_and_reload(sticky: Path) -> None:
-    wait_peer_established("hera", "afrodita", timeout=15)
+    assert synced(sticky) == {"hera": {"afrodita": "EST"}, "afrodita": {"hera": "EST"}}
     pinned = {get() for _ in range(6)}
     assert len(pinned) == 1, pinned
     server = table_entry("hera")["server_id"]
@@ -162,3 +155,36 @@ def test_a_rate_counter_keeps_its_value_across_failover(sticky: Path) -> None:
     finally:
         assert run_json("switchover", str(sticky), "--back")[0] == 0
     wait_for_holders(["hera"], 15)
+
+
+# Every packet to or from the peers port (10000, the default) dropped on afrodita, so a
+# session in either direction hears nothing: HAProxy shuts a session that heard nothing
+# for a reconnect period (5 s, PEER_RECONNECT_TIMEOUT in src/peers.c) and cannot open one.
+SYNC_BLOCK = (
+    "nft add table inet lbdsync && nft add chain inet lbdsync input "
+    "'{ type filter hook input priority 0; }' && "
+    "nft add rule inet lbdsync input tcp dport 10000 drop && "
+    "nft add rule inet lbdsync input tcp sport 10000 drop"
+)
+
+
+def test_verify_names_a_broken_table_sync_and_passes_once_it_is_back(sticky: Path) -> None:
+    """The peers port cut on afrodita: hera's session drops and cannot come back, and
+    verify says so (the pair still serves, so only verify and status can tell)."""
+    sh("afrodita", SYNC_BLOCK)
+    try:
+        deadline = time.monotonic() + 20
+        while synced(sticky)["hera"].get("afrodita") == "EST":
+            assert time.monotonic() < deadline, "hera still synced with afrodita after 20 s"
+            time.sleep(0.5)
+        code, verdict = run_json("verify", str(sticky))
+        assert code == 1, verdict
+        broken = "hera: stick tables not synced with afrodita ("
+        assert any(p.startswith(broken) for p in verdict["problems"]), verdict["problems"]
+    finally:
+        labmod.node_exec("afrodita", "nft delete table inet lbdsync")
+    deadline = time.monotonic() + 20  # HAProxy retries a peer every 5 s
+    while synced(sticky) != {"hera": {"afrodita": "EST"}, "afrodita": {"hera": "EST"}}:
+        assert time.monotonic() < deadline, synced(sticky)
+        time.sleep(0.5)
+    assert run_json("verify", str(sticky))[0] == 0
