@@ -44,6 +44,7 @@ ADDRESS = {n.name: n.public_address for n in labmod.LB_NODES}
 VIP, VIP6 = labmod.ANYCAST_VIP, labmod.ANYCAST_VIP6
 HOLD_DOWN = 5.0  # seconds the gate waits before it announces again (anycast-gate.service)
 ADMIN = "/run/lbdeploy-haproxy/admin.sock"
+PASSWORD = "lab-bgp-md5"  # the sessions' TCP-MD5 key, in lab/router's frr.conf too
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,12 @@ def anycast(lab: labmod.Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     assert report["converged_after"] is not None, report["notes"]
     assert "web: 2/2 servers UP" in report["notes"]
     wait_nexthops(VIP, set(ADDRESS.values()), timeout=2)
+    # The router asks a TCP-MD5 password (lab/router): the sessions above carry it; it
+    # is in frr.conf for FRR alone (Debian's modes), and never printed.
+    assert PASSWORD not in json.dumps(report)
+    for node in NODES:
+        assert sh(node, "stat -c '%a %U:%G' /etc/frr/frr.conf").split() == ["640", "frr:frr"]
+        assert sh(node, f"grep -c 'password {PASSWORD}$' /etc/frr/frr.conf").strip() == "2"
     yield path
     labmod.reset_nodes(lab, NODES)
 
@@ -105,11 +112,23 @@ def test_a_rerun_changes_nothing_and_verify_passes(anycast: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+WEBHOOK_LOG = "/var/log/lab-webhook.log"  # on web1, one JSON line per request received
+
+
+def webhook_states(node: str) -> list[str]:
+    """The anycast states `node`'s gate posted to the inventory's webhook (web1), in order."""
+    text = labmod.node_exec("web1", f"cat {WEBHOOK_LOG} 2>/dev/null").stdout
+    posts = [json.loads(line) for line in text.splitlines() if line.strip()]
+    bodies = [json.loads(p["body"]) for p in posts if p["path"] == "/alerts"]
+    return [b["state"] for b in bodies if b["node"] == node and VIP in b["anycast_vips"]]
+
+
 def test_haproxy_stopped_withdraws_within_a_second_and_returns_after_the_hold_down(
     anycast: Path,
 ) -> None:
     everyone = set(ADDRESS.values())
     wait_nexthops(VIP, everyone, timeout=30)
+    labmod.node_exec("web1", f"rm -f {WEBHOOK_LOG}")
     watcher = router_watch(VIP, ADDRESS["hera"], timeout=10)
     time.sleep(0.3)  # the watcher runs
     stopped = time.time()
@@ -126,6 +145,11 @@ def test_haproxy_stopped_withdraws_within_a_second_and_returns_after_the_hold_do
     print(f"anycast: haproxy stop -> withdrawn in {withdrawn:.3f} s; back in {back:.2f} s")
     assert withdrawn <= 1.0
     assert back >= HOLD_DOWN
+    # The gate posted both moves to the webhook (in the background, bounded: 5 s here).
+    deadline = time.monotonic() + 5
+    while webhook_states("hera") != ["withdrawn", "announced"]:
+        assert time.monotonic() < deadline, webhook_states("hera")
+        time.sleep(0.2)
 
 
 def test_a_frozen_node_is_dropped_by_bfd_within_half_a_second(anycast: Path) -> None:
@@ -169,6 +193,7 @@ def test_status_shows_each_session_bfd_and_the_vips_announced(anycast: Path) -> 
     wait_nexthops(VIP, set(ADDRESS.values()), timeout=30)
     code, nodes = run_json("status", str(anycast))
     assert code == 0
+    assert PASSWORD not in json.dumps(nodes)
     for node in nodes:
         bgp = node["anycast"]
         assert (bgp["frr"], bgp["gate"], bgp["withdrawn"]) == ("active", "active", False)
