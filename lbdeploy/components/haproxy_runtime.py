@@ -163,8 +163,9 @@ _LAST = re.compile(r"\blast_status=(\w+)")
 
 
 def parse_peers(lines: list[str]) -> dict[str, str]:
-    """Each remote peer → `EST` when its session is connected, else its last handshake
-    status (`CONN`, `HSHK`, `NONE`, ...), as HAProxy 2.6 and 3.0 print `show peers`."""
+    """Each remote peer → `EST` when its session is up: connected (`state=EST`) and its
+    handshake done (`last_status=ESTA`, set on both sides only then); else that last
+    handshake status (`CONN`, `HSHK`, `NAME`, ...), as HAProxy 2.6 and 3.0 print them."""
     found: dict[str, str] = {}
     name = ""
     for line in lines:
@@ -174,6 +175,6 @@ def parse_peers(lines: list[str]) -> dict[str, str]:
             found[name] = last.group(1) if last else "NONE"
         elif " id=" in line and "(local," in line:
             name = ""  # this node itself: its block says nothing of a session
-        elif name and (state := _STATE.search(line)) and state.group(1) == "EST":
-            found[name] = "EST"
+        elif name and found[name] == "ESTA" and (state := _STATE.search(line)):
+            found[name] = "EST" if state.group(1) == "EST" else found[name]
     return found

@@ -268,19 +268,23 @@ def sync_problems(pair: PairState, reachable: list[NodeStatus]) -> list[str]:
     or unread is reported once, as itself."""
     if pair.peers is None:
         return []
-    running = {s.node for s in reachable if s.haproxy == "active"}
-    problems = []
-    for status in reachable:
-        if status.node not in running:
+    seen = {s.node: s.sync for s in reachable if s.haproxy == "active"}
+    return unsynced(sorted(seen), seen, f"; TCP port {pair.peers.port} between the nodes")
+
+
+def unsynced(names: list[str], seen: dict[str, dict[str, str]], hint: str = "") -> list[str]:
+    """Each node's missing peers session with each other node, by name (`seen`: each
+    node's `parse_peers`); a node not in `seen` could not be read."""
+    left = []
+    for node in names:
+        if node not in seen:
+            left.append(f"{node}: its HAProxy peers could not be read")
             continue
-        for peer in sorted(running - {status.node}):
-            state = status.sync.get(peer)
-            if state != "EST":
-                problems.append(
-                    f"{status.node}: stick tables not synced with {peer} ({session_down(state)};"
-                    f" TCP port {pair.peers.port} between the nodes)"
-                )
-    return problems
+        for peer in names:
+            if peer != node and seen[node].get(peer) != "EST":
+                why = session_down(seen[node].get(peer))
+                left.append(f"{node}: stick tables not synced with {peer} ({why}{hint})")
+    return left
 
 
 def session_down(state: str | None) -> str:

@@ -217,9 +217,9 @@ def _settle(report: Report, pair: PairState, runs: Runs, changed: bool, start: f
     servers = settle_servers(pair, runs.ready, first=seen)
     report.servers = {svc: {srv: state for _, srv, state in rows} for svc, rows in servers.items()}
     report.notes += describe_servers(servers)
-    if pair.peers is not None:
-        unsynced = settle_sync(runs.ready)
-        report.notes += [f"after {SYNC_TIMEOUT:.0f} s: {p}" for p in unsynced] or [
+    if pair.peers is not None and len(runs.ready) > 1:
+        missing = settle_sync(runs.ready)
+        report.notes += [f"after {SYNC_TIMEOUT:.0f} s: {p}" for p in missing] or [
             "stick tables: every node's HAProxy syncs with every other"
         ]
 

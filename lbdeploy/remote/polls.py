@@ -23,7 +23,7 @@ from lbdeploy.core.health import (
     parse_servers,
     servers_behind_vips,
     servers_ready,
-    session_down,
+    unsynced,
     vip_holders,
 )
 from lbdeploy.core.parsers import parse_addresses, parse_probes
@@ -135,12 +135,12 @@ def wait_until_idle(
         time.sleep(interval)
 
 
-def poll_sync(runs: list[NodeRun]) -> dict[str, dict[str, str]]:
+def poll_sync(runs: list[NodeRun], timeout: float) -> dict[str, dict[str, str]]:
     """One round trip per node, in parallel: its HAProxy's peers and their sessions."""
     seen: dict[str, dict[str, str]] = {}
 
     def poll(run: NodeRun) -> None:
-        result = run.session.run(peers_lines(), step="poll", timeout=30)
+        result = run.session.run(peers_lines(), step="poll", timeout=timeout)
         seen[run.name] = parse_peers(split_sections(result.stdout).get("haproxy-peers", []))
 
     on_each(runs, poll)
@@ -149,18 +149,15 @@ def poll_sync(runs: list[NodeRun]) -> dict[str, dict[str, str]]:
 
 def settle_sync(runs: list[NodeRun], timeout: float = SYNC_TIMEOUT) -> list[str]:
     """Wait (bounded) until every node's HAProxy has its peers session with every other
-    one; return what is still not synced at the bound (reported, not failed: the pair
-    serves, only a failover would lose the tables' state)."""
-    names = {r.name for r in runs}
+    one, in two polls running (two nodes that connect to each other at once keep one
+    session and drop the other); return what is still not synced at the bound (reported,
+    not failed: the pair serves, only a failover would lose the tables' state)."""
+    names = sorted(r.name for r in runs)
     deadline = time.monotonic() + timeout
+    clean = 0
     while True:
-        seen = poll_sync(runs)
-        left = [
-            f"{node}: stick tables not synced with {peer} ({session_down(seen[node].get(peer))})"
-            for node in sorted(seen)
-            for peer in sorted(names - {node})
-            if seen[node].get(peer) != "EST"
-        ]
-        if not left or time.monotonic() >= deadline:
+        left = unsynced(names, poll_sync(runs, max(5.0, deadline - time.monotonic())))
+        clean = 0 if left else clean + 1
+        if clean == 2 or time.monotonic() >= deadline:
             return left
         time.sleep(POLL_INTERVAL)

@@ -109,12 +109,37 @@ def synced(inventory: Path) -> dict[str, dict[str, str]]:
     return {n["node"]: n["sync"] for n in nodes}
 
 
+BOTH = {"hera": {"afrodita": "EST"}, "afrodita": {"hera": "EST"}}
+
+
+def wait_synced(inventory: Path, timeout: float) -> None:
+    """Until both sessions are up (bounded): two nodes that connect to each other at once
+    keep one session and drop the other, which reconnects within about 2 s."""
+    deadline = time.monotonic() + timeout
+    while (seen := synced(inventory)) != BOTH:
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.5)
+
+
+def wait_entry(node: str, timeout: float) -> dict[str, str]:
+    """This machine's entry in `node`'s table once it is there: the peers protocol pushes
+    an update a moment after the request that made it (bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return table_entry(node)
+        except AssertionError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
 def test_a_pinned_client_stays_on_its_backend_across_failover_and_reload(sticky: Path) -> None:
-    assert synced(sticky) == {"hera": {"afrodita": "EST"}, "afrodita": {"hera": "EST"}}
+    wait_synced(sticky, 15)
     pinned = {get() for _ in range(6)}
     assert len(pinned) == 1, pinned
     server = table_entry("hera")["server_id"]
-    assert table_entry("afrodita")["server_id"] == server  # pushed to the backup already
+    assert wait_entry("afrodita", 5)["server_id"] == server  # pushed to the backup
     code, move = run_json("failover-test", str(sticky))
     assert code == 0, move
     assert {get() for _ in range(6)} == pinned
@@ -183,8 +208,5 @@ def test_verify_names_a_broken_table_sync_and_passes_once_it_is_back(sticky: Pat
         assert any(p.startswith(broken) for p in verdict["problems"]), verdict["problems"]
     finally:
         labmod.node_exec("afrodita", "nft delete table inet lbdsync")
-    deadline = time.monotonic() + 20  # HAProxy retries a peer every 5 s
-    while synced(sticky) != {"hera": {"afrodita": "EST"}, "afrodita": {"hera": "EST"}}:
-        assert time.monotonic() < deadline, synced(sticky)
-        time.sleep(0.5)
+    wait_synced(sticky, 20)  # HAProxy retries a peer every 5 s
     assert run_json("verify", str(sticky))[0] == 0

@@ -16,7 +16,7 @@ from lbdeploy.cli.display import status_table
 from lbdeploy.components.haproxy import Haproxy
 from lbdeploy.components.haproxy_runtime import parse_peers
 from lbdeploy.core.desired import PairState, derive
-from lbdeploy.core.health import NodeStatus, sync_problems
+from lbdeploy.core.health import NodeStatus, sync_problems, unsynced
 from lbdeploy.inventory.load import parse_inventory
 
 DATA = Path(__file__).parent / "data"
@@ -35,6 +35,8 @@ def _lines(name: str) -> list[str]:
         ("haproxy-2.6-connecting.txt", {"afrodita": "CONN"}),
         ("haproxy-3.0-connected.txt", {"afrodita": "EST"}),
         ("haproxy-3.0-gone.txt", {"afrodita": "ESTA"}),  # was up, dropped: no session now
+        # Connected, the handshake not done: no table flows yet.
+        ("haproxy-2.6-handshaking.txt", {"afrodita": "HSHK"}),
     ],
 )
 def test_show_peers_gives_each_remote_peer_and_whether_its_session_is_up(
@@ -62,10 +64,10 @@ def test_verify_passes_when_both_sessions_are_up_and_names_each_side_that_is_not
     assert sync_problems(pair, up) == []
     down = [_status("hera", {"afrodita": "CONN"}), _status("afrodita", {})]
     assert sync_problems(pair, down) == [
-        "hera: stick tables not synced with afrodita (no HAProxy peers session, last"
-        " handshake status CONN; TCP port 10000 between the nodes)",
         "afrodita: stick tables not synced with hera (HAProxy does not list it as a peer;"
         " TCP port 10000 between the nodes)",
+        "hera: stick tables not synced with afrodita (no HAProxy peers session, last"
+        " handshake status CONN; TCP port 10000 between the nodes)",
     ]
 
 
@@ -92,3 +94,15 @@ def test_status_shows_with_whom_the_tables_are_synced() -> None:
         "active, tables synced with afrodita",
         "active, not synced with hera (HSHK)",
     ]
+
+
+def test_up_names_each_session_missing_and_a_node_it_could_not_read() -> None:
+    names = ["afrodita", "atenea", "hera"]
+    seen = {"hera": {"afrodita": "EST", "atenea": "EST"}, "afrodita": {"hera": "EST"}}
+    assert unsynced(names, seen) == [
+        "afrodita: stick tables not synced with atenea (HAProxy does not list it as a peer)",
+        "atenea: its HAProxy peers could not be read",
+    ]
+    seen["afrodita"]["atenea"] = "EST"
+    seen["atenea"] = {"hera": "EST", "afrodita": "EST"}
+    assert unsynced(names, seen) == []
