@@ -193,3 +193,17 @@ def read_pty(fd: int, deadline: float, enough: Callable[[bytes], bool] | None = 
             break
         output += chunk
     return output
+
+
+def input_drop(table: str, *matches: str) -> str:
+    """The node command that drops the packets arriving that match any of `matches` (nft
+    expressions), in an inet table of its own, so `input_undrop(table)` lifts just that."""
+    rules = " && ".join(f"nft add rule inet {table} input {match} drop" for match in matches)
+    return (
+        f"nft add table inet {table} && nft add chain inet {table} input "
+        f"'{{ type filter hook input priority 0; }}' && {rules}"
+    )
+
+
+def input_undrop(table: str) -> str:
+    return f"nft delete table inet {table}"

@@ -16,6 +16,8 @@ import pytest
 
 from lab import lab as labmod
 from tests.integration.helpers import (
+    input_drop,
+    input_undrop,
     lab_inventory_text,
     lbdeploy,
     run_json,
@@ -25,12 +27,8 @@ from tests.integration.helpers import (
 )
 
 PAIR = ("hera", "afrodita")
-BLOCK = (
-    "nft add table inet lbdalert && nft add chain inet lbdalert input "
-    "'{ type filter hook input priority 0; }' && "
-    "nft add rule inet lbdalert input ip protocol 112 drop"
-)
-UNBLOCK = "nft delete table inet lbdalert"
+BLOCK = input_drop("lbdalert", "ip protocol 112")  # VRRP
+UNBLOCK = input_undrop("lbdalert")
 
 
 def api(path: str) -> dict:

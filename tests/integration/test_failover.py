@@ -17,6 +17,8 @@ import pytest
 from lab import lab as labmod
 from tests.integration.helpers import (
     converged_inventory,
+    input_drop,
+    input_undrop,
     lab_inventory_text,
     run_json,
     sh,
@@ -26,12 +28,8 @@ from tests.integration.helpers import (
 
 PAIR = ("hera", "afrodita")
 ADMIN = "/run/lbdeploy-haproxy/admin.sock"
-BLOCK = (
-    "nft add table inet lbdpart && nft add chain inet lbdpart input "
-    "'{ type filter hook input priority 0; }' && "
-    "nft add rule inet lbdpart input ip protocol 112 drop"
-)
-UNBLOCK = "nft delete table inet lbdpart"
+BLOCK = input_drop("lbdpart", "ip protocol 112")  # VRRP
+UNBLOCK = input_undrop("lbdpart")
 PARTITION = 10.0  # seconds VRRP stays blocked
 HEAL = 5.0  # seconds within which one holder must be left once it is unblocked
 
@@ -185,12 +183,7 @@ def test_a_rate_counter_keeps_its_value_across_failover(sticky: Path) -> None:
 # Every packet to or from the peers port (10000, the default) dropped on afrodita, so a
 # session in either direction hears nothing: HAProxy shuts a session that heard nothing
 # for a reconnect period (5 s, PEER_RECONNECT_TIMEOUT in src/peers.c) and cannot open one.
-SYNC_BLOCK = (
-    "nft add table inet lbdsync && nft add chain inet lbdsync input "
-    "'{ type filter hook input priority 0; }' && "
-    "nft add rule inet lbdsync input tcp dport 10000 drop && "
-    "nft add rule inet lbdsync input tcp sport 10000 drop"
-)
+SYNC_BLOCK = input_drop("lbdsync", "tcp dport 10000", "tcp sport 10000")
 
 
 def test_verify_names_a_broken_table_sync_and_passes_once_it_is_back(sticky: Path) -> None:
@@ -207,6 +200,6 @@ def test_verify_names_a_broken_table_sync_and_passes_once_it_is_back(sticky: Pat
         broken = "hera: stick tables not synced with afrodita ("
         assert any(p.startswith(broken) for p in verdict["problems"]), verdict["problems"]
     finally:
-        labmod.node_exec("afrodita", "nft delete table inet lbdsync")
+        labmod.node_exec("afrodita", input_undrop("lbdsync"))
     wait_synced(sticky, 20)  # HAProxy retries a peer every 5 s
     assert run_json("verify", str(sticky))[0] == 0

@@ -16,6 +16,8 @@ import pytest
 
 from lab import lab as labmod
 from tests.integration.helpers import (
+    input_drop,
+    input_undrop,
     lab_inventory_text,
     run_json,
     sh,
@@ -27,12 +29,7 @@ from tests.integration.helpers import (
 VIP4, VIP6 = labmod.VIP, labmod.VIP6
 # Drop VRRP (IP protocol 112) arriving at a node: over IPv4 ("ip protocol"), or over IPv6
 # ("meta nfproto ipv6 meta l4proto"), each in its own table.
-VRRP_BLOCK = (
-    "nft add table inet {table} && nft add chain inet {table} input "
-    "'{{ type filter hook input priority 0; }}' && "
-    "nft add rule inet {table} input {match} 112 drop"
-)
-VRRP_UNBLOCK = "nft delete table inet {table}"
+VRRP4, VRRP6 = "ip protocol 112", "meta nfproto ipv6 meta l4proto 112"
 MASTER_DOWN = 3 * 1 + 1  # seconds: 3 x advert_int, plus the skew
 DEADLINE = 15.0
 
@@ -120,7 +117,7 @@ def test_vrrp_failing_in_one_family_alone_makes_no_split_brain(dual: Path) -> No
     """The sync group: afrodita hears no IPv6 adverts, yet takes neither VIP, because its
     IPv4 instance still hears hera (no instance of a group is MASTER unless all can be)."""
     try:
-        sh("afrodita", VRRP_BLOCK.format(table="lbd6", match="meta nfproto ipv6 meta l4proto"))
+        sh("afrodita", input_drop("lbd6", VRRP6))
         seen = set()
         for _ in range(int(3 * MASTER_DOWN / 0.2)):  # well past afrodita's master-down timer
             seen.add((tuple(vip_holders(VIP4)), tuple(vip_holders(VIP6))))
@@ -128,14 +125,14 @@ def test_vrrp_failing_in_one_family_alone_makes_no_split_brain(dual: Path) -> No
         assert seen == {(("hera",), ("hera",))}, seen
         assert run_json("verify", str(dual))[0] == 0
     finally:
-        labmod.node_exec("afrodita", VRRP_UNBLOCK.format(table="lbd6"))
+        labmod.node_exec("afrodita", input_undrop("lbd6"))
 
 
 @pytest.mark.destructive
 def test_verify_reports_split_brain_of_each_family(dual: Path) -> None:
     try:
-        sh("afrodita", VRRP_BLOCK.format(table="lbd", match="ip protocol"))
-        sh("afrodita", VRRP_BLOCK.format(table="lbd6", match="meta nfproto ipv6 meta l4proto"))
+        sh("afrodita", input_drop("lbd", VRRP4))
+        sh("afrodita", input_drop("lbd6", VRRP6))
         wait_for_holders(["hera", "afrodita"], DEADLINE, VIP6)
         wait_for_holders(["hera", "afrodita"], DEADLINE, VIP4)
         code, verdict = run_json("verify", str(dual))
@@ -144,7 +141,7 @@ def test_verify_reports_split_brain_of_each_family(dual: Path) -> None:
             assert f"split brain: VIP {vip} is held by hera and afrodita" in verdict["problems"]
     finally:
         for table in ("lbd", "lbd6"):
-            labmod.node_exec("afrodita", VRRP_UNBLOCK.format(table=table))
+            labmod.node_exec("afrodita", input_undrop(table))
     wait_for_holders(["hera"], DEADLINE, VIP6)
     wait_for_holders(["hera"], DEADLINE, VIP4)
     assert run_json("verify", str(dual))[0] == 0

@@ -14,6 +14,8 @@ from lab import lab as labmod
 from tests.integration.helpers import (
     VIP,
     converged_inventory,
+    input_drop,
+    input_undrop,
     lbdeploy,
     run_json,
     sh,
@@ -24,12 +26,8 @@ from tests.integration.helpers import (
 )
 
 ADMIN_SOCKET = "/run/lbdeploy-haproxy/admin.sock"  # root only (issue 21)
-VRRP_BLOCK = (
-    "nft add table inet lbdtest && nft add chain inet lbdtest input "
-    "'{ type filter hook input priority 0; }' && "
-    "nft add rule inet lbdtest input ip protocol 112 drop"
-)
-VRRP_UNBLOCK = "nft delete table inet lbdtest"
+VRRP_BLOCK = input_drop("lbdtest", "ip protocol 112")
+VRRP_UNBLOCK = input_undrop("lbdtest")
 
 
 @pytest.fixture(scope="module")
