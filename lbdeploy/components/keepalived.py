@@ -25,6 +25,7 @@ from lbdeploy.core.files import ManagedFile, OnChange, Phase, Validator
 from lbdeploy.core.parsers import parse_priorities
 from lbdeploy.core.platforms import Daemon, Keyword
 from lbdeploy.core.roll import RollNode
+from lbdeploy.core.vrrp import VRRP_NICE
 from lbdeploy.scripts.script import Script, read_lines
 from lbdeploy.scripts.shell import cmd
 
@@ -95,6 +96,12 @@ DAEMON = Daemon(
             since=(2, 0),
             source="keepalived commit 72fd2706 (v1.3.5); global_parser.c and vrrp.c"
             " vrrp_state_master_rx at v2.2.7 and v2.3.3",
+        ),
+        Keyword(
+            "vrrp_priority -20 (global_defs): the VRRP process's nice value",
+            since=(2, 0),
+            source="global_parser.c vrrp_prio_handler at v2.0.19, v2.2.7 and v2.3.1;"
+            " lib/process.c set_process_priority (setpriority, CAP_SYS_NICE) at v2.2.7",
         ),
         Keyword(
             "advert_int 0.01..40.95 with version 3 (advert_ms: sub-second adverts, IPv4 too)",
@@ -204,6 +211,7 @@ class Keepalived(Component):
             script_user=SCRIPT_USER,
             standby_file=STANDBY_FILE,
             notify_script=NOTIFY_SCRIPT,
+            vrrp_nice=VRRP_NICE,
         )
         return [
             ManagedFile(
@@ -272,7 +280,25 @@ def vrrp_lines() -> Script:
                 data=KEEPALIVED_DATA,
             )
         )
+        # The nice value its child runs at (the VRRP process; no checker child without
+        # virtual servers): vrrp_priority fails quietly without CAP_SYS_NICE.
+        .section("vrrp-nice")
+        .probe(
+            cmd(
+                'pid=$(cat {pidfile} 2>/dev/null); if [ -n "$pid" ]; then'
+                ' ps -o ni= --ppid "$pid" 2>/dev/null | sort -n | head -n 1; fi',
+                pidfile=KEEPALIVED_PID,
+            )
+        )
     )
+
+
+def parse_vrrp_nice(lines: list[str]) -> int | None:
+    """The VRRP process's nice value, or None when keepalived (or its child) is not there."""
+    try:
+        return int("".join(lines).strip())
+    except ValueError:
+        return None
 
 
 def parse_vrrp_states(lines: list[str]) -> dict[str, str]:

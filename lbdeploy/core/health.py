@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from lbdeploy.addresses import IPInterface
 from lbdeploy.core.bgp import AnycastStatus, node_problems, unannounced
 from lbdeploy.core.desired import PairState
+from lbdeploy.core.vrrp import VRRP_NICE
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ class NodeStatus:
     node: str
     error: str | None = None
     vrrp: dict[str, str] = field(default_factory=dict)  # instance -> MASTER/BACKUP/FAULT
+    vrrp_nice: int | None = None  # keepalived's VRRP process's nice value, if it runs
     holds: tuple[str, ...] = ()
     haproxy: str = "unknown"
     keepalived: str = "unknown"
@@ -218,6 +220,13 @@ def verify_problems(
     for status in reachable:
         if status.haproxy != "active":
             problems.append(f"{status.node}: haproxy is {status.haproxy}")
+        if status.vrrp_nice is not None and status.vrrp_nice > VRRP_NICE:
+            problems.append(
+                f"{status.node}: keepalived's VRRP process runs at nice {status.vrrp_nice},"
+                f" not {VRRP_NICE}, so a busy node can delay its adverts and the backup take"
+                " over while the master runs: its vrrp_priority did not take (keepalived needs"
+                " CAP_SYS_NICE; a container must be given it)"
+            )
     problems += anycast_problems(pair, reachable)
     problems += sync_problems(pair, reachable)
     for svc in pair.services:

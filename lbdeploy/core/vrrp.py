@@ -19,6 +19,10 @@ from lbdeploy.scripts.shell import Secret
 # master on a fresh pair, likewise, waits 3.01 s for its election, not 3.6 s.
 MASTER_PRIORITY = 254
 
+# keepalived's VRRP process runs at this nice value (`vrrp_priority`), so a node busy with
+# traffic still sends and reads its adverts on time; `verify` checks that it took.
+VRRP_NICE = -20
+
 
 @dataclass(frozen=True)
 class VipState:

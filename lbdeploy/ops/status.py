@@ -64,6 +64,7 @@ def node_status(
     return NodeStatus(
         node=name,
         vrrp=keepalived.parse_vrrp_states(sections.get("vrrp", [])),
+        vrrp_nice=keepalived.parse_vrrp_nice(sections.get("vrrp-nice", [])),
         holds=tuple(str(v.vip) for v in pair.vips if v.vip in held),
         haproxy=facts.services.get(haproxy.UNIT, absent).active,
         keepalived=facts.services.get(keepalived.UNIT, absent).active,

@@ -239,6 +239,49 @@ def test_status_removes_keepalived_dump_with_the_vrrp_password_once_read(tmp_pat
         daemon.wait()
 
 
+def test_status_reads_the_nice_value_keepalived_s_child_runs_at(tmp_path: Path) -> None:
+    """vrrp_priority fails quietly without CAP_SYS_NICE: the probe reads what took."""
+    from lbdeploy.components.keepalived import KEEPALIVED_PID, parse_vrrp_nice, vrrp_lines
+    from lbdeploy.scripts.script import split_sections
+
+    pidfile, ready = tmp_path / "pid", tmp_path / "ready"
+    # A stand-in keepalived: ignores SIGUSR1 (it dumps nothing), one child at nice 7.
+    daemon = subprocess.Popen(
+        ["sh", "-c", f"trap '' USR1; nice -n 7 sleep 30 & touch {ready}; wait"]
+    )
+    try:
+        pidfile.write_text(f"{daemon.pid}\n")
+        for _ in range(1000):  # bounded: until its child runs
+            if ready.exists():
+                break
+            time.sleep(0.01)
+        text = vrrp_lines().text().replace(KEEPALIVED_PID, str(pidfile))
+        done = subprocess.run(["sh", "-c", text], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert parse_vrrp_nice(split_sections(done.stdout).get("vrrp-nice", [])) == 7
+    finally:
+        subprocess.run(["pkill", "-P", str(daemon.pid)], check=False)
+        daemon.kill()
+        daemon.wait()
+    assert parse_vrrp_nice([]) is None and parse_vrrp_nice(["junk"]) is None
+
+
+def test_verify_names_a_vrrp_process_that_did_not_get_its_priority() -> None:
+    s = states()
+    ok = [
+        NodeStatus("hera", holds=(VIP,), haproxy="active", vrrp_nice=-20),
+        NodeStatus("afrodita", haproxy="active", vrrp_nice=None),  # keepalived not running
+    ]
+    assert verify_problems(s.pair, ok, {f"{VIP}:80": "ok"}) == []
+    low = [ok[0], replace(ok[1], vrrp_nice=0)]
+    assert verify_problems(s.pair, low, {f"{VIP}:80": "ok"}) == [
+        "afrodita: keepalived's VRRP process runs at nice 0, not -20, so a busy node can"
+        " delay its adverts and the backup take over while the master runs: its"
+        " vrrp_priority did not take (keepalived needs CAP_SYS_NICE; a container must be"
+        " given it)"
+    ]
+
+
 def test_verify_names_two_masters_of_one_instance_even_when_one_lost_the_address() -> None:
     s = states()
     name = s.pair.vips[0].name
