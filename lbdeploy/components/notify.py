@@ -46,6 +46,7 @@ class Notify(Component):
             state_dir=STATE_DIR,
             textfiles=TEXTFILES,
             standby_file=STANDBY_FILE,
+            notify_script=NOTIFY_SCRIPT,
         )
         handlers = []
         if ctx.pair.vips:

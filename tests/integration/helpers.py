@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import select
+import shlex
 import signal
 import ssl
 import subprocess
@@ -91,6 +92,22 @@ def sh(node: str, command: str) -> str:
     result = labmod.node_exec(node, command)
     assert result.returncode == 0, f"{node}: {command}: {result.stderr}"
     return result.stdout
+
+
+def journal_cursor(node: str) -> str:
+    """Where `node`'s journal ends now: what comes after it happened after this call."""
+    last = sh(node, "journalctl -n 1 --show-cursor -o cat --no-pager").splitlines()[-1]
+    assert last.startswith("-- cursor: "), last
+    return last.removeprefix("-- cursor: ")
+
+
+def journal_since(node: str, cursor: str, *tags: str) -> list[str]:
+    """`node`'s journal lines with these syslog tags, after `cursor`."""
+    return sh(
+        node,
+        f"journalctl {' '.join(f'-t {t}' for t in tags)} --after-cursor {shlex.quote(cursor)}"
+        " --no-pager -o short-precise | grep -v '^-- ' || true",
+    ).splitlines()
 
 
 def pids(node: str) -> dict[str, int]:

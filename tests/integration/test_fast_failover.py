@@ -7,7 +7,6 @@ The CPU load is bounded (`timeout`) and stops by itself; the figures are printed
 
 from __future__ import annotations
 
-import shlex
 import statistics
 import subprocess
 import time
@@ -17,6 +16,8 @@ import pytest
 
 from lab import lab as labmod
 from tests.integration.helpers import (
+    journal_cursor,
+    journal_since,
     lab_inventory_text,
     run_json,
     sh,
@@ -82,29 +83,13 @@ def _burn(node: str) -> subprocess.Popen[str]:
     )
 
 
-def _journal_cursor(node: str) -> str:
-    """Where `node`'s journal ends now: what comes after it happened after this call."""
-    last = sh(node, "journalctl -n 1 --show-cursor -o cat --no-pager").splitlines()[-1]
-    assert last.startswith("-- cursor: "), last
-    return last.removeprefix("-- cursor: ")
-
-
-def _transitions(node: str, cursor: str) -> list[str]:
-    """`node`'s VRRP transitions, and keepalived's own lines, since `cursor`."""
-    return sh(
-        node,
-        f"journalctl -t lbdeploy-vrrp -t Keepalived_vrrp --after-cursor {shlex.quote(cursor)}"
-        " --no-pager -o short-precise | grep -v '^-- ' || true",
-    ).splitlines()
-
-
 def test_no_false_failover_while_both_nodes_are_loaded(fast: Path) -> None:
     wait_for_holders(["hera"], 15, VIP4)
     # Its VRRP processes run at nice -20 (keepalived's remedy for a busy node): verify
     # checks that vrrp_priority took on both nodes.
     code, verdict = run_json("verify", str(fast))
     assert code == 0, verdict
-    cursors = {node: _journal_cursor(node) for node in ("hera", "afrodita")}
+    cursors = {node: journal_cursor(node) for node in ("hera", "afrodita")}
     burners = [_burn(node) for node in ("hera", "afrodita")]
     seen: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
     try:
@@ -115,7 +100,10 @@ def test_no_false_failover_while_both_nodes_are_loaded(fast: Path) -> None:
     finally:
         for burner in burners:
             burner.wait(timeout=LOAD_S + 30)
-    journal = {node: _transitions(node, cursor) for node, cursor in cursors.items()}
+    journal = {
+        node: journal_since(node, cursor, "lbdeploy-vrrp", "Keepalived_vrrp")
+        for node, cursor in cursors.items()
+    }
     print(f"\nfast failover under {LOAD_S} s of CPU load: holders seen {seen}")
     for node, lines in journal.items():
         print(f"{node}: " + ("\n  ".join(["", *lines]) if lines else "no VRRP transition"))

@@ -25,6 +25,8 @@ from tests.integration.helpers import (
     CLI_ENV,
     VIP,
     converged_inventory,
+    journal_cursor,
+    journal_since,
     lbdeploy,
     read_pty,
     sh,
@@ -176,12 +178,25 @@ def test_a_webhook_that_never_answers_delays_no_failover(inventory: Path) -> Non
     hanging = with_alerts(inventory, f"http://{WEB1}:8080/hang")
     assert up_json(hanging)[0] == 0
     wait_for_holders(["hera"], timeout=15)
+    # The backup's keepalived stopped: its STOP alerts hang as they leave, in a daemon
+    # whose cgroup systemd kills once it has stopped. They must outlive it, so that
+    # their failure is at least told (a post left in that cgroup vanished unseen).
+    cursor = journal_cursor("afrodita")
+    sh("afrodita", "systemctl stop keepalived && systemctl start keepalived")
     move = failover(hanging)
     print(
         f"\nfailover with a hanging webhook: {move['failover_seconds']:.2f} s away,"
         f" {move['failback_seconds']:.2f} s back"
     )
     assert move["failover_seconds"] < 3  # 1.2 s without alerts: the webhook is not waited for
+    told: list[str] = []
+    lines: list[str] = []
+    deadline = time.monotonic() + 25  # each post: curl's 3 tries of 3 s, bounded at 15 s
+    while time.monotonic() < deadline and not told:
+        lines = journal_since("afrodita", cursor, "lbdeploy-vrrp")
+        told = [line for line in lines if "webhook failed for state=STOP" in line]
+        time.sleep(1)
+    assert len(told) == 1, lines  # its one instance's, VI_50
     assert up_json(inventory)[0] == 0
 
 

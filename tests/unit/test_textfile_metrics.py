@@ -50,7 +50,13 @@ class Node:
             .replace("/var/lib/lbdeploy", str(self.own))
             .replace("/etc/keepalived/lbdeploy-standby", str(self.etc / "standby"))
             .replace(ALERTS_FILE, str(self.etc / "alerts"))
+            # No systemd here: a post runs as a background child (never a unit of the
+            # machine running the tests), the handler itself from its file.
+            .replace("/run/systemd/system", str(tmp / "no-systemd"))
+            .replace(NOTIFY_SCRIPT, str(self.bin / "vrrp-notify"))
         )
+        (self.bin / "vrrp-notify").write_text(self.script)
+        (self.bin / "vrrp-notify").chmod(0o755)
 
     def call(self, *args: str) -> None:
         env = {"PATH": f"{self.bin}:/usr/bin:/bin"}
