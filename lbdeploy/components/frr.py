@@ -50,10 +50,11 @@ DAEMON = Daemon(
         ),
         Keyword(
             "bfd profile NAME {receive-interval, transmit-interval, detect-multiplier};"
-            " neighbor X bfd profile NAME",
+            " bfd peer X {profile NAME}",
             since=(7, 5),
-            source="bfdd/bfdd_cli.c and bgpd/bgp_bfd.c: absent at frr-7.4, present at frr-7.5;"
-            " ranges (10-60000) and (2-255) at frr-8.4.4, (10-4294967) and (1-255) at frr-10.3",
+            source="bfdd/bfdd_cli.c: profiles absent at frr-7.4, present at frr-7.5 (and"
+            " `peer` with `profile`); ranges (10-60000) and (2-255) at frr-8.4.4,"
+            " (10-4294967) and (1-255) at frr-10.3",
         ),
         Keyword(
             "network X/32 announced only while X is in the RIB (import-check, every profile)",

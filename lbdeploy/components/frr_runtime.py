@@ -34,14 +34,20 @@ def status_lines(anycast: AnycastState) -> Script:
     The script is the same on every node, so it asks about every router any node has;
     a node without that router answers FRR's "No such neighbor" warning, read as nothing.
     """
-    s = Script().section("bgp").probe(_vtysh("show bgp summary json"))
-    if anycast.bfd is not None:
-        s.section("bfd").probe(_vtysh("show bfd peers json"))
+    s = session_lines(anycast)
     for address, version in peers_of(anycast):
         s.section(ADVERTISED + address).probe(
             _vtysh(f"show bgp ipv{version} unicast neighbors {address} advertised-routes json")
         )
     s.section("anycast-withdrawn").probe(cmd("if [ -e {flag} ]; then echo yes; fi", flag=WITHDRAWN))
+    return s
+
+
+def session_lines(anycast: AnycastState) -> Script:
+    """The sessions and BFD alone: what `up` polls until every session is up."""
+    s = Script().section("bgp").probe(_vtysh("show bgp summary json"))
+    if anycast.bfd is not None:
+        s.section("bfd").probe(_vtysh("show bfd peers json"))
     return s
 
 

@@ -76,19 +76,12 @@ def node_problems(
     """
     if status.frr != "active":
         return [f"{node}: frr is {status.frr}"]
-    problems = []
+    problems = session_problems(anycast, node, status.peers)
     serving = haproxy == "active" and not status.withdrawn
     for configured in anycast.speaker(node).peers:
         address = str(configured.address)
         peer = status.peer(address)
-        if peer is None:
-            problems.append(f"{node}: FRR has no session with {address}")
-            continue
-        bfd_down = anycast.bfd is not None and peer.bfd != "up"
-        if not peer.up or bfd_down:
-            bfd = f", BFD {peer.bfd or 'absent'}" if anycast.bfd is not None else ""
-            problems.append(f"{node}: peer {address}: BGP {peer.state}{bfd}")
-        if not peer.up:
+        if peer is None or not peer.up:
             continue
         for vip in map(str, anycast.vips_of(configured.version)):
             announced = vip in peer.announced
@@ -103,6 +96,22 @@ def node_problems(
                 )
             elif announced and status.withdrawn:
                 problems.append(f"{node}: VIP {vip} still announced to {address}, though withdrawn")
+    return problems
+
+
+def session_problems(anycast: AnycastState, node: str, peers: tuple[PeerStatus, ...]) -> list[str]:
+    """Each of `node`'s routers it has no established session with, or (BFD on) whose BFD
+    session is not up: what `verify` names, and what `up` waits for."""
+    problems = []
+    found = {p.peer: p for p in peers}
+    for configured in anycast.speaker(node).peers:
+        address = str(configured.address)
+        peer = found.get(address)
+        if peer is None:
+            problems.append(f"{node}: FRR has no session with {address}")
+        elif not peer.up or (anycast.bfd is not None and peer.bfd != "up"):
+            bfd = f", BFD {peer.bfd or 'absent'}" if anycast.bfd is not None else ""
+            problems.append(f"{node}: peer {address}: BGP {peer.state}{bfd}")
     return problems
 
 

@@ -27,10 +27,12 @@ from lbdeploy.core.platforms import problems
 from lbdeploy.core.report import Report, StepResult
 from lbdeploy.errors import AcmeStateMissing, NodeError, RemoteError
 from lbdeploy.remote.polls import (
+    BGP_TIMEOUT,
     CONVERGE_TIMEOUT,
     SYNC_TIMEOUT,
     poll_until_serving,
     settle_servers,
+    settle_sessions,
     settle_sync,
 )
 from lbdeploy.remote.runs import Emit, NodeRun, Runs, not_ready, on_each, open_runs, roll_order
@@ -221,6 +223,11 @@ def _settle(report: Report, pair: PairState, runs: Runs, changed: bool, start: f
         missing = settle_sync(runs.ready)
         report.notes += [f"after {SYNC_TIMEOUT:.0f} s: {p}" for p in missing] or [
             "stick tables: every node's HAProxy syncs with every other"
+        ]
+    if pair.anycast is not None:
+        down = settle_sessions(pair, runs.ready)
+        report.notes += [f"after {BGP_TIMEOUT:.0f} s: {p}" for p in down] or [
+            "BGP: every node has its session with each of its routers up"
         ]
 
 

@@ -12,7 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lbdeploy.components.frr_runtime import peer_statuses, session_lines
 from lbdeploy.components.haproxy_runtime import parse_peers, peers_lines, servers_lines
+from lbdeploy.core.anycast import AnycastState
+from lbdeploy.core.bgp import PeerStatus, session_problems
 from lbdeploy.core.desired import PairState
 from lbdeploy.core.health import (
     Addresses,
@@ -36,6 +39,9 @@ SETTLE_TIMEOUT = 10.0
 # HAProxy retries a peer it could not reach every 5 s: a node started before the other
 # connects at its second try at the latest.
 SYNC_TIMEOUT = 12.0
+# FRR (datacenter profile) retries a router every 10 s: a node whose first try came
+# before the router took it connects at its second.
+BGP_TIMEOUT = 15.0
 # A poll is one cheap round trip per node; 0.2 s apart, an election is seen within 0.2 s.
 POLL_INTERVAL = 0.2
 
@@ -159,5 +165,42 @@ def settle_sync(runs: list[NodeRun], timeout: float = SYNC_TIMEOUT) -> list[str]
         left = unsynced(names, poll_sync(runs, max(5.0, deadline - time.monotonic())))
         clean = 0 if left else clean + 1
         if clean == 2 or time.monotonic() >= deadline:
+            return left
+        time.sleep(POLL_INTERVAL)
+
+
+def poll_sessions(
+    anycast: AnycastState, runs: list[NodeRun], timeout: float
+) -> dict[str, tuple[PeerStatus, ...]]:
+    """One round trip per node, in parallel: its BGP sessions and their BFD."""
+    seen: dict[str, tuple[PeerStatus, ...]] = {}
+
+    def poll(run: NodeRun) -> None:
+        result = run.session.run(session_lines(anycast), step="poll", timeout=timeout)
+        seen[run.name] = peer_statuses(anycast, split_sections(result.stdout))
+
+    on_each(runs, poll)
+    return seen
+
+
+def settle_sessions(
+    pair: PairState, runs: list[NodeRun], timeout: float = BGP_TIMEOUT
+) -> list[str]:
+    """Wait (bounded) until every node has its BGP session, and BFD when on, with each of
+    its routers; return what is still down at the bound, by name (reported, not failed:
+    the nodes serve, and a router may be down for its own reasons)."""
+    anycast = pair.anycast
+    if anycast is None:
+        return []
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = poll_sessions(anycast, runs, max(5.0, deadline - time.monotonic()))
+        left = []
+        for name in sorted(r.name for r in runs):
+            if name not in seen:
+                left.append(f"{name}: its BGP sessions could not be read")
+            else:
+                left += session_problems(anycast, name, seen[name])
+        if not left or time.monotonic() >= deadline:
             return left
         time.sleep(POLL_INTERVAL)

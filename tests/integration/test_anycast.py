@@ -58,6 +58,7 @@ def anycast(lab: labmod.Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     # `up` ends when every node announces (its gate open) and serves, not before.
     assert report["converged_after"] is not None, report["notes"]
     assert "web: 2/2 servers UP" in report["notes"]
+    assert "BGP: every node has its session with each of its routers up" in report["notes"]
     wait_nexthops(VIP, set(ADDRESS.values()), timeout=2)
     # The router asks a TCP-MD5 password (lab/router): the sessions above carry it; it
     # is in frr.conf for FRR alone (Debian's modes), and never printed.
@@ -378,16 +379,23 @@ def _session_uptimes(inventory: Path, node: str) -> dict[str, int]:
     return {p["peer"]: p["uptime_s"] for p in status["anycast"]["peers"]}
 
 
-def test_a_vrrp_vip_and_an_anycast_vip_together_converge_and_both_serve(
+def test_a_vrrp_vip_and_an_anycast_vip_together_converge_and_both_serve_on_debian_12_and_13(
     lab: labmod.Lab, tmp_path: Path
 ) -> None:
+    """hera runs Debian 13 (FRR 10.3, HAProxy 3.0), afrodita Debian 12 (FRR 8.4)."""
     pair = ("hera", "afrodita")
-    labmod.reset_nodes(lab, NODES)  # atenea too: it must not announce the VIP here
+    # atenea too: it must not announce the VIP here
+    labmod.reset_nodes(lab, NODES, images={"hera": labmod.build_image("trixie")})
     path = tmp_path / "inventory.yaml"
     path.write_text(lab_inventory_text(lab, "lab-mixed.yaml"))
     try:
         code, report = up_json(path)
         assert code == 0, json.dumps(report, indent=1)[-4000:]
+        # FRR 10.3 starts no session whose BFD is down: bfdd's own sessions (frr.conf).
+        assert "BGP: every node has its session with each of its routers up" in report["notes"]
+        versions = {n: sh(n, "vtysh -c 'show version' | head -n 1") for n in pair}
+        assert "FRRouting 10." in versions["hera"], versions
+        assert "FRRouting 8.4" in versions["afrodita"], versions
         assert vip_holders() == ["hera"]
         wait_nexthops(VIP, {ADDRESS[node] for node in pair}, timeout=30)
         assert client_requests(VIP, 20) == ["200"] * 20

@@ -155,12 +155,14 @@ def test_the_servers_of_an_anycast_service_are_read_from_a_node_that_serves_it()
 
 def test_frr_conf_is_written_as_frr_shows_it_so_a_reload_changes_nothing() -> None:
     """frr-reload.py diffs the file against `show running-config`: a line FRR leaves out
-    (a default value) or writes otherwise (`neighbor X bfd` before its profile) is a
-    delta, and re-applying `neighbor X bfd` re-creates the BFD session, which resets BGP
-    (seen in the lab on every reload before this form)."""
+    (a default value) or writes otherwise is a delta, and re-applying a BFD peer
+    re-creates its session, which resets BGP (seen in the lab on every reload before
+    this form). The BFD peers are bfdd's own, each written as FRR 8.4.4 and 10.3 show it
+    (lab); bgpd's neighbors carry no `bfd`: FRR 10.3 starts no session whose BFD is down."""
     desired = case("anycast")
     conf = render_node(desired.pair, desired.nodes[0])[FRR_CONF].content
-    for peer in ("192.0.2.1", "2001:db8:2::1"):
-        assert f" neighbor {peer} bfd\n neighbor {peer} bfd profile lbdeploy\n" in conf
+    assert " exit\n !\n peer 192.0.2.1\n  profile lbdeploy\n exit\n !\n" in conf
+    assert " peer 2001:db8:2::1\n  profile lbdeploy\n exit\n !\nexit\n" in conf
+    assert " bfd" not in conf.split("router bgp", 1)[1]
     profile = conf.split(" profile lbdeploy\n", 1)[1].split(" exit\n", 1)[0]
     assert profile == "  transmit-interval 100\n  receive-interval 100\n"  # multiplier 3: default

@@ -21,6 +21,7 @@ from lbdeploy.components.frr_runtime import (
     parse_advertised,
     parse_bfd_peers,
     parse_bgp_summary,
+    peer_statuses,
 )
 from lbdeploy.core.bgp import (
     AnycastStatus,
@@ -29,6 +30,7 @@ from lbdeploy.core.bgp import (
     not_yet_announced,
     parse_connections,
     parse_elapsed,
+    session_problems,
     still_announced,
     unannounced,
     uncovered,
@@ -93,6 +95,30 @@ def test_advertised_routes_parse_to_the_addresses_announced(
 def test_frr_not_running_parses_to_nothing() -> None:
     assert parse_bgp_summary([]) == [] and parse_bfd_peers([]) == {}
     assert parse_advertised([]) == () and parse_advertised(["% not json"]) == ()
+
+
+def test_up_waits_for_each_router_s_session_and_its_bfd() -> None:
+    anycast = case("anycast").pair.anycast
+    assert anycast is not None
+
+    def judged(summary: str, bfd: str) -> list[str]:
+        sections = {"bgp": lines(summary), "bfd": lines(bfd)}
+        return session_problems(anycast, "hera", peer_statuses(anycast, sections))
+
+    assert judged("summary-announcing.json", "bfd-up.json") == []
+    assert judged("summary-link-down.json", "bfd-down.json") == [
+        "hera: peer 192.0.2.1: BGP Active, BFD down",
+        "hera: peer 2001:db8:2::1: BGP Active, BFD down",
+    ]
+    # BGP comes up first, BFD after it (the router makes its session then): not yet.
+    assert judged("summary-announcing.json", "bfd-down.json") == [
+        "hera: peer 192.0.2.1: BGP Established, BFD down",
+        "hera: peer 2001:db8:2::1: BGP Established, BFD down",
+    ]
+    assert session_problems(anycast, "hera", ()) == [
+        "hera: FRR has no session with 192.0.2.1",
+        "hera: FRR has no session with 2001:db8:2::1",
+    ]
 
 
 def node_facts(on_lo: tuple[str, ...] = (VIP4, VIP6), frr: str = "active") -> Facts:
