@@ -271,13 +271,17 @@ def networks_command(withdraw: bool) -> Command:
     of a flow that still arrive are served. The networks come from frr.conf (`router
     bgp` without its ASN selects the one instance), so a VIP added meanwhile is covered.
     vtysh stops at the first failing line, hence one call per network; withdrawing
-    twice ("Can't find static route specified", exit 1) is no error.
+    twice ("Can't find static route specified", exit 1) is no error. A stopped FRR
+    announces nothing, so there is nothing to take out: `restart --service frr` of a
+    failed FRR goes on (vtysh's "failed to connect to any daemons" stopped it; lab).
     """
     return cmd(
-        "verb={verb}; awk {program} {conf} | while read -r af net; do"
+        "if systemctl is-active -q {unit}; then verb={verb}; awk {program} {conf} |"
+        " while read -r af net; do"
         ' out=$(vtysh -c "conf t" -c "router bgp" -c "address-family $af unicast"'
         ' -c "$verb $net" 2>&1) || case $out in'
-        ' *"Can\'t find static route"*) ;; *) echo "$out" >&2; exit 1 ;; esac; done',
+        ' *"Can\'t find static route"*) ;; *) echo "$out" >&2; exit 1 ;; esac; done; fi',
+        unit=UNIT,
         verb="no network" if withdraw else "network",
         program=NETWORKS,
         conf=FRR_CONF,

@@ -24,8 +24,17 @@ MOVE_TIMEOUT = 30.0
 
 
 def restart_script(verb: str, services: tuple[str, ...]) -> Script:
-    """Restart (or reload) the services, and fail unless they run afterwards."""
-    script = Script().run(cmd("systemctl {verb} {units}", verb=verb, units=services))
+    """Restart (or reload) the services, and fail unless they run afterwards.
+
+    An operator's restart clears systemd's start limit first: Debian's frr.service allows
+    3 starts in 3 minutes, which `up` on a bare node (install, then a restart) and one
+    more restart use up; the next `lbdeploy restart --service frr` was refused (seen in
+    the lab) and left FRR stopped. The limit is there for a crash loop, not for this.
+    """
+    script = Script()
+    if verb == "restart":
+        script.run(cmd("systemctl reset-failed {units} 2>/dev/null || true", units=services))
+    script.run(cmd("systemctl {verb} {units}", verb=verb, units=services))
     return script.run(cmd("systemctl is-active -q {units}", units=services))
 
 

@@ -326,6 +326,22 @@ def test_restart_takes_the_node_out_of_the_routers_first(anycast: Path) -> None:
     assert others == [], (removed, returned, sessions_changed(results[0][0]))
 
 
+def test_restart_brings_a_stopped_frr_back_as_often_as_asked(anycast: Path) -> None:
+    """A node whose FRR is down announces nothing: restart does not fail taking it out
+    first, and four restarts in a row are not refused by frr.service's start limit
+    (3 in 3 minutes; it left FRR stopped before restart cleared it)."""
+    sh("atenea", "systemctl stop frr")
+    for _ in range(4):
+        result = lbdeploy("restart", str(anycast), "--node", "atenea", "--service", "frr")
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert sh("atenea", "systemctl is-active frr").strip() == "active"
+    wait_nexthops(VIP, set(ADDRESS.values()), timeout=15)
+    deadline = time.monotonic() + 15  # BFD comes up just after BGP (the router's session)
+    while (result := lbdeploy("verify", str(anycast))).returncode and time.monotonic() < deadline:
+        time.sleep(1)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_the_events_timeline_has_the_gate_and_the_sessions(anycast: Path) -> None:
     """After the withdrawals above: each node's announce and withdraw, and BGP sessions."""
     code, out = run_json("events", str(anycast), "--since", "1h")
