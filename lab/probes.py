@@ -84,6 +84,34 @@ def router_watch(vip: str, gone: str, timeout: float, back: bool = False) -> sub
     )
 
 
+def route_gaps(vip: str, seconds: float) -> subprocess.Popen[str]:
+    """Start a watcher in the router that prints 'looking', then the instant (epoch) of
+    every look, every 0.1 s for at most `seconds`, that found no route to `vip` at all."""
+    flag = "-6" if ":" in vip else "-4"
+    script = (
+        f"echo looking; i=0; while [ $i -lt {int(seconds / 0.1)} ]; do i=$((i+1)); "
+        f'[ -z "$(ip {flag} route show {vip})" ] && echo "$EPOCHREALTIME"; sleep 0.1; done'
+    )
+    return subprocess.Popen(
+        ["docker", "exec", f"{labmod.PROJECT}_{labmod.ROUTER}_1", "bash", "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def gaps_until_now(watcher: subprocess.Popen[str]) -> list[float]:
+    """The instants a `route_gaps` watcher found no route, up to now (it is stopped; the
+    loop in the router ends by itself at its bound)."""
+    time.sleep(0.3)  # one more look after the caller's last event
+    watcher.terminate()
+    out, err = watcher.communicate(timeout=30)
+    lines = out.splitlines()
+    if not lines or lines[0] != "looking":
+        raise AssertionError(f"the route watcher never ran: {out} {err}")
+    return [float(at) for at in lines[1:]]
+
+
 def change_span(watcher: subprocess.Popen[str], timeout: float) -> tuple[float, float]:
     """The two instants (epoch) a `router_watch` printed: the route changed after the first
     and had changed by the second (one poll apart, more on a loaded machine)."""

@@ -25,7 +25,8 @@ from lbdeploy.core.health import describe_servers, pair_problems
 from lbdeploy.core.plan import Plan, make_plan
 from lbdeploy.core.platforms import problems
 from lbdeploy.core.report import Report, StepResult
-from lbdeploy.errors import AcmeStateMissing, NodeError, RemoteError
+from lbdeploy.errors import AcmeStateMissing, LbdeployError, NodeError, RemoteError
+from lbdeploy.ops.withdraw import ROUTES_TIMEOUT, announcing, wait_announced
 from lbdeploy.remote.polls import (
     BGP_TIMEOUT,
     CONVERGE_TIMEOUT,
@@ -181,14 +182,39 @@ def _apply(runs: Runs, plans: Plans, emit: Emit) -> bool:
         return True
     order = _rolling_order(runs.ready, plans)
     for index, run in enumerate(order):
+        plan = plans[run.name]
         try:
-            _run_phase(run, plans[run.name], Phase.CONFIG, emit)
-            _run_services(runs.pair, run, plans[run.name], emit)
+            paced = _paced(runs.pair, run, plan, last=index == len(order) - 1)
+            _run_phase(run, plan, Phase.CONFIG, emit)
+            _run_services(runs.pair, run, plan, emit)
+            if paced:
+                _wait_announced(runs.pair, run, emit)
         except NodeError as exc:
             run.report.error = str(exc).removeprefix(f"{run.name}: ")
             _skip(order[index + 1 :], f"stopped after {run.name} failed")
             return True
     return any(not p.empty for p in plans.values())
+
+
+def _paced(pair: PairState, run: NodeRun, plan: Plan, last: bool) -> bool:
+    """Whether the roll waits for this anycast node to announce again before the next one:
+    a restarted FRR or HAProxy takes it out of the routers for seconds, and the next
+    node's change would then take out a second one (all of them, on a small set). A node
+    that announced nothing before (withdrawn, or not serving) is not waited for."""
+    if pair.anycast is None or last or plan.empty:
+        return False
+    return announcing(pair, run)
+
+
+def _wait_announced(pair: PairState, run: NodeRun, emit: Emit) -> None:
+    try:
+        waited = wait_announced(pair, run, ROUTES_TIMEOUT)
+    except LbdeployError as exc:
+        why = f"{exc}; the roll stops here, so the other nodes keep announcing"
+        run.record(StepResult("anycast", "failed", why.removeprefix(f"{run.name}: ")), emit)
+        raise NodeError(run.name, why.removeprefix(f"{run.name}: ")) from None
+    detail = f"announced to every router again {waited:.1f} s after its change"
+    run.record(StepResult("anycast", "ok", detail, waited), emit)
 
 
 def _settle(report: Report, pair: PairState, runs: Runs, changed: bool, start: float) -> None:

@@ -107,18 +107,31 @@ def take_out(
     return f"{done}; {count} connections on the VIPs ended in {time.monotonic() - drained:.2f} s"
 
 
-def bring_back(pair: PairState, run: NodeRun) -> str:
-    """Announce `run`'s node again; wait until every router whose session is up has every VIP."""
+def announcing(pair: PairState, run: NodeRun) -> bool:
+    """Whether the node announces an anycast VIP to a router now."""
+    return any(p.announced for p in peers_now(pair, run))
+
+
+def wait_announced(pair: PairState, run: NodeRun, timeout: float = ROUTES_TIMEOUT) -> float:
+    """Seconds until every router whose session is up has every VIP from the node (one
+    session at least); LbdeployError naming what is missing at the bound."""
     assert pair.anycast is not None
     start = time.monotonic()
-    run.session.run(announcement_lines(withdraw=False), step="announce", timeout=60)
     while missing := not_yet_announced(pair.anycast, run.name, peers_now(pair, run)):
-        if time.monotonic() - start > ROUTES_TIMEOUT:
+        if time.monotonic() - start > timeout:
             raise LbdeployError(
-                f"{run.name}: after {ROUTES_TIMEOUT:.0f} s still not announced:"
+                f"{run.name}: after {timeout:.0f} s still not announced:"
                 f" {', '.join(missing)} (is haproxy up and the VIP on lo? `lbdeploy status`)"
             )
         time.sleep(POLL)
+    return time.monotonic() - start
+
+
+def bring_back(pair: PairState, run: NodeRun) -> str:
+    """Announce `run`'s node again; wait until every router whose session is up has every VIP."""
+    start = time.monotonic()
+    run.session.run(announcement_lines(withdraw=False), step="announce", timeout=60)
+    wait_announced(pair, run)
     return f"announced to every router in {time.monotonic() - start:.2f} s"
 
 

@@ -23,9 +23,11 @@ from lab import lab as labmod
 from lab.probes import (
     change_span,
     client_load,
+    gaps_until_now,
     link_local,
     load_results,
     nexthops,
+    route_gaps,
     router_watch,
     wait_nexthops,
     watched,
@@ -387,6 +389,43 @@ def test_adding_an_anycast_vip_drops_no_request_on_the_others(anycast: Path) -> 
         )
     code, report = up_json(anycast)  # and back to the set the other tests expect
     assert code == 0, report
+
+
+def test_an_up_that_restarts_frr_on_every_node_never_leaves_the_vip_without_a_route(
+    anycast: Path,
+) -> None:
+    """`bfd: false` turns bfdd off, a daemons change: FRR restarts on every node, and each
+    is out of the routers for seconds. `up` waits for a node to announce again before it
+    changes the next, so some node announces the VIP throughout; and back again."""
+    everyone = set(ADDRESS.values())
+    wait_nexthops(VIP, everyone, timeout=30)
+    text = anycast.read_text()
+    bfd = "bfd: {interval_ms: 100, multiplier: 3}"
+    assert bfd in text
+    no_bfd = anycast.with_name("no-bfd.yaml")
+    no_bfd.write_text(text.replace(bfd, "bfd: false"))
+    for inventory in (no_bfd, anycast):
+        watcher = route_gaps(VIP, 120)
+        began = time.time()
+        code, report = up_json(inventory)
+        gaps = gaps_until_now(watcher)
+        assert code == 0, json.dumps(report, indent=1)[-3000:]
+        restarted = [
+            node
+            for node in NODES
+            if any("restart frr" in s["detail"] for s in report["nodes"][node]["steps"])
+        ]
+        waited = {
+            node: step["seconds"]
+            for node in NODES
+            for step in report["nodes"][node]["steps"]
+            if step["step"] == "anycast"
+        }
+        print(f"anycast up restarting FRR ({inventory.name}): waited {waited}")
+        assert sorted(restarted) == sorted(NODES), report["nodes"]
+        assert len(waited) == len(NODES) - 1  # all but the last node of the roll
+        assert gaps == [], (gaps, sessions_changed(began))
+        wait_nexthops(VIP, everyone, timeout=30)
 
 
 def _session_uptimes(inventory: Path, node: str) -> dict[str, int]:
