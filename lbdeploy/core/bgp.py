@@ -154,6 +154,19 @@ def not_yet_announced(anycast: AnycastState, node: str, peers: tuple[PeerStatus,
     return missing
 
 
+def not_back(before: tuple[PeerStatus, ...], now: tuple[PeerStatus, ...]) -> list[str]:
+    """What a node announced before a change and does not announce again yet: 'VIP to
+    PEER' each; a session that is not up announces nothing. `up`'s roll waits on it, so
+    a node is back with every router it served before, whichever family came up first."""
+    current = {p.peer: p.announced for p in now if p.up}
+    return [
+        f"{vip} to {p.peer}"
+        for p in before
+        for vip in p.announced
+        if vip not in current.get(p.peer, ())
+    ]
+
+
 def uncovered(
     anycast: AnycastState, node: str, others: dict[str, tuple[PeerStatus, ...]]
 ) -> list[str]:

@@ -16,6 +16,7 @@ from lbdeploy.components.services import services_script
 from lbdeploy.components.tls import certificate_warnings
 from lbdeploy.core.acme import is_placeholder
 from lbdeploy.core.acme_live import LocalState, PlaceholderFile, downgrades
+from lbdeploy.core.bgp import PeerStatus
 from lbdeploy.core.change_scripts import MARK, VALIDATION_FAILED, change_script
 from lbdeploy.core.credentials import NO_CREDENTIALS, Credentials
 from lbdeploy.core.desired import Desired, PairState
@@ -26,7 +27,7 @@ from lbdeploy.core.plan import Plan, make_plan
 from lbdeploy.core.platforms import problems
 from lbdeploy.core.report import Report, StepResult
 from lbdeploy.errors import AcmeStateMissing, LbdeployError, NodeError, RemoteError
-from lbdeploy.ops.withdraw import ROUTES_TIMEOUT, announcing, wait_announced
+from lbdeploy.ops.withdraw import ROUTES_TIMEOUT, peers_now, wait_announced
 from lbdeploy.remote.polls import (
     BGP_TIMEOUT,
     CONVERGE_TIMEOUT,
@@ -184,11 +185,11 @@ def _apply(runs: Runs, plans: Plans, emit: Emit) -> bool:
     for index, run in enumerate(order):
         plan = plans[run.name]
         try:
-            paced = _paced(runs.pair, run, plan, last=index == len(order) - 1)
+            before = _announced_before(runs.pair, run, plan, last=index == len(order) - 1)
             _run_phase(run, plan, Phase.CONFIG, emit)
             _run_services(runs.pair, run, plan, emit)
-            if paced:
-                _wait_announced(runs.pair, run, emit)
+            if before:
+                _wait_announced(runs.pair, run, before, emit)
         except NodeError as exc:
             run.report.error = str(exc).removeprefix(f"{run.name}: ")
             _skip(order[index + 1 :], f"stopped after {run.name} failed")
@@ -196,24 +197,30 @@ def _apply(runs: Runs, plans: Plans, emit: Emit) -> bool:
     return any(not p.empty for p in plans.values())
 
 
-def _paced(pair: PairState, run: NodeRun, plan: Plan, last: bool) -> bool:
-    """Whether the roll waits for this anycast node to announce again before the next one:
-    a restarted FRR or HAProxy takes it out of the routers for seconds, and the next
-    node's change would then take out a second one (all of them, on a small set). A node
-    that announced nothing before (withdrawn, or not serving) is not waited for."""
+def _announced_before(
+    pair: PairState, run: NodeRun, plan: Plan, last: bool
+) -> tuple[PeerStatus, ...]:
+    """What an anycast node announces before its change, which the roll waits to see again
+    before it changes the next node: a restarted FRR or HAProxy takes the node out of the
+    routers for seconds, and the next node's change would take out a second (all of them,
+    on a small set). Nothing (no wait) for the last node, an unchanged one, or one that
+    announces nothing (withdrawn, or not serving)."""
     if pair.anycast is None or last or plan.empty:
-        return False
-    return announcing(pair, run)
+        return ()
+    peers = peers_now(pair, run)
+    return peers if any(p.announced for p in peers) else ()
 
 
-def _wait_announced(pair: PairState, run: NodeRun, emit: Emit) -> None:
+def _wait_announced(
+    pair: PairState, run: NodeRun, before: tuple[PeerStatus, ...], emit: Emit
+) -> None:
     try:
-        waited = wait_announced(pair, run, ROUTES_TIMEOUT)
+        waited = wait_announced(pair, run, ROUTES_TIMEOUT, before)
     except LbdeployError as exc:
         why = f"{exc}; the roll stops here, so the other nodes keep announcing"
         run.record(StepResult("anycast", "failed", why.removeprefix(f"{run.name}: ")), emit)
         raise NodeError(run.name, why.removeprefix(f"{run.name}: ")) from None
-    detail = f"announced to every router again {waited:.1f} s after its change"
+    detail = f"announces again what it announced before, {waited:.1f} s after its change"
     run.record(StepResult("anycast", "ok", detail, waited), emit)
 
 

@@ -26,6 +26,7 @@ from lbdeploy.components.frr_runtime import (
 )
 from lbdeploy.core.bgp import (
     PeerStatus,
+    not_back,
     not_yet_announced,
     parse_connections,
     still_announced,
@@ -107,17 +108,24 @@ def take_out(
     return f"{done}; {count} connections on the VIPs ended in {time.monotonic() - drained:.2f} s"
 
 
-def announcing(pair: PairState, run: NodeRun) -> bool:
-    """Whether the node announces an anycast VIP to a router now."""
-    return any(p.announced for p in peers_now(pair, run))
-
-
-def wait_announced(pair: PairState, run: NodeRun, timeout: float = ROUTES_TIMEOUT) -> float:
+def wait_announced(
+    pair: PairState,
+    run: NodeRun,
+    timeout: float = ROUTES_TIMEOUT,
+    before: tuple[PeerStatus, ...] | None = None,
+) -> float:
     """Seconds until every router whose session is up has every VIP from the node (one
-    session at least); LbdeployError naming what is missing at the bound."""
+    session at least), or, given what it announced `before` a change, until it announces
+    that again; LbdeployError naming what is missing at the bound."""
     assert pair.anycast is not None
+    anycast = pair.anycast
     start = time.monotonic()
-    while missing := not_yet_announced(pair.anycast, run.name, peers_now(pair, run)):
+
+    def missing_now() -> list[str]:
+        now = peers_now(pair, run)
+        return not_back(before, now) if before else not_yet_announced(anycast, run.name, now)
+
+    while missing := missing_now():
         if time.monotonic() - start > timeout:
             raise LbdeployError(
                 f"{run.name}: after {timeout:.0f} s still not announced:"

@@ -27,6 +27,7 @@ from lbdeploy.core.bgp import (
     AnycastStatus,
     PeerStatus,
     node_problems,
+    not_back,
     not_yet_announced,
     parse_connections,
     parse_elapsed,
@@ -267,6 +268,29 @@ def test_a_router_that_is_down_is_not_waited_for() -> None:
         for p in peers("status-announcing.txt")
     )
     assert not_yet_announced(anycast, "hera", one_down) == []
+
+
+def test_after_a_change_a_node_is_back_when_it_announces_what_it_did_before() -> None:
+    """up's roll: a session that came up first is not enough; every router served before
+    the change must have its VIPs again (a router down before is not waited for)."""
+    before = peers("status-announcing.txt")
+    assert not_back(before, before) == []
+    assert not_back(before, peers("status-withdrawn.txt")) == [
+        f"{VIP4} to 192.0.2.1",
+        f"{VIP6} to 2001:db8:2::1",
+    ]
+    assert not_back(before, peers("status-link-down.txt")) == [
+        f"{VIP4} to 192.0.2.1",
+        f"{VIP6} to 2001:db8:2::1",
+    ]
+    ipv4_first = tuple(
+        replace(p, state="Connect", announced=()) if p.family == 6 else p for p in before
+    )
+    assert not_back(before, ipv4_first) == [f"{VIP6} to 2001:db8:2::1"]
+    # Up again but not yet sent: still waited for.
+    sent_later = tuple(replace(p, announced=()) if p.family == 6 else p for p in before)
+    assert not_back(before, sent_later) == [f"{VIP6} to 2001:db8:2::1"]
+    assert not_back(ipv4_first, ipv4_first) == []  # the IPv6 router was down before
 
 
 def test_withdrawing_the_last_node_announcing_a_vip_is_refused() -> None:
