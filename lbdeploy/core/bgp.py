@@ -154,16 +154,25 @@ def not_yet_announced(anycast: AnycastState, node: str, peers: tuple[PeerStatus,
     return missing
 
 
-def not_back(before: tuple[PeerStatus, ...], now: tuple[PeerStatus, ...]) -> list[str]:
+def not_back(
+    anycast: AnycastState,
+    node: str,
+    before: tuple[PeerStatus, ...],
+    now: tuple[PeerStatus, ...],
+) -> list[str]:
     """What a node announced before a change and does not announce again yet: 'VIP to
     PEER' each; a session that is not up announces nothing. `up`'s roll waits on it, so
-    a node is back with every router it served before, whichever family came up first."""
+    a node is back with every router it served before, whichever family came up first.
+    A router or VIP the change removed from the inventory is not waited for."""
+    routers = {str(p.address) for p in anycast.speaker(node).peers}
+    vips = {str(v) for v in anycast.vips}
     current = {p.peer: p.announced for p in now if p.up}
     return [
         f"{vip} to {p.peer}"
         for p in before
+        if p.peer in routers
         for vip in p.announced
-        if vip not in current.get(p.peer, ())
+        if vip in vips and vip not in current.get(p.peer, ())
     ]
 
 

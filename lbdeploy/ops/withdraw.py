@@ -123,7 +123,9 @@ def wait_announced(
 
     def missing_now() -> list[str]:
         now = peers_now(pair, run)
-        return not_back(before, now) if before else not_yet_announced(anycast, run.name, now)
+        if before:
+            return not_back(anycast, run.name, before, now)
+        return not_yet_announced(anycast, run.name, now)
 
     while missing := missing_now():
         if time.monotonic() - start > timeout:

@@ -273,24 +273,45 @@ def test_a_router_that_is_down_is_not_waited_for() -> None:
 def test_after_a_change_a_node_is_back_when_it_announces_what_it_did_before() -> None:
     """up's roll: a session that came up first is not enough; every router served before
     the change must have its VIPs again (a router down before is not waited for)."""
+    anycast = case("anycast").pair.anycast
+    assert anycast is not None
     before = peers("status-announcing.txt")
-    assert not_back(before, before) == []
-    assert not_back(before, peers("status-withdrawn.txt")) == [
+    assert not_back(anycast, "hera", before, before) == []
+    assert not_back(anycast, "hera", before, peers("status-withdrawn.txt")) == [
         f"{VIP4} to 192.0.2.1",
         f"{VIP6} to 2001:db8:2::1",
     ]
-    assert not_back(before, peers("status-link-down.txt")) == [
+    assert not_back(anycast, "hera", before, peers("status-link-down.txt")) == [
         f"{VIP4} to 192.0.2.1",
         f"{VIP6} to 2001:db8:2::1",
     ]
     ipv4_first = tuple(
         replace(p, state="Connect", announced=()) if p.family == 6 else p for p in before
     )
-    assert not_back(before, ipv4_first) == [f"{VIP6} to 2001:db8:2::1"]
+    assert not_back(anycast, "hera", before, ipv4_first) == [f"{VIP6} to 2001:db8:2::1"]
     # Up again but not yet sent: still waited for.
     sent_later = tuple(replace(p, announced=()) if p.family == 6 else p for p in before)
-    assert not_back(before, sent_later) == [f"{VIP6} to 2001:db8:2::1"]
-    assert not_back(ipv4_first, ipv4_first) == []  # the IPv6 router was down before
+    assert not_back(anycast, "hera", before, sent_later) == [f"{VIP6} to 2001:db8:2::1"]
+    assert not_back(anycast, "hera", ipv4_first, ipv4_first) == []  # IPv6 router down before
+
+
+def test_a_router_or_vip_the_change_removed_is_not_waited_for() -> None:
+    """Removing a router or an anycast VIP from the inventory: the node never announces it
+    again, and the roll must not wait 30 s and fail for that."""
+    anycast = case("anycast").pair.anycast
+    assert anycast is not None
+    before, gone = peers("status-announcing.txt"), peers("status-withdrawn.txt")
+    speaker = anycast.speaker("hera")
+    ipv4_only = replace(
+        anycast,
+        speakers=tuple(
+            replace(s, peers=tuple(p for p in s.peers if p.version == 4)) for s in anycast.speakers
+        ),
+    )
+    assert speaker.peers != ipv4_only.speaker("hera").peers
+    assert not_back(ipv4_only, "hera", before, gone) == [f"{VIP4} to 192.0.2.1"]
+    no_vip6 = replace(anycast, vips=tuple(v for v in anycast.vips if v.version == 4))
+    assert not_back(no_vip6, "hera", before, gone) == [f"{VIP4} to 192.0.2.1"]
 
 
 def test_withdrawing_the_last_node_announcing_a_vip_is_refused() -> None:
